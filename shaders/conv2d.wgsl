@@ -1,0 +1,176 @@
+// 2-D convolution and transposed convolution as an implicit GEMM over workgroup tiles.
+//
+// Tensors are NHWC float32. The GEMM is
+//   out[m, co] = sum_k A[m, k] * B[k, co]      m = (n, oy, ox),  k = (ky, kx, ci)
+// where A is gathered from the input on the fly (never materialised) and B is the
+// kernel in HWIO layout [kh, kw, cin, cout], i.e. a row-major K x Cout matrix.
+//
+// Each workgroup computes a BM x BN output tile (BM = 4 * WG_Y pixels, BN = 4 * WG_X
+// channels); each invocation a 4 x 4 register block. A and B tiles of depth BK are
+// staged in workgroup memory. The tile shape is chosen per pipeline through the
+// override constants below; the problem shape comes from the uniform `p`.
+
+override WG_X: u32 = 16u;  // invocations along output channels
+override WG_Y: u32 = 16u;  // invocations along output pixels
+override BK: u32 = 16u;    // depth of one K step; WG_X * WG_Y must be a multiple of BK
+
+const TM: u32 = 4u;
+const TN: u32 = 4u;
+
+// mode
+const MODE_ZERO_PAD: u32 = 0u;    // TF "SAME"/"VALID" style zero padding
+const MODE_REFLECT_PAD: u32 = 1u; // reflection padding (PyTorch ReflectionPad2d)
+const MODE_TRANSPOSED: u32 = 2u;  // conv2d_transpose: out[oy*s - pad + ky] += in[oy] * w
+// flags
+const FLAG_BIAS: u32 = 1u;
+const FLAG_RELU: u32 = 2u;
+
+struct Params {
+    n: u32, h: u32, w: u32, cin: u32,
+    ho: u32, wo: u32, cout: u32, kh: u32,
+    kw: u32, stride: u32, pad_t: i32, pad_l: i32,
+    mode: u32, flags: u32, _p0: u32, _p1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+var<workgroup> a_tile: array<f32, BK * TM * WG_Y>;   // [BK][BM]
+var<workgroup> b_tile: array<f32, BK * TN * WG_X>;   // [BK][BN]
+var<workgroup> m_base: array<u32, TM * WG_Y>;        // n * H * W * Cin
+var<workgroup> m_y0: array<i32, TM * WG_Y>;
+var<workgroup> m_x0: array<i32, TM * WG_Y>;
+var<workgroup> m_ok: array<u32, TM * WG_Y>;
+
+fn reflect(i: i32, n: i32) -> i32 {
+    var r = i;
+    if (r < 0) { r = -r; }
+    if (r >= n) { r = 2 * n - 2 - r; }
+    return clamp(r, 0, n - 1);
+}
+
+// Input value for output pixel slot `ml` of this tile and kernel tap (ky, kx, ci).
+fn gather(ml: u32, ky: i32, kx: i32, ci: u32) -> f32 {
+    if (m_ok[ml] == 0u) { return 0.0; }
+    let h = i32(p.h);
+    let w = i32(p.w);
+    var iy: i32;
+    var ix: i32;
+    if (p.mode == MODE_TRANSPOSED) {
+        let ny = m_y0[ml] - ky;
+        let nx = m_x0[ml] - kx;
+        let s = i32(p.stride);
+        if (ny < 0 || nx < 0 || ny % s != 0 || nx % s != 0) { return 0.0; }
+        iy = ny / s;
+        ix = nx / s;
+        if (iy >= h || ix >= w) { return 0.0; }
+    } else {
+        iy = m_y0[ml] + ky;
+        ix = m_x0[ml] + kx;
+        if (p.mode == MODE_REFLECT_PAD) {
+            iy = reflect(iy, h);
+            ix = reflect(ix, w);
+        } else if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+            return 0.0;
+        }
+    }
+    return x[m_base[ml] + (u32(iy) * p.w + u32(ix)) * p.cin + ci];
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn main(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let bm = TM * WG_Y;
+    let bn = TN * WG_X;
+    let threads = WG_X * WG_Y;
+    let tid = lid.y * WG_X + lid.x;
+    let m_count = p.n * p.ho * p.wo;
+    let k_count = p.kh * p.kw * p.cin;
+    let m0 = (wid.y + wid.z * nwg.y) * bm;
+    let n0 = wid.x * bn;
+    if (m0 >= m_count) { return; } // uniform across the workgroup
+
+    // Decode the tile's output pixels once.
+    for (var i = tid; i < bm; i += threads) {
+        let m = m0 + i;
+        m_ok[i] = select(0u, 1u, m < m_count);
+        let mm = min(m, m_count - 1u);
+        let ox = mm % p.wo;
+        let t = mm / p.wo;
+        let oy = t % p.ho;
+        let img = t / p.ho;
+        m_base[i] = img * p.h * p.w * p.cin;
+        if (p.mode == MODE_TRANSPOSED) {
+            m_y0[i] = i32(oy) + p.pad_t;
+            m_x0[i] = i32(ox) + p.pad_l;
+        } else {
+            m_y0[i] = i32(oy * p.stride) - p.pad_t;
+            m_x0[i] = i32(ox * p.stride) - p.pad_l;
+        }
+    }
+
+    var acc: array<array<f32, TN>, TM>;
+    for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) { acc[i][j] = 0.0; }
+    }
+    workgroupBarrier();
+
+    // This invocation always loads the same k column of the A tile.
+    let a_k = tid % BK;
+    let a_m_step = threads / BK;
+    for (var k0 = 0u; k0 < k_count; k0 += BK) {
+        // A tile: [BK][BM], gathered from the input.
+        let k = k0 + a_k;
+        let k_ok = k < k_count;
+        let ci = k % p.cin;
+        let tap = k / p.cin;
+        let kx = i32(tap % p.kw);
+        let ky = i32(tap / p.kw);
+        for (var ml = tid / BK; ml < bm; ml += a_m_step) {
+            var v = 0.0;
+            if (k_ok) { v = gather(ml, ky, kx, ci); }
+            a_tile[a_k * bm + ml] = v;
+        }
+        // B tile: [BK][BN], rows of the HWIO kernel.
+        for (var e = tid; e < BK * bn; e += threads) {
+            let kl = e / bn;
+            let nl = e % bn;
+            let kk = k0 + kl;
+            let nn = n0 + nl;
+            var v = 0.0;
+            if (kk < k_count && nn < p.cout) { v = wt[kk * p.cout + nn]; }
+            b_tile[e] = v;
+        }
+        workgroupBarrier();
+
+        for (var kl = 0u; kl < BK; kl++) {
+            var a: array<f32, TM>;
+            var b: array<f32, TN>;
+            for (var i = 0u; i < TM; i++) { a[i] = a_tile[kl * bm + lid.y + i * WG_Y]; }
+            for (var j = 0u; j < TN; j++) { b[j] = b_tile[kl * bn + lid.x + j * WG_X]; }
+            for (var i = 0u; i < TM; i++) {
+                for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var i = 0u; i < TM; i++) {
+        let m = m0 + lid.y + i * WG_Y;
+        if (m >= m_count) { continue; }
+        for (var j = 0u; j < TN; j++) {
+            let n = n0 + lid.x + j * WG_X;
+            if (n >= p.cout) { continue; }
+            var v = acc[i][j];
+            if ((p.flags & FLAG_BIAS) != 0u) { v += bias[n]; }
+            if ((p.flags & FLAG_RELU) != 0u) { v = max(v, 0.0); }
+            y[m * p.cout + n] = v;
+        }
+    }
+}

@@ -1,0 +1,112 @@
+// Instance normalisation over NHWC tensors, in three kernels:
+//   stats_partial  - Welford (count, mean, M2) of each channel over a chunk of pixels,
+//                    merged across the workgroup with Chan's parallel formula;
+//   stats_finalize - merges the chunks of each (image, channel) into (mean, 1/sqrt(var+eps));
+//   apply          - y = scale * (x - mean) * inv_std + shift, optional residual add, optional ReLU.
+// No E[x^2] - E[x]^2 anywhere: the result stays accurate for activations of any size.
+
+const LANES_C: u32 = 32u; // channels per workgroup
+const LANES_P: u32 = 8u;  // pixel lanes per channel
+
+const FLAG_RELU: u32 = 1u;
+const FLAG_RESIDUAL: u32 = 2u;
+
+struct Params {
+    n: u32,          // images
+    hw: u32,         // pixels per image
+    c: u32,          // channels
+    chunks: u32,     // pixel chunks per image (partials per channel)
+    chunk_len: u32,  // pixels per chunk
+    flags: u32,
+    eps: f32,
+    total: u32,      // n * hw * c
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+// (count, mean, M2, unused) per (image, chunk, channel)
+@group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
+
+var<workgroup> red: array<vec4<f32>, 256>;
+
+fn merge(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    let n = a.x + b.x;
+    if (n == 0.0) { return vec4<f32>(0.0); }
+    let d = b.y - a.y;
+    let fb = b.x / n;
+    return vec4<f32>(n, a.y + d * fb, a.z + b.z + d * d * a.x * fb, 0.0);
+}
+
+@compute @workgroup_size(32, 8, 1)
+fn stats_partial(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let ch = wid.x * LANES_C + lid.x;
+    let chunk = wid.y;
+    let img = wid.z;
+    let start = chunk * p.chunk_len;
+    let end = min(start + p.chunk_len, p.hw);
+    var s = vec4<f32>(0.0);
+    if (ch < p.c) {
+        let base = img * p.hw * p.c + ch;
+        for (var px = start + lid.y; px < end; px += LANES_P) {
+            let v = x[base + px * p.c];
+            s.x += 1.0;
+            let d = v - s.y;
+            s.y += d / s.x;
+            s.z += d * (v - s.y);
+        }
+    }
+    let slot = lid.y * LANES_C + lid.x;
+    red[slot] = s;
+    workgroupBarrier();
+    for (var stride = LANES_P / 2u; stride > 0u; stride /= 2u) {
+        if (lid.y < stride) {
+            red[slot] = merge(red[slot], red[slot + stride * LANES_C]);
+        }
+        workgroupBarrier();
+    }
+    if (lid.y == 0u && ch < p.c) {
+        partials[(img * p.chunks + chunk) * p.c + ch] = red[lid.x];
+    }
+}
+
+// (mean, inv_std) per (image, channel)
+@group(0) @binding(3) var<storage, read_write> stats: array<vec2<f32>>;
+
+@compute @workgroup_size(64, 1, 1)
+fn stats_finalize(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= p.n * p.c) { return; }
+    let img = i / p.c;
+    let ch = i % p.c;
+    var s = vec4<f32>(0.0);
+    for (var k = 0u; k < p.chunks; k++) {
+        s = merge(s, partials[(img * p.chunks + k) * p.c + ch]);
+    }
+    let var_ = s.z / max(s.x, 1.0);
+    stats[i] = vec2<f32>(s.y, inverseSqrt(var_ + p.eps));
+}
+
+@group(0) @binding(4) var<storage, read> stats_in: array<vec2<f32>>;
+@group(0) @binding(5) var<storage, read> shift: array<f32>;
+@group(0) @binding(6) var<storage, read> scale: array<f32>;
+@group(0) @binding(7) var<storage, read> residual: array<f32>;
+@group(0) @binding(8) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256, 1, 1)
+fn apply(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.total) { return; }
+    let ch = i % p.c;
+    let img = i / (p.hw * p.c);
+    let st = stats_in[img * p.c + ch];
+    var v = scale[ch] * (x[i] - st.x) * st.y + shift[ch];
+    if ((p.flags & FLAG_RESIDUAL) != 0u) { v += residual[i]; }
+    if ((p.flags & FLAG_RELU) != 0u) { v = max(v, 0.0); }
+    y[i] = v;
+}

@@ -1,0 +1,77 @@
+//! The library's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in wgstyle's library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No GPU adapter matched the request.
+    #[error("no GPU adapter found{filter}. Adapters seen: {found}. On Linux without a GPU, install a CPU Vulkan driver: `apt-get install mesa-vulkan-drivers` (lavapipe)")]
+    NoAdapter {
+        /// A description of the active filters (backend, name).
+        filter: String,
+        /// The adapters that were enumerated, as "name (backend)".
+        found: String,
+    },
+    /// The adapter refused to create a device.
+    #[error("could not create a GPU device on {adapter}: {source}")]
+    RequestDevice {
+        /// Adapter name.
+        adapter: String,
+        /// wgpu's reason.
+        #[source]
+        source: wgpu::RequestDeviceError,
+    },
+    /// A GPU operation failed (validation, out of memory, device lost).
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    /// A tensor does not fit in one GPU buffer on this adapter.
+    #[error("{what} needs {bytes} bytes in one GPU buffer, but this adapter allows at most {limit} bytes; use a smaller image (e.g. --max-size)")]
+    TooLarge {
+        /// What was being allocated.
+        what: String,
+        /// Bytes needed.
+        bytes: u64,
+        /// The adapter's limit.
+        limit: u64,
+    },
+    /// A weights file or directory is missing, unreadable or malformed.
+    #[error("{}: {msg}", path.display())]
+    Weights {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What is wrong, naming the variable where there is one.
+        msg: String,
+    },
+    /// An input was rejected before it reached the GPU.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// An I/O error with the path it concerns.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path being read or written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Short for `Result<T, wgstyle::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn weights(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        Error::Weights {
+            path: path.into(),
+            msg: msg.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! GPU context: instance, adapter choice, device and queue, shared by everything else.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::gpu::kernels::KernelCache;
+use crate::gpu::pool::BufferPool;
+
+/// How to pick an adapter. The defaults read `WGPU_BACKEND` and `WGSTYLE_ADAPTER`.
+#[derive(Clone, Debug, Default)]
+pub struct AdapterChoice {
+    /// Backends to consider (`None`: `WGPU_BACKEND`, else all native backends).
+    pub backends: Option<wgpu::Backends>,
+    /// Case-insensitive substring of the adapter name (`None`: `WGSTYLE_ADAPTER`, else any).
+    pub name: Option<String>,
+}
+
+impl AdapterChoice {
+    /// The choice described by `WGPU_BACKEND` (vulkan, metal, dx12, gl) and `WGSTYLE_ADAPTER`.
+    pub fn from_env() -> Self {
+        AdapterChoice {
+            backends: wgpu::Backends::from_env(),
+            name: std::env::var("WGSTYLE_ADAPTER").ok().filter(|s| !s.is_empty()),
+        }
+    }
+
+    /// Parses a backend name as `WGPU_BACKEND` would (`vulkan`, `metal`, `dx12`, `gl`).
+    pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
+        let b = wgpu::Backends::from_comma_list(name);
+        if b.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "unknown backend '{name}' (expected vulkan, metal, dx12 or gl)"
+            )));
+        }
+        Ok(b)
+    }
+
+    fn backends(&self) -> wgpu::Backends {
+        self.backends
+            .or_else(wgpu::Backends::from_env)
+            .unwrap_or(wgpu::Backends::all() - wgpu::Backends::NOOP - wgpu::Backends::BROWSER_WEBGPU)
+    }
+
+    fn name(&self) -> Option<String> {
+        self.name
+            .clone()
+            .or_else(|| std::env::var("WGSTYLE_ADAPTER").ok())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// Lists every adapter on the given backends (all native backends by default).
+pub fn enumerate_adapters(backends: Option<wgpu::Backends>) -> Vec<wgpu::AdapterInfo> {
+    let choice = AdapterChoice {
+        backends,
+        name: None,
+    };
+    let instance = new_instance(choice.backends());
+    pollster::block_on(instance.enumerate_adapters(choice.backends()))
+        .iter()
+        .map(|a| a.get_info())
+        .collect()
+}
+
+fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+pub(crate) struct Inner {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub pool: Arc<BufferPool>,
+    pub kernels: KernelCache,
+    pub errors: Arc<Mutex<Vec<String>>>,
+}
+
+/// A GPU device and queue with wgstyle's buffer pool and kernel cache.
+///
+/// Cheap to clone; clones share the device, pool and caches. Create one with
+/// [`Context::new`] (adapter chosen for you) or [`Context::from_device`] (your own device).
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("adapter", &self.inner.info.name)
+            .field("backend", &self.inner.info.backend)
+            .finish()
+    }
+}
+
+impl Context {
+    /// Picks an adapter as [`AdapterChoice::from_env`] describes (high performance first)
+    /// and creates a device with the adapter's own buffer-size limits.
+    pub fn new() -> Result<Self> {
+        Self::with_choice(&AdapterChoice::from_env())
+    }
+
+    /// Picks an adapter according to `choice` and creates a device on it.
+    pub fn with_choice(choice: &AdapterChoice) -> Result<Self> {
+        let backends = choice.backends();
+        let instance = new_instance(backends);
+        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let wanted = choice.name().map(|s| s.to_lowercase());
+        let found: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let i = a.get_info();
+                format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+            })
+            .collect();
+        let adapter = adapters
+            .into_iter()
+            .filter(|a| {
+                let info = a.get_info();
+                wanted
+                    .as_ref()
+                    .is_none_or(|w| info.name.to_lowercase().contains(w.as_str()))
+            })
+            .min_by_key(|a| {
+                let info = a.get_info();
+                (type_rank(info.device_type), info.backend != wgpu::Backend::Vulkan)
+            });
+        let Some(adapter) = adapter else {
+            let mut filter = String::new();
+            if let Some(w) = &wanted {
+                filter += &format!(" whose name contains '{w}'");
+            }
+            filter += &format!(" on backends {backends:?}");
+            return Err(Error::NoAdapter {
+                filter,
+                found: if found.is_empty() {
+                    "none".into()
+                } else {
+                    found.join("; ")
+                },
+            });
+        };
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("wgstyle"),
+            required_features: features,
+            required_limits: limits,
+            memory_hints: wgpu::MemoryHints::Performance,
+            ..Default::default()
+        };
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&desc)).map_err(|source| {
+                Error::RequestDevice {
+                    adapter: info.name.clone(),
+                    source,
+                }
+            })?;
+        Ok(Self::build(device, queue))
+    }
+
+    /// Wraps a device and queue that the embedding program created itself.
+    ///
+    /// wgstyle uses the device's limits as they are; request the adapter's
+    /// `max_storage_buffer_binding_size` and `max_buffer_size` for large images.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        Self::build(device, queue)
+    }
+
+    fn build(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().push(e.to_string());
+        }));
+        let info = device.adapter_info();
+        let limits = device.limits();
+        let pool = Arc::new(BufferPool::new(device.clone()));
+        Context {
+            inner: Arc::new(Inner {
+                kernels: KernelCache::new(device.clone()),
+                device,
+                queue,
+                info,
+                limits,
+                pool,
+                errors,
+            }),
+        }
+    }
+
+    /// The wgpu device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.inner.device
+    }
+
+    /// The wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.inner.queue
+    }
+
+    /// Name, backend, device type and driver of the adapter.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.inner.info
+    }
+
+    /// The device limits in force.
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.inner.limits
+    }
+
+    /// Counters of the buffer pool (buffers created, bytes held, peak).
+    pub fn pool_stats(&self) -> crate::gpu::pool::PoolStats {
+        self.inner.pool.stats()
+    }
+
+    /// The largest single buffer (in bytes) a kernel may bind on this device.
+    pub fn max_binding_bytes(&self) -> u64 {
+        (self.inner.limits.max_storage_buffer_binding_size as u64).min(self.inner.limits.max_buffer_size)
+    }
+
+    /// Returns the first GPU error reported since the last call, if any.
+    pub(crate) fn take_error(&self) -> Result<()> {
+        let mut errs = self.inner.errors.lock().unwrap();
+        if errs.is_empty() {
+            return Ok(());
+        }
+        let msg = errs.join("; ");
+        errs.clear();
+        Err(Error::Gpu(msg))
+    }
+
+    /// Blocks until all submitted GPU work has finished.
+    pub fn wait(&self) -> Result<()> {
+        self.inner
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(e.to_string()))?;
+        self.take_error()
+    }
+}

@@ -1,0 +1,186 @@
+//! Pipeline cache: every kernel variant is compiled once and reused for every shape.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A WGSL source file from `shaders/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shader {
+    /// File name, e.g. `conv2d.wgsl`.
+    pub name: &'static str,
+    /// The WGSL text.
+    pub source: &'static str,
+}
+
+/// Every shader in `shaders/`, for the pipeline cache and the naga validation test.
+pub const SHADERS: &[Shader] = &[CONV2D, INSTANCE_NORM, ELEMENTWISE, UPSAMPLE];
+
+/// `shaders/conv2d.wgsl`
+pub const CONV2D: Shader = Shader {
+    name: "conv2d.wgsl",
+    source: include_str!("../../shaders/conv2d.wgsl"),
+};
+/// `shaders/instance_norm.wgsl`
+pub const INSTANCE_NORM: Shader = Shader {
+    name: "instance_norm.wgsl",
+    source: include_str!("../../shaders/instance_norm.wgsl"),
+};
+/// `shaders/elementwise.wgsl`
+pub const ELEMENTWISE: Shader = Shader {
+    name: "elementwise.wgsl",
+    source: include_str!("../../shaders/elementwise.wgsl"),
+};
+/// `shaders/upsample.wgsl`
+pub const UPSAMPLE: Shader = Shader {
+    name: "upsample.wgsl",
+    source: include_str!("../../shaders/upsample.wgsl"),
+};
+
+/// One kernel variant: a shader entry point plus values for its override constants.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kernel {
+    /// The shader file.
+    pub shader: Shader,
+    /// The entry point.
+    pub entry: &'static str,
+    /// Override constants (tile sizes and the like), by name.
+    pub constants: Vec<(&'static str, f64)>,
+}
+
+impl Kernel {
+    /// A kernel with no override constants.
+    pub const fn new(shader: Shader, entry: &'static str) -> Self {
+        Kernel {
+            shader,
+            entry,
+            constants: Vec::new(),
+        }
+    }
+
+    /// The label used for the pipeline, its passes and bind groups, e.g. `conv2d.main[WG_X=16]`.
+    pub fn label(&self) -> String {
+        let stem = self.shader.name.trim_end_matches(".wgsl");
+        if self.constants.is_empty() {
+            format!("{stem}.{}", self.entry)
+        } else {
+            let c: Vec<String> = self.constants.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{stem}.{}[{}]", self.entry, c.join(","))
+        }
+    }
+}
+
+/// A compiled kernel: the pipeline and its label.
+pub struct Compiled {
+    /// The compute pipeline (bind group 0 laid out from the shader).
+    pub pipeline: wgpu::ComputePipeline,
+    /// Label of the kernel variant.
+    pub label: String,
+}
+
+/// Shader modules and compute pipelines, created once per device.
+pub(crate) struct KernelCache {
+    device: wgpu::Device,
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<String, Arc<Compiled>>>,
+    pub(crate) bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
+}
+
+/// Identity of a bind group: pipeline label, then (binding, buffer, offset, size) per entry.
+pub(crate) type BindKey = (String, Vec<(u32, wgpu::Buffer, u64, u64)>);
+
+impl KernelCache {
+    pub(crate) fn new(device: wgpu::Device) -> Self {
+        KernelCache {
+            device,
+            modules: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+            bind_groups: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The pipeline for `kernel`, compiled on first use.
+    pub(crate) fn get(&self, kernel: &Kernel) -> Arc<Compiled> {
+        let label = kernel.label();
+        if let Some(c) = self.pipelines.lock().unwrap().get(&label) {
+            return c.clone();
+        }
+        let module = {
+            let mut modules = self.modules.lock().unwrap();
+            modules
+                .entry(kernel.shader.name)
+                .or_insert_with(|| {
+                    self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(kernel.shader.name),
+                        source: wgpu::ShaderSource::Wgsl(kernel.shader.source.into()),
+                    })
+                })
+                .clone()
+        };
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&label),
+            layout: None,
+            module: &module,
+            entry_point: Some(kernel.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &kernel.constants,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        let compiled = Arc::new(Compiled { pipeline, label: label.clone() });
+        self.pipelines.lock().unwrap().insert(label, compiled.clone());
+        compiled
+    }
+
+    /// Number of pipelines compiled so far.
+    pub(crate) fn pipeline_count(&self) -> usize {
+        self.pipelines.lock().unwrap().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(shader: &Shader) -> (naga::Module, naga::valid::ModuleInfo) {
+        let module = naga::front::wgsl::parse_str(shader.source)
+            .unwrap_or_else(|e| panic!("{}: {}", shader.name, e.emit_to_string(shader.source)));
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{}: {}", shader.name, e.emit_to_string(shader.source)));
+        (module, info)
+    }
+
+    #[test]
+    fn every_shader_parses_and_validates() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".wgsl"))
+            .collect();
+        on_disk.sort();
+        let mut listed: Vec<String> = SHADERS.iter().map(|s| s.name.to_string()).collect();
+        listed.sort();
+        assert_eq!(on_disk, listed, "every file in shaders/ is listed in SHADERS");
+        for s in SHADERS {
+            validate(s);
+        }
+    }
+
+    #[test]
+    fn conv_tile_variants_validate_with_their_constants() {
+        let (module, info) = validate(&CONV2D);
+        for tile in crate::ops::conv::Tile::VARIANTS {
+            let constants: naga::back::PipelineConstants = [
+                ("WG_X".to_string(), tile.wg_x as f64),
+                ("WG_Y".to_string(), tile.wg_y as f64),
+                ("BK".to_string(), tile.bk as f64),
+            ]
+            .into_iter()
+            .collect();
+            naga::back::pipeline_constants::process_overrides(&module, &info, Some((naga::ShaderStage::Compute, "main")), &constants)
+                .unwrap_or_else(|e| panic!("{tile:?}: {e}"));
+        }
+    }
+}

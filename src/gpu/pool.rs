@@ -1,0 +1,128 @@
+//! A pool of GPU buffers that recycles freed buffers by size class and usage,
+//! so that repeated passes at the same size allocate nothing new.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Counters of a [`BufferPool`], for tests and memory reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Buffers created since the pool was made.
+    pub buffers_created: u64,
+    /// Bytes held by the pool now (in use or free).
+    pub bytes_held: u64,
+    /// Bytes in use by live tensors now.
+    pub bytes_in_use: u64,
+    /// Highest `bytes_in_use` seen.
+    pub peak_bytes_in_use: u64,
+}
+
+type Key = (u64, wgpu::BufferUsages);
+
+/// Recycles buffers: [`BufferPool::take`] reuses a free buffer of the same size class and usage.
+pub struct BufferPool {
+    device: wgpu::Device,
+    free: Mutex<HashMap<Key, Vec<wgpu::Buffer>>>,
+    created: AtomicU64,
+    held: AtomicU64,
+    in_use: AtomicU64,
+    peak: AtomicU64,
+}
+
+/// Rounds a request up to its size class: powers of two up to 16 MiB, then multiples of 4 MiB.
+pub fn size_class(bytes: u64) -> u64 {
+    let b = bytes.max(256);
+    if b <= 16 << 20 {
+        b.next_power_of_two()
+    } else {
+        b.div_ceil(4 << 20) * (4 << 20)
+    }
+}
+
+impl BufferPool {
+    pub(crate) fn new(device: wgpu::Device) -> Self {
+        BufferPool {
+            device,
+            free: Mutex::new(HashMap::new()),
+            created: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+            in_use: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+        }
+    }
+
+    /// Counters of this pool.
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            buffers_created: self.created.load(Ordering::Relaxed),
+            bytes_held: self.held.load(Ordering::Relaxed),
+            bytes_in_use: self.in_use.load(Ordering::Relaxed),
+            peak_bytes_in_use: self.peak.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A buffer of at least `bytes` bytes with `usage`, reused when one is free.
+    pub fn take(self: &Arc<Self>, label: &str, bytes: u64, usage: wgpu::BufferUsages) -> PooledBuffer {
+        let class = size_class(bytes);
+        let key = (class, usage);
+        let reused = self.free.lock().unwrap().get_mut(&key).and_then(|v| v.pop());
+        let buffer = reused.unwrap_or_else(|| {
+            self.created.fetch_add(1, Ordering::Relaxed);
+            self.held.fetch_add(class, Ordering::Relaxed);
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: class,
+                usage,
+                mapped_at_creation: false,
+            })
+        });
+        let now = self.in_use.fetch_add(class, Ordering::Relaxed) + class;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        PooledBuffer {
+            buffer: Some(buffer),
+            key,
+            pool: self.clone(),
+        }
+    }
+
+    /// Drops every free buffer (memory goes back to the driver).
+    pub fn trim(&self) {
+        let mut free = self.free.lock().unwrap();
+        for ((class, _), v) in free.drain() {
+            self.held.fetch_sub(class * v.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Resets the peak counter to the current use.
+    pub fn reset_peak(&self) {
+        self.peak.store(self.in_use.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    fn give_back(&self, key: Key, buffer: wgpu::Buffer) {
+        self.in_use.fetch_sub(key.0, Ordering::Relaxed);
+        self.free.lock().unwrap().entry(key).or_default().push(buffer);
+    }
+}
+
+/// A buffer on loan from a [`BufferPool`]; it goes back to the pool when dropped.
+pub struct PooledBuffer {
+    buffer: Option<wgpu::Buffer>,
+    key: Key,
+    pool: Arc<BufferPool>,
+}
+
+impl PooledBuffer {
+    /// The wgpu buffer.
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        self.buffer.as_ref().expect("buffer present until drop")
+    }
+}
+
+impl Drop for PooledBuffer {
+    fn drop(&mut self) {
+        if let Some(b) = self.buffer.take() {
+            self.pool.give_back(self.key, b);
+        }
+    }
+}

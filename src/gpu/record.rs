@@ -1,0 +1,227 @@
+//! Recording a pass: every dispatch goes into one command encoder, submitted once.
+
+use crate::error::{Error, Result};
+use crate::gpu::context::Context;
+use crate::gpu::kernels::Kernel;
+use crate::gpu::pool::PooledBuffer;
+use crate::gpu::tensor::Tensor;
+
+const UNIFORM_SLOTS: u64 = 256;
+const MAX_BIND_GROUP_CACHE: usize = 8192;
+
+/// Records kernel dispatches and copies into one command buffer.
+///
+/// Each dispatch runs in its own compute pass labelled with its kernel's name. Uniform
+/// parameters are packed into pooled uniform buffers and written just before the submit.
+pub struct Recorder {
+    ctx: Context,
+    encoder: wgpu::CommandEncoder,
+    uniforms: Vec<(PooledBuffer, Vec<u8>)>,
+    align: u64,
+    dispatches: usize,
+}
+
+/// A tensor copy that can be read on the CPU once its recorder has been submitted.
+pub struct Readback {
+    staging: PooledBuffer,
+    bytes: u64,
+    shape: [usize; 4],
+}
+
+impl Recorder {
+    /// Starts recording on `ctx`.
+    pub fn new(ctx: &Context, label: &str) -> Self {
+        let encoder = ctx
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        let align = ctx.limits().min_uniform_buffer_offset_alignment.max(16) as u64;
+        Recorder {
+            ctx: ctx.clone(),
+            encoder,
+            uniforms: Vec::new(),
+            align,
+            dispatches: 0,
+        }
+    }
+
+    /// The context this recorder submits to.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// Number of dispatches recorded so far.
+    pub fn dispatch_count(&self) -> usize {
+        self.dispatches
+    }
+
+    fn push_uniform(&mut self, bytes: &[u8]) -> (wgpu::Buffer, u64) {
+        let slot = self.align;
+        let need_new = match self.uniforms.last() {
+            Some((_, data)) => data.len() as u64 + slot > UNIFORM_SLOTS * slot,
+            None => true,
+        };
+        if need_new {
+            let buf = self.ctx.inner.pool.take(
+                "uniforms",
+                UNIFORM_SLOTS * slot,
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            );
+            self.uniforms.push((buf, Vec::with_capacity((UNIFORM_SLOTS * slot) as usize)));
+        }
+        let (buf, data) = self.uniforms.last_mut().unwrap();
+        let offset = data.len() as u64;
+        data.extend_from_slice(bytes);
+        data.resize((offset + slot) as usize, 0);
+        (buf.buffer().clone(), offset)
+    }
+
+    /// Records one dispatch of `kernel` with `params` at binding 0 and `tensors` at the
+    /// given binding numbers. `groups` is the workgroup count (x, y, z).
+    pub fn dispatch<P: bytemuck::Pod>(
+        &mut self,
+        kernel: &Kernel,
+        params: &P,
+        tensors: &[(u32, &Tensor)],
+        groups: [u32; 3],
+    ) {
+        let compiled = self.ctx.inner.kernels.get(kernel);
+        let (ubuf, uoff) = self.push_uniform(bytemuck::bytes_of(params));
+        let usize_ = std::mem::size_of::<P>().next_multiple_of(16) as u64;
+        let mut key_entries = vec![(0u32, ubuf.clone(), uoff, usize_)];
+        for (b, t) in tensors {
+            key_entries.push((*b, t.buffer().clone(), 0, t.bytes().max(4)));
+        }
+        let key = (compiled.label.clone(), key_entries);
+        let bind_group = {
+            let mut cache = self.ctx.inner.kernels.bind_groups.lock().unwrap();
+            if let Some(bg) = cache.get(&key) {
+                bg.clone()
+            } else {
+                let entries: Vec<wgpu::BindGroupEntry> = key
+                    .1
+                    .iter()
+                    .map(|(b, buf, off, size)| wgpu::BindGroupEntry {
+                        binding: *b,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: buf,
+                            offset: *off,
+                            size: wgpu::BufferSize::new(*size),
+                        }),
+                    })
+                    .collect();
+                let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(&compiled.label),
+                    layout: &compiled.pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                });
+                if cache.len() >= MAX_BIND_GROUP_CACHE {
+                    cache.clear();
+                }
+                cache.insert(key, bg.clone());
+                bg
+            }
+        };
+        let mut pass = self.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(&compiled.label),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&compiled.pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        drop(pass);
+        self.dispatches += 1;
+    }
+
+    /// Records a copy of `src` into `dst` (same length).
+    pub fn copy(&mut self, src: &Tensor, dst: &Tensor) {
+        assert_eq!(src.len(), dst.len());
+        self.encoder
+            .copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, Some(src.bytes()));
+    }
+
+    /// Records a copy of `t` into a mappable buffer; read it after [`Recorder::submit`].
+    pub fn readback(&mut self, t: &Tensor) -> Readback {
+        let bytes = t.bytes().max(4);
+        let staging = self.ctx.inner.pool.take(
+            "readback",
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        self.encoder
+            .copy_buffer_to_buffer(t.buffer(), 0, staging.buffer(), 0, Some(bytes));
+        Readback {
+            staging,
+            bytes,
+            shape: t.shape(),
+        }
+    }
+
+    /// Writes the uniforms and submits everything recorded, in one submission.
+    pub fn submit(self) -> Result<()> {
+        let queue = self.ctx.queue();
+        for (buf, data) in &self.uniforms {
+            queue.write_buffer(buf.buffer(), 0, data);
+        }
+        queue.submit(Some(self.encoder.finish()));
+        // The uniform buffers go back to the pool: later writes are ordered after this submit.
+        drop(self.uniforms);
+        self.ctx.take_error()
+    }
+}
+
+impl Readback {
+    /// The shape of the tensor that was copied.
+    pub fn shape(&self) -> [usize; 4] {
+        self.shape
+    }
+
+    /// Waits for the GPU and returns the values (maps only the bytes of the tensor).
+    pub fn read(self, ctx: &Context) -> Result<Vec<f32>> {
+        let slice = self.staging.buffer().slice(0..self.bytes);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for readback: {e}")))?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("readback callback dropped".into()))?
+            .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
+        let out: Vec<f32> = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("reading mapped buffer: {e}")))?;
+            let n = self.shape.iter().product::<usize>();
+            bytemuck::cast_slice::<u8, f32>(&view)[..n].to_vec()
+        };
+        self.staging.buffer().unmap();
+        ctx.take_error()?;
+        Ok(out)
+    }
+}
+
+impl Context {
+    /// Copies a tensor back to the CPU (one submission, waits for it).
+    pub fn download(&self, t: &Tensor) -> Result<Vec<f32>> {
+        let mut rec = Recorder::new(self, "download");
+        let rb = rec.readback(t);
+        rec.submit()?;
+        rb.read(self)
+    }
+}
+
+/// Splits `n` workgroups into an (x, y) grid within the 65535-per-dimension limit.
+pub fn grid_1d(n: u32) -> [u32; 3] {
+    const MAX: u32 = 65535;
+    if n <= MAX {
+        [n.max(1), 1, 1]
+    } else {
+        [MAX, n.div_ceil(MAX), 1]
+    }
+}
+
+/// Workgroups for `len` elements at 256 per workgroup, as [`grid_1d`] lays them out.
+pub fn grid_elems(len: usize) -> [u32; 3] {
+    grid_1d((len as u64).div_ceil(256) as u32)
+}

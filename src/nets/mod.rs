@@ -1,0 +1,3 @@
+//! Networks built from [`ops`](crate::ops).
+
+pub mod transformer;

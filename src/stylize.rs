@@ -1,0 +1,102 @@
+//! The fast path: a transform network applied to images.
+
+use image::RgbImage;
+
+use crate::error::{Error, Result};
+use crate::gpu::context::Context;
+use crate::gpu::record::Recorder;
+use crate::gpu::tensor::Tensor;
+use crate::nets::transformer::{TransformNet, TransformWeights};
+
+/// A style network on the GPU, ready to stylize images of any size.
+pub struct Stylizer {
+    ctx: Context,
+    net: TransformNet,
+}
+
+impl Stylizer {
+    /// Uploads the network's weights to `ctx`'s device.
+    pub fn new(ctx: &Context, weights: &TransformWeights) -> Result<Self> {
+        Ok(Stylizer {
+            ctx: ctx.clone(),
+            net: TransformNet::new(ctx, weights)?,
+        })
+    }
+
+    /// The context this stylizer runs on.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// The network.
+    pub fn net(&self) -> &TransformNet {
+        &self.net
+    }
+
+    /// Runs the network on `n` images of `h × w` RGB pixels (0..255 floats, `[n, h, w, 3]`
+    /// row-major) in one GPU submission and returns the raw output `tanh(·)·150 + 127.5`
+    /// before clipping, cropped to `[n, h, w, 3]`.
+    pub fn stylize_raw(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
+        if n == 0 || h == 0 || w == 0 {
+            return Err(Error::InvalidInput(format!("empty input: {n} images of {w}x{h}")));
+        }
+        let x = Tensor::upload(&self.ctx, "input", [n, h, w, 3], input)?;
+        let mut rec = Recorder::new(&self.ctx, "stylize");
+        let y = self.net.forward(&mut rec, &x)?;
+        let rb = rec.readback(&y);
+        rec.submit()?;
+        let [_, ho, wo, _] = rb.shape();
+        let full = rb.read(&self.ctx)?;
+        Ok(crop(&full, n, ho, wo, h, w))
+    }
+
+    /// Stylizes one image; the output has the input's size.
+    pub fn stylize(&self, img: &RgbImage) -> Result<RgbImage> {
+        Ok(self.stylize_batch(std::slice::from_ref(img))?.remove(0))
+    }
+
+    /// Stylizes same-sized images in one GPU pass.
+    pub fn stylize_batch(&self, imgs: &[RgbImage]) -> Result<Vec<RgbImage>> {
+        let Some(first) = imgs.first() else { return Ok(Vec::new()) };
+        let (w, h) = first.dimensions();
+        if let Some(bad) = imgs.iter().find(|i| i.dimensions() != (w, h)) {
+            return Err(Error::InvalidInput(format!(
+                "a batch needs images of one size: {}x{} and {}x{}",
+                w,
+                h,
+                bad.width(),
+                bad.height()
+            )));
+        }
+        let (w, h) = (w as usize, h as usize);
+        let mut input = Vec::with_capacity(imgs.len() * h * w * 3);
+        for img in imgs {
+            input.extend(img.as_raw().iter().map(|&v| v as f32));
+        }
+        let raw = self.stylize_raw(&input, imgs.len(), h, w)?;
+        Ok(raw
+            .chunks_exact(h * w * 3)
+            .map(|c| RgbImage::from_raw(w as u32, h as u32, to_u8(c)).expect("sizes match"))
+            .collect())
+    }
+}
+
+/// Clips to 0..255 and truncates, as lengstrom's `save_img` does.
+pub fn to_u8(v: &[f32]) -> Vec<u8> {
+    v.iter().map(|&x| x.clamp(0.0, 255.0) as u8).collect()
+}
+
+/// The top-left `h × w` of each `[ho, wo, 3]` image.
+fn crop(full: &[f32], n: usize, ho: usize, wo: usize, h: usize, w: usize) -> Vec<f32> {
+    if ho == h && wo == w {
+        return full.to_vec();
+    }
+    let mut out = Vec::with_capacity(n * h * w * 3);
+    for i in 0..n {
+        for y in 0..h {
+            let row = (i * ho + y) * wo * 3;
+            out.extend_from_slice(&full[row..row + w * 3]);
+        }
+    }
+    out
+}

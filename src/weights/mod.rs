@@ -1,0 +1,24 @@
+//! Weight formats: wgstyle's native safetensors and the upstream formats it imports.
+
+pub mod deeplearnjs;
+pub mod safetensors;
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::nets::transformer::TransformWeights;
+
+/// Loads a fast-style network from a `.safetensors` file or a deeplearnjs checkpoint
+/// directory (`manifest.json` + raw float32 files).
+pub fn load_transform(path: &Path) -> Result<TransformWeights> {
+    if path.is_dir() {
+        if path.join("manifest.json").is_file() {
+            return deeplearnjs::load(path);
+        }
+        return Err(Error::weights(path, "directory has no manifest.json (expected a deeplearnjs checkpoint)"));
+    }
+    if !path.exists() {
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")));
+    }
+    safetensors::load_transform(path)
+}
