@@ -8,7 +8,11 @@ use crate::error::{Error, Result};
 /// Writes `path` atomically: the bytes go to a temporary file beside it, which is renamed
 /// over `path` only once complete. With `overwrite == false` an existing `path` is an error
 /// and is never replaced.
-pub fn write_atomic(path: &Path, overwrite: bool, write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> Result<()> {
+pub fn write_atomic(
+    path: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -18,12 +22,15 @@ pub fn write_atomic(path: &Path, overwrite: bool, write: impl FnOnce(&mut std::f
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
-    write(tmp.as_file_mut()).and_then(|_| tmp.as_file_mut().flush()).map_err(|e| Error::io(path, e))?;
+    write(tmp.as_file_mut())
+        .and_then(|_| tmp.as_file_mut().flush())
+        .map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     if overwrite {
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     } else {
-        tmp.persist_noclobber(path).map_err(|e| Error::io(path, e.error))?;
+        tmp.persist_noclobber(path)
+            .map_err(|e| Error::io(path, e.error))?;
     }
     Ok(())
 }

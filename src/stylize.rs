@@ -38,7 +38,9 @@ impl Stylizer {
     /// before clipping, cropped to `[n, h, w, 3]`.
     pub fn stylize_raw(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
         if n == 0 || h == 0 || w == 0 {
-            return Err(Error::InvalidInput(format!("empty input: {n} images of {w}x{h}")));
+            return Err(Error::InvalidInput(format!(
+                "empty input: {n} images of {w}x{h}"
+            )));
         }
         let x = Tensor::upload(&self.ctx, "input", [n, h, w, 3], input)?;
         let mut rec = Recorder::new(&self.ctx, "stylize");
@@ -57,7 +59,9 @@ impl Stylizer {
 
     /// Stylizes same-sized images in one GPU pass.
     pub fn stylize_batch(&self, imgs: &[RgbImage]) -> Result<Vec<RgbImage>> {
-        let Some(first) = imgs.first() else { return Ok(Vec::new()) };
+        let Some(first) = imgs.first() else {
+            return Ok(Vec::new());
+        };
         let (w, h) = first.dimensions();
         if let Some(bad) = imgs.iter().find(|i| i.dimensions() != (w, h)) {
             return Err(Error::InvalidInput(format!(

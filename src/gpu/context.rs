@@ -20,7 +20,9 @@ impl AdapterChoice {
     pub fn from_env() -> Self {
         AdapterChoice {
             backends: wgpu::Backends::from_env(),
-            name: std::env::var("WGSTYLE_ADAPTER").ok().filter(|s| !s.is_empty()),
+            name: std::env::var("WGSTYLE_ADAPTER")
+                .ok()
+                .filter(|s| !s.is_empty()),
         }
     }
 
@@ -36,9 +38,9 @@ impl AdapterChoice {
     }
 
     fn backends(&self) -> wgpu::Backends {
-        self.backends
-            .or_else(wgpu::Backends::from_env)
-            .unwrap_or(wgpu::Backends::all() - wgpu::Backends::NOOP - wgpu::Backends::BROWSER_WEBGPU)
+        self.backends.or_else(wgpu::Backends::from_env).unwrap_or(
+            wgpu::Backends::all() - wgpu::Backends::NOOP - wgpu::Backends::BROWSER_WEBGPU,
+        )
     }
 
     fn name(&self) -> Option<String> {
@@ -136,7 +138,10 @@ impl Context {
             })
             .min_by_key(|a| {
                 let info = a.get_info();
-                (type_rank(info.device_type), info.backend != wgpu::Backend::Vulkan)
+                (
+                    type_rank(info.device_type),
+                    info.backend != wgpu::Backend::Vulkan,
+                )
             });
         let Some(adapter) = adapter else {
             let mut filter = String::new();
@@ -230,7 +235,8 @@ impl Context {
 
     /// The largest single buffer (in bytes) a kernel may bind on this device.
     pub fn max_binding_bytes(&self) -> u64 {
-        (self.inner.limits.max_storage_buffer_binding_size as u64).min(self.inner.limits.max_buffer_size)
+        (self.inner.limits.max_storage_buffer_binding_size as u64)
+            .min(self.inner.limits.max_buffer_size)
     }
 
     /// Returns the first GPU error reported since the last call, if any.

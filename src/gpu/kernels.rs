@@ -63,7 +63,11 @@ impl Kernel {
         if self.constants.is_empty() {
             format!("{stem}.{}", self.entry)
         } else {
-            let c: Vec<String> = self.constants.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let c: Vec<String> = self
+                .constants
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             format!("{stem}.{}[{}]", self.entry, c.join(","))
         }
     }
@@ -109,26 +113,35 @@ impl KernelCache {
             modules
                 .entry(kernel.shader.name)
                 .or_insert_with(|| {
-                    self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(kernel.shader.name),
-                        source: wgpu::ShaderSource::Wgsl(kernel.shader.source.into()),
-                    })
+                    self.device
+                        .create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(kernel.shader.name),
+                            source: wgpu::ShaderSource::Wgsl(kernel.shader.source.into()),
+                        })
                 })
                 .clone()
         };
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(&label),
-            layout: None,
-            module: &module,
-            entry_point: Some(kernel.entry),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &kernel.constants,
-                zero_initialize_workgroup_memory: false,
-            },
-            cache: None,
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&label),
+                layout: None,
+                module: &module,
+                entry_point: Some(kernel.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &kernel.constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        let compiled = Arc::new(Compiled {
+            pipeline,
+            label: label.clone(),
         });
-        let compiled = Arc::new(Compiled { pipeline, label: label.clone() });
-        self.pipelines.lock().unwrap().insert(label, compiled.clone());
+        self.pipelines
+            .lock()
+            .unwrap()
+            .insert(label, compiled.clone());
         compiled
     }
 
@@ -145,9 +158,12 @@ mod tests {
     fn validate(shader: &Shader) -> (naga::Module, naga::valid::ModuleInfo) {
         let module = naga::front::wgsl::parse_str(shader.source)
             .unwrap_or_else(|e| panic!("{}: {}", shader.name, e.emit_to_string(shader.source)));
-        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{}: {}", shader.name, e.emit_to_string(shader.source)));
+        let info = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {}", shader.name, e.emit_to_string(shader.source)));
         (module, info)
     }
 
@@ -162,7 +178,10 @@ mod tests {
         on_disk.sort();
         let mut listed: Vec<String> = SHADERS.iter().map(|s| s.name.to_string()).collect();
         listed.sort();
-        assert_eq!(on_disk, listed, "every file in shaders/ is listed in SHADERS");
+        assert_eq!(
+            on_disk, listed,
+            "every file in shaders/ is listed in SHADERS"
+        );
         for s in SHADERS {
             validate(s);
         }
@@ -179,8 +198,13 @@ mod tests {
             ]
             .into_iter()
             .collect();
-            naga::back::pipeline_constants::process_overrides(&module, &info, Some((naga::ShaderStage::Compute, "main")), &constants)
-                .unwrap_or_else(|e| panic!("{tile:?}: {e}"));
+            naga::back::pipeline_constants::process_overrides(
+                &module,
+                &info,
+                Some((naga::ShaderStage::Compute, "main")),
+                &constants,
+            )
+            .unwrap_or_else(|e| panic!("{tile:?}: {e}"));
         }
     }
 }

@@ -63,10 +63,20 @@ impl BufferPool {
     }
 
     /// A buffer of at least `bytes` bytes with `usage`, reused when one is free.
-    pub fn take(self: &Arc<Self>, label: &str, bytes: u64, usage: wgpu::BufferUsages) -> PooledBuffer {
+    pub fn take(
+        self: &Arc<Self>,
+        label: &str,
+        bytes: u64,
+        usage: wgpu::BufferUsages,
+    ) -> PooledBuffer {
         let class = size_class(bytes);
         let key = (class, usage);
-        let reused = self.free.lock().unwrap().get_mut(&key).and_then(|v| v.pop());
+        let reused = self
+            .free
+            .lock()
+            .unwrap()
+            .get_mut(&key)
+            .and_then(|v| v.pop());
         let buffer = reused.unwrap_or_else(|| {
             self.created.fetch_add(1, Ordering::Relaxed);
             self.held.fetch_add(class, Ordering::Relaxed);
@@ -90,18 +100,25 @@ impl BufferPool {
     pub fn trim(&self) {
         let mut free = self.free.lock().unwrap();
         for ((class, _), v) in free.drain() {
-            self.held.fetch_sub(class * v.len() as u64, Ordering::Relaxed);
+            self.held
+                .fetch_sub(class * v.len() as u64, Ordering::Relaxed);
         }
     }
 
     /// Resets the peak counter to the current use.
     pub fn reset_peak(&self) {
-        self.peak.store(self.in_use.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.peak
+            .store(self.in_use.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     fn give_back(&self, key: Key, buffer: wgpu::Buffer) {
         self.in_use.fetch_sub(key.0, Ordering::Relaxed);
-        self.free.lock().unwrap().entry(key).or_default().push(buffer);
+        self.free
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_default()
+            .push(buffer);
     }
 }
 

@@ -6,7 +6,8 @@ use crate::gpu::kernels::Kernel;
 use crate::gpu::pool::PooledBuffer;
 use crate::gpu::tensor::Tensor;
 
-const UNIFORM_SLOTS: u64 = 256;
+/// Bytes per pooled uniform buffer.
+const UNIFORM_CHUNK: u64 = 64 << 10;
 const MAX_BIND_GROUP_CACHE: usize = 8192;
 
 /// Records kernel dispatches and copies into one command buffer.
@@ -54,24 +55,29 @@ impl Recorder {
         self.dispatches
     }
 
+    /// Appends `bytes` to the current uniform chunk at the next aligned offset.
     fn push_uniform(&mut self, bytes: &[u8]) -> (wgpu::Buffer, u64) {
-        let slot = self.align;
-        let need_new = match self.uniforms.last() {
-            Some((_, data)) => data.len() as u64 + slot > UNIFORM_SLOTS * slot,
-            None => true,
-        };
-        if need_new {
+        let chunk = UNIFORM_CHUNK.max(bytes.len() as u64);
+        let offset_in_last = self
+            .uniforms
+            .last()
+            .map(|(_, d)| (d.len() as u64).next_multiple_of(self.align));
+        let fits = offset_in_last.is_some_and(|o| o + bytes.len() as u64 <= chunk);
+        if !fits {
             let buf = self.ctx.inner.pool.take(
                 "uniforms",
-                UNIFORM_SLOTS * slot,
+                chunk,
                 wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             );
-            self.uniforms.push((buf, Vec::with_capacity((UNIFORM_SLOTS * slot) as usize)));
+            self.uniforms
+                .push((buf, Vec::with_capacity(chunk as usize)));
         }
         let (buf, data) = self.uniforms.last_mut().unwrap();
-        let offset = data.len() as u64;
+        let offset = (data.len() as u64).next_multiple_of(self.align);
+        data.resize(offset as usize, 0);
         data.extend_from_slice(bytes);
-        data.resize((offset + slot) as usize, 0);
+        // Uniform bindings are sized in multiples of 16 bytes.
+        data.resize(data.len().next_multiple_of(16), 0);
         (buf.buffer().clone(), offset)
     }
 
@@ -109,11 +115,14 @@ impl Recorder {
                         }),
                     })
                     .collect();
-                let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some(&compiled.label),
-                    layout: &compiled.pipeline.get_bind_group_layout(0),
-                    entries: &entries,
-                });
+                let bg = self
+                    .ctx
+                    .device()
+                    .create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some(&compiled.label),
+                        layout: &compiled.pipeline.get_bind_group_layout(0),
+                        entries: &entries,
+                    });
                 if cache.len() >= MAX_BIND_GROUP_CACHE {
                     cache.clear();
                 }
@@ -121,10 +130,12 @@ impl Recorder {
                 bg
             }
         };
-        let mut pass = self.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some(&compiled.label),
-            timestamp_writes: None,
-        });
+        let mut pass = self
+            .encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&compiled.label),
+                timestamp_writes: None,
+            });
         pass.set_pipeline(&compiled.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);

@@ -53,7 +53,8 @@ impl Tensor {
         }
         let t = Self::uninit(ctx, label, shape)?;
         if !data.is_empty() {
-            ctx.queue().write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
+            ctx.queue()
+                .write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
         }
         Ok(t)
     }
@@ -73,7 +74,8 @@ impl Tensor {
             usage: TENSOR_USAGE,
             mapped_at_creation: false,
         });
-        ctx.queue().write_buffer(&buffer, 0, bytemuck::cast_slice(data));
+        ctx.queue()
+            .write_buffer(&buffer, 0, bytemuck::cast_slice(data));
         Ok(Tensor {
             storage: Arc::new(Storage::Owned(buffer)),
             shape,
@@ -102,7 +104,11 @@ impl Tensor {
 
     /// The same buffer seen with another shape of the same length.
     pub fn reshape(&self, shape: [usize; 4]) -> Self {
-        assert_eq!(shape.iter().product::<usize>(), self.len(), "reshape must keep the length");
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            self.len(),
+            "reshape must keep the length"
+        );
         Tensor {
             storage: self.storage.clone(),
             shape,

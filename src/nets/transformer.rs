@@ -71,20 +71,42 @@ pub struct Layer {
 
 impl Arch {
     /// lengstrom/fast-style-transfer's network.
-    pub const LENGSTROM: Arch = Arch { width: 32, upsample: Upsample::Transpose, eps: 1e-3 };
+    pub const LENGSTROM: Arch = Arch {
+        width: 32,
+        upsample: Upsample::Transpose,
+        eps: 1e-3,
+    };
 
     /// The 16 layers in order.
     pub fn layers(&self) -> Vec<Layer> {
         let w = self.width;
-        let l = |name: String, kind, k, cin, cout| Layer { name, kind, k, cin, cout };
+        let l = |name: String, kind, k, cin, cout| Layer {
+            name,
+            kind,
+            k,
+            cin,
+            cout,
+        };
         let mut v = vec![
             l("conv1".into(), LayerKind::Conv { stride: 1 }, 9, 3, w),
             l("conv2".into(), LayerKind::Conv { stride: 2 }, 3, w, 2 * w),
-            l("conv3".into(), LayerKind::Conv { stride: 2 }, 3, 2 * w, 4 * w),
+            l(
+                "conv3".into(),
+                LayerKind::Conv { stride: 2 },
+                3,
+                2 * w,
+                4 * w,
+            ),
         ];
         for r in 1..=5 {
             for part in ["a", "b"] {
-                v.push(l(format!("res{r}_{part}"), LayerKind::Conv { stride: 1 }, 3, 4 * w, 4 * w));
+                v.push(l(
+                    format!("res{r}_{part}"),
+                    LayerKind::Conv { stride: 1 },
+                    3,
+                    4 * w,
+                    4 * w,
+                ));
             }
         }
         v.push(l("up1".into(), LayerKind::Up, 3, 4 * w, 2 * w));
@@ -108,7 +130,11 @@ impl Arch {
                 _ => q,
             } as f64;
             // A transposed conv applies its k×k taps once per *input* pixel.
-            let px = if layer.kind == LayerKind::Up && self.upsample == Upsample::Transpose { out_px / 4.0 } else { out_px };
+            let px = if layer.kind == LayerKind::Up && self.upsample == Upsample::Transpose {
+                out_px / 4.0
+            } else {
+                out_px
+            };
             f += 2.0 * px * (layer.k * layer.k * layer.cin * layer.cout) as f64;
         }
         f
@@ -140,11 +166,22 @@ impl TransformWeights {
     /// Checks that every layer is present with the right lengths and finite values.
     pub fn validate(&self) -> std::result::Result<(), String> {
         for l in self.arch.layers() {
-            let w = self.layers.get(&l.name).ok_or_else(|| format!("layer '{}' is missing", l.name))?;
+            let w = self
+                .layers
+                .get(&l.name)
+                .ok_or_else(|| format!("layer '{}' is missing", l.name))?;
             let kl = l.k * l.k * l.cin * l.cout;
-            for (what, v, n) in [("kernel", &w.kernel, kl), ("shift", &w.shift, l.cout), ("scale", &w.scale, l.cout)] {
+            for (what, v, n) in [
+                ("kernel", &w.kernel, kl),
+                ("shift", &w.shift, l.cout),
+                ("scale", &w.scale, l.cout),
+            ] {
                 if v.len() != n {
-                    return Err(format!("{}.{what} has {} values, expected {n}", l.name, v.len()));
+                    return Err(format!(
+                        "{}.{what} has {} values, expected {n}",
+                        l.name,
+                        v.len()
+                    ));
                 }
                 if v.iter().any(|x| !x.is_finite()) {
                     return Err(format!("{}.{what} contains NaN or infinite values", l.name));
@@ -171,19 +208,30 @@ pub struct TransformNet {
 impl TransformNet {
     /// Uploads `weights` (validated first).
     pub fn new(ctx: &Context, weights: &TransformWeights) -> Result<Self> {
-        weights.validate().map_err(|m| Error::InvalidInput(format!("transform weights: {m}")))?;
+        weights
+            .validate()
+            .map_err(|m| Error::InvalidInput(format!("transform weights: {m}")))?;
         let mut layers = Vec::new();
         for spec in weights.arch.layers() {
             let w = &weights.layers[&spec.name];
-            let vec = |label: &str, v: &[f32]| Tensor::persistent(ctx, label, [1, 1, 1, v.len()], v);
+            let vec =
+                |label: &str, v: &[f32]| Tensor::persistent(ctx, label, [1, 1, 1, v.len()], v);
             layers.push(GpuLayer {
-                kernel: Tensor::persistent(ctx, &format!("{}.kernel", spec.name), [spec.k, spec.k, spec.cin, spec.cout], &w.kernel)?,
+                kernel: Tensor::persistent(
+                    ctx,
+                    &format!("{}.kernel", spec.name),
+                    [spec.k, spec.k, spec.cin, spec.cout],
+                    &w.kernel,
+                )?,
                 shift: vec(&format!("{}.shift", spec.name), &w.shift)?,
                 scale: vec(&format!("{}.scale", spec.name), &w.scale)?,
                 spec,
             });
         }
-        Ok(TransformNet { arch: weights.arch, layers })
+        Ok(TransformNet {
+            arch: weights.arch,
+            layers,
+        })
     }
 
     /// The architecture.
@@ -191,17 +239,46 @@ impl TransformNet {
         self.arch
     }
 
-    fn layer(&self, i: usize, rec: &mut Recorder, x: &Tensor, residual: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+    fn layer(
+        &self,
+        i: usize,
+        rec: &mut Recorder,
+        x: &Tensor,
+        residual: Option<&Tensor>,
+        relu: bool,
+    ) -> Result<Tensor> {
         let l = &self.layers[i];
         let h = match l.spec.kind {
-            LayerKind::Conv { stride } => conv2d(rec, x, &l.kernel, None, Conv2d { stride, padding: Padding::Same, relu: false })?,
+            LayerKind::Conv { stride } => conv2d(
+                rec,
+                x,
+                &l.kernel,
+                None,
+                Conv2d {
+                    stride,
+                    padding: Padding::Same,
+                    relu: false,
+                },
+            )?,
             LayerKind::Up => {
                 let [_, hh, ww, _] = x.shape();
                 match self.arch.upsample {
-                    Upsample::Transpose => conv2d_transpose(rec, x, &l.kernel, 2, (2 * hh, 2 * ww), false)?,
+                    Upsample::Transpose => {
+                        conv2d_transpose(rec, x, &l.kernel, 2, (2 * hh, 2 * ww), false)?
+                    }
                     Upsample::Nearest => {
                         let u = upsample_nearest(rec, x, 2)?;
-                        conv2d(rec, &u, &l.kernel, None, Conv2d { stride: 1, padding: Padding::Same, relu: false })?
+                        conv2d(
+                            rec,
+                            &u,
+                            &l.kernel,
+                            None,
+                            Conv2d {
+                                stride: 1,
+                                padding: Padding::Same,
+                                relu: false,
+                            },
+                        )?
                     }
                 }
             }
@@ -214,7 +291,10 @@ impl TransformNet {
     /// size; the caller crops the top-left `h × w`).
     pub fn forward(&self, rec: &mut Recorder, x: &Tensor) -> Result<Tensor> {
         if x.shape()[3] != 3 {
-            return Err(Error::InvalidInput(format!("transform network input must have 3 channels, got {:?}", x.shape())));
+            return Err(Error::InvalidInput(format!(
+                "transform network input must have 3 channels, got {:?}",
+                x.shape()
+            )));
         }
         let mut h = self.layer(0, rec, x, None, true)?;
         h = self.layer(1, rec, &h, None, true)?;

@@ -69,9 +69,21 @@ pub struct Tile {
 impl Tile {
     /// The tile configurations wgstyle uses.
     pub const VARIANTS: [Tile; 3] = [
-        Tile { wg_x: 1, wg_y: 64, bk: 16 },
-        Tile { wg_x: 8, wg_y: 16, bk: 16 },
-        Tile { wg_x: 16, wg_y: 16, bk: 16 },
+        Tile {
+            wg_x: 1,
+            wg_y: 64,
+            bk: 16,
+        },
+        Tile {
+            wg_x: 8,
+            wg_y: 16,
+            bk: 16,
+        },
+        Tile {
+            wg_x: 16,
+            wg_y: 16,
+            bk: 16,
+        },
     ];
 
     /// The default tile for `cout` output channels: narrow tiles for narrow outputs.
@@ -98,7 +110,11 @@ impl Tile {
 
 /// Output length and padding before, for one spatial dimension.
 pub fn out_len(n: usize, k: usize, stride: usize, padding: Padding) -> Result<(usize, usize)> {
-    let bad = || Error::InvalidInput(format!("convolution of size {n} with kernel {k}, stride {stride}, {padding:?} is empty"));
+    let bad = || {
+        Error::InvalidInput(format!(
+            "convolution of size {n} with kernel {k}, stride {stride}, {padding:?} is empty"
+        ))
+    };
     match padding {
         Padding::Same => {
             let out = n.div_ceil(stride);
@@ -134,17 +150,34 @@ fn check_kernel(x: &Tensor, w: &Tensor) -> Result<[usize; 4]> {
 }
 
 /// `y = conv(x, w) (+ bias) (relu)`, x `[n, h, w, cin]`, w `[kh, kw, cin, cout]` (HWIO).
-pub fn conv2d(rec: &mut Recorder, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: Conv2d) -> Result<Tensor> {
+pub fn conv2d(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: Conv2d,
+) -> Result<Tensor> {
     conv2d_tiled(rec, x, w, bias, p, Tile::for_cout(w.shape()[3]))
 }
 
 /// [`conv2d`] with an explicit tile configuration.
-pub fn conv2d_tiled(rec: &mut Recorder, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: Conv2d, tile: Tile) -> Result<Tensor> {
+pub fn conv2d_tiled(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: Conv2d,
+    tile: Tile,
+) -> Result<Tensor> {
     let [n, h, wd, _] = x.shape();
     let [kh, kw, cin, cout] = check_kernel(x, w)?;
     let (ho, pad_t) = out_len(h, kh, p.stride, p.padding)?;
     let (wo, pad_l) = out_len(wd, kw, p.stride, p.padding)?;
-    let mode = if matches!(p.padding, Padding::Reflect(_)) { MODE_REFLECT } else { MODE_ZERO };
+    let mode = if matches!(p.padding, Padding::Reflect(_)) {
+        MODE_REFLECT
+    } else {
+        MODE_ZERO
+    };
     let params = Params {
         n: n as u32,
         h: h as u32,
@@ -168,10 +201,19 @@ pub fn conv2d_tiled(rec: &mut Recorder, x: &Tensor, w: &Tensor, bias: Option<&Te
 /// TensorFlow `conv2d_transpose` with "SAME" padding and output size `(ho, wo)`:
 /// `y[s*i + a - pad, s*j + b - pad, co] += x[i, j, ci] * w[a, b, ci, co]`.
 /// `w` is `[kh, kw, cin, cout]` (note: TensorFlow stores it as `[kh, kw, cout, cin]`).
-pub fn conv2d_transpose(rec: &mut Recorder, x: &Tensor, w: &Tensor, stride: usize, out_hw: (usize, usize), relu: bool) -> Result<Tensor> {
+pub fn conv2d_transpose(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    out_hw: (usize, usize),
+    relu: bool,
+) -> Result<Tensor> {
     let [n, h, wd, _] = x.shape();
     let [kh, kw, cin, cout] = check_kernel(x, w)?;
-    let pad = |n_in: usize, k: usize, out: usize| (((n_in.saturating_sub(1)) * stride + k).saturating_sub(out)) / 2;
+    let pad = |n_in: usize, k: usize, out: usize| {
+        (((n_in.saturating_sub(1)) * stride + k).saturating_sub(out)) / 2
+    };
     let params = Params {
         n: n as u32,
         h: h as u32,
@@ -189,16 +231,45 @@ pub fn conv2d_transpose(rec: &mut Recorder, x: &Tensor, w: &Tensor, stride: usiz
         flags: (relu as u32) << 1,
         _p: [0; 2],
     };
-    run(rec, x, w, None, params, Tile::for_cout(cout), "conv2d_transpose")
+    run(
+        rec,
+        x,
+        w,
+        None,
+        params,
+        Tile::for_cout(cout),
+        "conv2d_transpose",
+    )
 }
 
-fn run(rec: &mut Recorder, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: Params, tile: Tile, label: &str) -> Result<Tensor> {
-    let y = Tensor::uninit(rec.context(), label, [p.n as usize, p.ho as usize, p.wo as usize, p.cout as usize])?;
+fn run(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: Params,
+    tile: Tile,
+    label: &str,
+) -> Result<Tensor> {
+    let y = Tensor::uninit(
+        rec.context(),
+        label,
+        [p.n as usize, p.ho as usize, p.wo as usize, p.cout as usize],
+    )?;
     let m = p.n as u64 * p.ho as u64 * p.wo as u64;
     let tiles_m = m.div_ceil(4 * tile.wg_y as u64) as u32;
     let tiles_n = (p.cout).div_ceil(4 * tile.wg_x);
-    let (gy, gz) = if tiles_m <= 65535 { (tiles_m, 1) } else { (65535, tiles_m.div_ceil(65535)) };
+    let (gy, gz) = if tiles_m <= 65535 {
+        (tiles_m, 1)
+    } else {
+        (65535, tiles_m.div_ceil(65535))
+    };
     let bias = bias.unwrap_or(w);
-    rec.dispatch(&tile.kernel(), &p, &[(1, x), (2, w), (3, bias), (4, &y)], [tiles_n, gy, gz]);
+    rec.dispatch(
+        &tile.kernel(),
+        &p,
+        &[(1, x), (2, w), (3, bias), (4, &y)],
+        [tiles_n, gy, gz],
+    );
     Ok(y)
 }

@@ -17,18 +17,42 @@ struct Params {
 /// `y = a + b` (same shapes).
 pub fn add(rec: &mut Recorder, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.shape() != b.shape() {
-        return Err(Error::InvalidInput(format!("add of {:?} and {:?}", a.shape(), b.shape())));
+        return Err(Error::InvalidInput(format!(
+            "add of {:?} and {:?}",
+            a.shape(),
+            b.shape()
+        )));
     }
     let y = Tensor::uninit(rec.context(), "add", a.shape())?;
-    let p = Params { len: a.len() as u32, scale: 0.0, offset: 0.0, _p: 0 };
-    rec.dispatch(&Kernel::new(ELEMENTWISE, "add"), &p, &[(1, a), (2, b), (3, &y)], grid_elems(a.len()));
+    let p = Params {
+        len: a.len() as u32,
+        scale: 0.0,
+        offset: 0.0,
+        _p: 0,
+    };
+    rec.dispatch(
+        &Kernel::new(ELEMENTWISE, "add"),
+        &p,
+        &[(1, a), (2, b), (3, &y)],
+        grid_elems(a.len()),
+    );
     Ok(y)
 }
 
 /// `y = tanh(x) * scale + offset`; the fast network uses 150 and 127.5.
 pub fn output_tanh(rec: &mut Recorder, x: &Tensor, scale: f32, offset: f32) -> Result<Tensor> {
     let y = Tensor::uninit(rec.context(), "output_tanh", x.shape())?;
-    let p = Params { len: x.len() as u32, scale, offset, _p: 0 };
-    rec.dispatch(&Kernel::new(ELEMENTWISE, "output_tanh"), &p, &[(1, x), (3, &y)], grid_elems(x.len()));
+    let p = Params {
+        len: x.len() as u32,
+        scale,
+        offset,
+        _p: 0,
+    };
+    rec.dispatch(
+        &Kernel::new(ELEMENTWISE, "output_tanh"),
+        &p,
+        &[(1, x), (3, &y)],
+        grid_elems(x.len()),
+    );
     Ok(y)
 }

@@ -44,8 +44,16 @@ fn params(x: &Tensor, eps: f32, flags: u32) -> Params {
 pub fn instance_norm_stats(rec: &mut Recorder, x: &Tensor, eps: f32) -> Result<Tensor> {
     let p = params(x, eps, 0);
     let ctx = rec.context().clone();
-    let partials = Tensor::uninit(&ctx, "instance_norm.partials", [p.n as usize, p.chunks as usize, p.c as usize, 4])?;
-    let stats = Tensor::uninit(&ctx, "instance_norm.stats", [p.n as usize, 1, p.c as usize, 2])?;
+    let partials = Tensor::uninit(
+        &ctx,
+        "instance_norm.partials",
+        [p.n as usize, p.chunks as usize, p.c as usize, 4],
+    )?;
+    let stats = Tensor::uninit(
+        &ctx,
+        "instance_norm.stats",
+        [p.n as usize, 1, p.c as usize, 2],
+    )?;
     rec.dispatch(
         &Kernel::new(INSTANCE_NORM, "stats_partial"),
         &p,
@@ -82,7 +90,11 @@ pub fn instance_norm_apply(
     }
     if let Some(r) = residual {
         if r.shape() != x.shape() {
-            return Err(Error::InvalidInput(format!("residual {:?} does not match {:?}", r.shape(), x.shape())));
+            return Err(Error::InvalidInput(format!(
+                "residual {:?} does not match {:?}",
+                r.shape(),
+                x.shape()
+            )));
         }
     }
     let flags = (relu as u32 * FLAG_RELU) | (residual.is_some() as u32 * FLAG_RESIDUAL);
@@ -91,7 +103,14 @@ pub fn instance_norm_apply(
     rec.dispatch(
         &Kernel::new(INSTANCE_NORM, "apply"),
         &p,
-        &[(1, x), (4, stats), (5, shift), (6, scale), (7, residual.unwrap_or(x)), (8, &y)],
+        &[
+            (1, x),
+            (4, stats),
+            (5, shift),
+            (6, scale),
+            (7, residual.unwrap_or(x)),
+            (8, &y),
+        ],
         grid_elems(x.len()),
     );
     Ok(y)

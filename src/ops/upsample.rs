@@ -20,7 +20,11 @@ struct Params {
 /// `y[n, oy, ox, c] = x[n, oy / f, ox / f, c]`, output `[n, f*h, f*w, c]`.
 pub fn upsample_nearest(rec: &mut Recorder, x: &Tensor, factor: usize) -> Result<Tensor> {
     let [n, h, w, c] = x.shape();
-    let y = Tensor::uninit(rec.context(), "upsample_nearest", [n, h * factor, w * factor, c])?;
+    let y = Tensor::uninit(
+        rec.context(),
+        "upsample_nearest",
+        [n, h * factor, w * factor, c],
+    )?;
     let p = Params {
         n: n as u32,
         h: h as u32,
@@ -30,6 +34,11 @@ pub fn upsample_nearest(rec: &mut Recorder, x: &Tensor, factor: usize) -> Result
         total: y.len() as u32,
         _p: [0; 2],
     };
-    rec.dispatch(&Kernel::new(UPSAMPLE, "nearest"), &p, &[(1, x), (2, &y)], grid_elems(y.len()));
+    rec.dispatch(
+        &Kernel::new(UPSAMPLE, "nearest"),
+        &p,
+        &[(1, x), (2, &y)],
+        grid_elems(y.len()),
+    );
     Ok(y)
 }

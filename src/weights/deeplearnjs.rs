@@ -31,8 +31,8 @@ fn var_name(i: usize) -> String {
 pub fn load(dir: &Path) -> Result<TransformWeights> {
     let manifest_path = dir.join("manifest.json");
     let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
-    let manifest: HashMap<String, Entry> =
-        serde_json::from_str(&text).map_err(|e| Error::weights(&manifest_path, format!("invalid manifest: {e}")))?;
+    let manifest: HashMap<String, Entry> = serde_json::from_str(&text)
+        .map_err(|e| Error::weights(&manifest_path, format!("invalid manifest: {e}")))?;
     let arch = Arch::LENGSTROM;
     let mut layers = BTreeMap::new();
     for (j, spec) in arch.layers().into_iter().enumerate() {
@@ -43,9 +43,12 @@ pub fn load(dir: &Path) -> Result<TransformWeights> {
         let read = |i: usize, shape: &[usize], role: &str| -> Result<Vec<f32>> {
             let name = var_name(i);
             let what = format!("variable '{name}' ({} {role})", spec.name);
-            let e = manifest
-                .get(&name)
-                .ok_or_else(|| Error::weights(&manifest_path, format!("{what} is missing from the manifest")))?;
+            let e = manifest.get(&name).ok_or_else(|| {
+                Error::weights(
+                    &manifest_path,
+                    format!("{what} is missing from the manifest"),
+                )
+            })?;
             if e.shape != shape {
                 return Err(Error::weights(
                     &manifest_path,
@@ -53,24 +56,46 @@ pub fn load(dir: &Path) -> Result<TransformWeights> {
                 ));
             }
             if e.filename.contains(['/', '\\']) || e.filename.starts_with('.') {
-                return Err(Error::weights(&manifest_path, format!("{what} has an unsafe file name '{}'", e.filename)));
+                return Err(Error::weights(
+                    &manifest_path,
+                    format!("{what} has an unsafe file name '{}'", e.filename),
+                ));
             }
             let path = dir.join(&e.filename);
-            let bytes = std::fs::read(&path).map_err(|err| Error::weights(&path, format!("{what}: {err}")))?;
+            let bytes = std::fs::read(&path)
+                .map_err(|err| Error::weights(&path, format!("{what}: {err}")))?;
             let n: usize = shape.iter().product();
             if bytes.len() != 4 * n {
                 return Err(Error::weights(
                     &path,
-                    format!("{what} has {} bytes, expected {} ({n} float32 values of shape {shape:?})", bytes.len(), 4 * n),
+                    format!(
+                        "{what} has {} bytes, expected {} ({n} float32 values of shape {shape:?})",
+                        bytes.len(),
+                        4 * n
+                    ),
                 ));
             }
-            Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            Ok(bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
         };
         let raw = read(3 * j, &kernel_shape, "kernel")?;
-        let kernel = if spec.kind == LayerKind::Up { swap_io(&raw, spec.k * spec.k, spec.cout, spec.cin) } else { raw };
+        let kernel = if spec.kind == LayerKind::Up {
+            swap_io(&raw, spec.k * spec.k, spec.cout, spec.cin)
+        } else {
+            raw
+        };
         let shift = read(3 * j + 1, &[spec.cout], "instance-norm shift")?;
         let scale = read(3 * j + 2, &[spec.cout], "instance-norm scale")?;
-        layers.insert(spec.name.clone(), LayerWeights { kernel, shift, scale });
+        layers.insert(
+            spec.name.clone(),
+            LayerWeights {
+                kernel,
+                shift,
+                scale,
+            },
+        );
     }
     let w = TransformWeights { arch, layers };
     w.validate().map_err(|m| Error::weights(dir, m))?;

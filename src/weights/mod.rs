@@ -15,10 +15,16 @@ pub fn load_transform(path: &Path) -> Result<TransformWeights> {
         if path.join("manifest.json").is_file() {
             return deeplearnjs::load(path);
         }
-        return Err(Error::weights(path, "directory has no manifest.json (expected a deeplearnjs checkpoint)"));
+        return Err(Error::weights(
+            path,
+            "directory has no manifest.json (expected a deeplearnjs checkpoint)",
+        ));
     }
     if !path.exists() {
-        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")));
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        ));
     }
     safetensors::load_transform(path)
 }

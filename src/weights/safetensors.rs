@@ -23,15 +23,25 @@ use crate::error::{Error, Result};
 use crate::nets::transformer::{Arch, LayerWeights, TransformWeights, Upsample};
 
 /// Converts a safetensors tensor of dtype F32 or F16 to f32 values.
-pub fn to_f32(path: &Path, name: &str, view: &safetensors::tensor::TensorView<'_>) -> Result<Vec<f32>> {
+pub fn to_f32(
+    path: &Path,
+    name: &str,
+    view: &safetensors::tensor::TensorView<'_>,
+) -> Result<Vec<f32>> {
     let data = view.data();
     match view.dtype() {
-        Dtype::F32 => Ok(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        Dtype::F32 => Ok(data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()),
         Dtype::F16 => Ok(data
             .chunks_exact(2)
             .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
             .collect()),
-        d => Err(Error::weights(path, format!("tensor '{name}' has dtype {d:?}; expected F32 or F16"))),
+        d => Err(Error::weights(
+            path,
+            format!("tensor '{name}' has dtype {d:?}; expected F32 or F16"),
+        )),
     }
 }
 
@@ -41,10 +51,18 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Parses safetensors bytes and returns the tensors and the metadata.
-pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<(SafeTensors<'a>, HashMap<String, String>)> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| Error::weights(path, format!("not a valid safetensors file (truncated or corrupt?): {e}")))?;
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| Error::weights(path, e.to_string()))?;
+pub fn parse<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<(SafeTensors<'a>, HashMap<String, String>)> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
+        Error::weights(
+            path,
+            format!("not a valid safetensors file (truncated or corrupt?): {e}"),
+        )
+    })?;
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| Error::weights(path, e.to_string()))?;
     Ok((st, meta.metadata().clone().unwrap_or_default()))
 }
 
@@ -54,7 +72,10 @@ pub fn load_transform(path: &Path) -> Result<TransformWeights> {
     let (st, meta) = parse(path, &bytes)?;
     let get = |k: &str| meta.get(k).map(String::as_str);
     if get("wgstyle.model") != Some("transform") {
-        return Err(Error::weights(path, "metadata 'wgstyle.model' is not 'transform': not a wgstyle style network"));
+        return Err(Error::weights(
+            path,
+            "metadata 'wgstyle.model' is not 'transform': not a wgstyle style network",
+        ));
     }
     let width = get("wgstyle.width")
         .unwrap_or("32")
@@ -63,27 +84,51 @@ pub fn load_transform(path: &Path) -> Result<TransformWeights> {
     let upsample = match get("wgstyle.upsample").unwrap_or("transpose") {
         "transpose" => Upsample::Transpose,
         "nearest" => Upsample::Nearest,
-        u => return Err(Error::weights(path, format!("unknown 'wgstyle.upsample' value '{u}'"))),
+        u => {
+            return Err(Error::weights(
+                path,
+                format!("unknown 'wgstyle.upsample' value '{u}'"),
+            ))
+        }
     };
     let eps = get("wgstyle.norm_eps")
         .unwrap_or("0.001")
         .parse::<f32>()
         .map_err(|_| Error::weights(path, "metadata 'wgstyle.norm_eps' is not a number"))?;
-    let arch = Arch { width, upsample, eps };
+    let arch = Arch {
+        width,
+        upsample,
+        eps,
+    };
     let mut layers = BTreeMap::new();
     for spec in arch.layers() {
         let read = |suffix: &str, shape: Vec<usize>| -> Result<Vec<f32>> {
             let name = format!("{}.{suffix}", spec.name);
-            let view = st.tensor(&name).map_err(|_| Error::weights(path, format!("tensor '{name}' is missing")))?;
+            let view = st
+                .tensor(&name)
+                .map_err(|_| Error::weights(path, format!("tensor '{name}' is missing")))?;
             if view.shape() != shape.as_slice() {
-                return Err(Error::weights(path, format!("tensor '{name}' has shape {:?}, expected {shape:?}", view.shape())));
+                return Err(Error::weights(
+                    path,
+                    format!(
+                        "tensor '{name}' has shape {:?}, expected {shape:?}",
+                        view.shape()
+                    ),
+                ));
             }
             to_f32(path, &name, &view)
         };
         let kernel = read("kernel", vec![spec.k, spec.k, spec.cin, spec.cout])?;
         let shift = read("shift", vec![spec.cout])?;
         let scale = read("scale", vec![spec.cout])?;
-        layers.insert(spec.name.clone(), LayerWeights { kernel, shift, scale });
+        layers.insert(
+            spec.name.clone(),
+            LayerWeights {
+                kernel,
+                shift,
+                scale,
+            },
+        );
     }
     let w = TransformWeights { arch, layers };
     w.validate().map_err(|m| Error::weights(path, m))?;
@@ -101,17 +146,27 @@ pub enum Precision {
 }
 
 /// Serialises a transform network (with `extra` metadata such as its source).
-pub fn transform_bytes(w: &TransformWeights, precision: Precision, extra: &[(&str, &str)]) -> Result<Vec<u8>> {
+pub fn transform_bytes(
+    w: &TransformWeights,
+    precision: Precision,
+    extra: &[(&str, &str)],
+) -> Result<Vec<u8>> {
     let mut meta: HashMap<String, String> = [
         ("wgstyle.model", "transform".to_string()),
         ("wgstyle.arch", "johnson".to_string()),
         ("wgstyle.width", w.arch.width.to_string()),
-        ("wgstyle.upsample", match w.arch.upsample {
-            Upsample::Transpose => "transpose".to_string(),
-            Upsample::Nearest => "nearest".to_string(),
-        }),
+        (
+            "wgstyle.upsample",
+            match w.arch.upsample {
+                Upsample::Transpose => "transpose".to_string(),
+                Upsample::Nearest => "nearest".to_string(),
+            },
+        ),
         ("wgstyle.norm_eps", w.arch.eps.to_string()),
-        ("wgstyle.input", "rgb 0..255, no mean subtraction".to_string()),
+        (
+            "wgstyle.input",
+            "rgb 0..255, no mean subtraction".to_string(),
+        ),
         ("wgstyle.output", "tanh(x)*150+127.5".to_string()),
         ("wgstyle.version", env!("CARGO_PKG_VERSION").to_string()),
     ]
@@ -125,13 +180,20 @@ pub fn transform_bytes(w: &TransformWeights, precision: Precision, extra: &[(&st
     for spec in w.arch.layers() {
         let l = &w.layers[&spec.name];
         for (suffix, v, shape) in [
-            ("kernel", &l.kernel, vec![spec.k, spec.k, spec.cin, spec.cout]),
+            (
+                "kernel",
+                &l.kernel,
+                vec![spec.k, spec.k, spec.cin, spec.cout],
+            ),
             ("shift", &l.shift, vec![spec.cout]),
             ("scale", &l.scale, vec![spec.cout]),
         ] {
             let bytes = match precision {
                 Precision::F32 => bytemuck::cast_slice::<f32, u8>(v).to_vec(),
-                Precision::F16 => v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect(),
+                Precision::F16 => v
+                    .iter()
+                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                    .collect(),
             };
             blobs.push((format!("{}.{suffix}", spec.name), shape, bytes));
         }
@@ -142,13 +204,25 @@ pub fn transform_bytes(w: &TransformWeights, precision: Precision, extra: &[(&st
     };
     let views = blobs
         .iter()
-        .map(|(n, s, b)| Ok((n.clone(), safetensors::tensor::TensorView::new(dtype, s.clone(), b).map_err(|e| Error::InvalidInput(e.to_string()))?)))
+        .map(|(n, s, b)| {
+            Ok((
+                n.clone(),
+                safetensors::tensor::TensorView::new(dtype, s.clone(), b)
+                    .map_err(|e| Error::InvalidInput(e.to_string()))?,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     safetensors::serialize(views, Some(meta)).map_err(|e| Error::InvalidInput(e.to_string()))
 }
 
 /// Saves a transform network atomically to `path` (refuses to replace it unless `overwrite`).
-pub fn save_transform(w: &TransformWeights, path: &Path, precision: Precision, overwrite: bool, extra: &[(&str, &str)]) -> Result<()> {
+pub fn save_transform(
+    w: &TransformWeights,
+    path: &Path,
+    precision: Precision,
+    overwrite: bool,
+    extra: &[(&str, &str)],
+) -> Result<()> {
     let bytes = transform_bytes(w, precision, extra)?;
     crate::fsutil::write_bytes_atomic(path, overwrite, &bytes)
 }

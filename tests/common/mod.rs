@@ -1,0 +1,102 @@
+//! Shared test helpers: one GPU context per test binary, ../shared lookup, CPU references.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use wgstyle::Context;
+
+/// The GPU context shared by every test of this binary.
+pub fn ctx() -> &'static Context {
+    static CTX: OnceLock<Context> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let c = Context::new()
+            .expect("a GPU adapter (lavapipe on CI: apt-get install mesa-vulkan-drivers)");
+        eprintln!("adapter: {:?}", c.adapter_info());
+        c
+    })
+}
+
+/// `../shared` (or `$WGSTYLE_SHARED`). `None` (after saying so) when absent, except under
+/// `CI=true`, where a missing `../shared` fails the test.
+pub fn shared() -> Option<PathBuf> {
+    let p = std::env::var_os("WGSTYLE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    if p.join("golden").is_dir() {
+        return Some(p);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "{} is missing (CI=true requires ../shared or WGSTYLE_SHARED)",
+            p.display()
+        );
+    }
+    eprintln!("SKIPPED: {} not found (set WGSTYLE_SHARED)", p.display());
+    None
+}
+
+/// Returns early from a test when ../shared is absent (outside CI).
+#[macro_export]
+macro_rules! shared_or_skip {
+    () => {
+        match common::shared() {
+            Some(p) => p,
+            None => return,
+        }
+    };
+}
+
+/// All float32 tensors of a safetensors file: name -> (shape, values).
+pub fn read_safetensors(path: &std::path::Path) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(name, v)| {
+            assert_eq!(v.dtype(), safetensors::Dtype::F32, "{name}");
+            let vals = v
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (name, (v.shape().to_vec(), vals))
+        })
+        .collect()
+}
+
+/// Deterministic pseudo-random numbers (xorshift64*), uniform in [lo, hi).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32)
+    }
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+    pub fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+}
+
+/// max |a - b| / max |b| (b is the reference).
+pub fn rel_err(a: &[f32], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((*x as f64 - y).abs()));
+    diff / scale
+}

@@ -1,0 +1,432 @@
+//! Every kernel against a plain CPU implementation (float64), on random shapes
+//! including odd sizes and both strides. Tolerance: max |gpu - cpu| / max |cpu| ≤ 1e-4.
+
+mod common;
+
+use common::{ctx, rel_err, Rng};
+use wgstyle::gpu::record::Recorder;
+use wgstyle::ops::conv::{conv2d, conv2d_tiled, conv2d_transpose, out_len, Conv2d, Padding, Tile};
+use wgstyle::ops::elementwise::{add, output_tanh};
+use wgstyle::ops::norm::instance_norm;
+use wgstyle::ops::upsample::upsample_nearest;
+use wgstyle::Tensor;
+
+const TOL: f64 = 1e-4;
+
+fn up(shape: [usize; 4], data: &[f32]) -> Tensor {
+    Tensor::upload(ctx(), "test", shape, data).unwrap()
+}
+
+fn run(f: impl FnOnce(&mut Recorder) -> Tensor) -> (Vec<f32>, [usize; 4]) {
+    let mut rec = Recorder::new(ctx(), "test");
+    let y = f(&mut rec);
+    let rb = rec.readback(&y);
+    rec.submit().unwrap();
+    let shape = rb.shape();
+    (rb.read(ctx()).unwrap(), shape)
+}
+
+/// CPU convolution, f64. `pad` = (top, left); zero or reflect padding.
+#[allow(clippy::too_many_arguments)]
+fn cpu_conv(
+    x: &[f32],
+    [n, h, w, cin]: [usize; 4],
+    k: &[f32],
+    [kh, kw, _, cout]: [usize; 4],
+    b: Option<&[f32]>,
+    stride: usize,
+    pad: (usize, usize),
+    out: (usize, usize),
+    reflect: bool,
+    relu: bool,
+) -> Vec<f64> {
+    let (ho, wo) = out;
+    let mut y = vec![0.0f64; n * ho * wo * cout];
+    let refl = |i: isize, n: usize| -> isize {
+        let mut r = i;
+        if r < 0 {
+            r = -r;
+        }
+        if r >= n as isize {
+            r = 2 * n as isize - 2 - r;
+        }
+        r
+    };
+    for img in 0..n {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                for co in 0..cout {
+                    let mut s = b.map_or(0.0, |b| b[co] as f64);
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let mut iy = (oy * stride + ky) as isize - pad.0 as isize;
+                            let mut ix = (ox * stride + kx) as isize - pad.1 as isize;
+                            if reflect {
+                                iy = refl(iy, h);
+                                ix = refl(ix, w);
+                            }
+                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                continue;
+                            }
+                            for ci in 0..cin {
+                                s += x[((img * h + iy as usize) * w + ix as usize) * cin + ci]
+                                    as f64
+                                    * k[((ky * kw + kx) * cin + ci) * cout + co] as f64;
+                            }
+                        }
+                    }
+                    y[((img * ho + oy) * wo + ox) * cout + co] = if relu { s.max(0.0) } else { s };
+                }
+            }
+        }
+    }
+    y
+}
+
+/// CPU transposed conv, scatter form: y[s*i + a - pad, s*j + b - pad, co] += x[i, j, ci] * k[a, b, ci, co].
+fn cpu_conv_t(
+    x: &[f32],
+    [n, h, w, cin]: [usize; 4],
+    k: &[f32],
+    [kh, kw, _, cout]: [usize; 4],
+    stride: usize,
+    out: (usize, usize),
+) -> Vec<f64> {
+    let (ho, wo) = out;
+    let pad_t = (((h - 1) * stride + kh).saturating_sub(ho)) / 2;
+    let pad_l = (((w - 1) * stride + kw).saturating_sub(wo)) / 2;
+    let mut y = vec![0.0f64; n * ho * wo * cout];
+    for img in 0..n {
+        for i in 0..h {
+            for j in 0..w {
+                for a in 0..kh {
+                    for bb in 0..kw {
+                        let oy = (i * stride + a) as isize - pad_t as isize;
+                        let ox = (j * stride + bb) as isize - pad_l as isize;
+                        if oy < 0 || ox < 0 || oy >= ho as isize || ox >= wo as isize {
+                            continue;
+                        }
+                        for ci in 0..cin {
+                            let xv = x[((img * h + i) * w + j) * cin + ci] as f64;
+                            for co in 0..cout {
+                                y[((img * ho + oy as usize) * wo + ox as usize) * cout + co] +=
+                                    xv * k[((a * kw + bb) * cin + ci) * cout + co] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn conv2d_same_padding_matches_cpu() {
+    let mut rng = Rng::new(1);
+    for case in 0..12 {
+        let n = rng.range(1, 2);
+        let h = rng.range(1, 19);
+        let w = rng.range(1, 19);
+        let cin = rng.range(1, 20);
+        let cout = rng.range(1, 70);
+        let k = [1, 3, 5, 9][case % 4];
+        let stride = 1 + case % 2;
+        let relu = case % 3 == 0;
+        let with_bias = case % 2 == 0;
+        let x = rng.vec(n * h * w * cin, -1.0, 1.0);
+        let kern = rng.vec(k * k * cin * cout, -0.5, 0.5);
+        let bias = rng.vec(cout, -1.0, 1.0);
+        let (ho, pt) = out_len(h, k, stride, Padding::Same).unwrap();
+        let (wo, pl) = out_len(w, k, stride, Padding::Same).unwrap();
+        assert_eq!((ho, wo), (h.div_ceil(stride), w.div_ceil(stride)));
+        let want = cpu_conv(
+            &x,
+            [n, h, w, cin],
+            &kern,
+            [k, k, cin, cout],
+            with_bias.then_some(&bias[..]),
+            stride,
+            (pt, pl),
+            (ho, wo),
+            false,
+            relu,
+        );
+        for tile in Tile::VARIANTS {
+            let (got, shape) = run(|rec| {
+                let b = up([1, 1, 1, cout], &bias);
+                conv2d_tiled(
+                    rec,
+                    &up([n, h, w, cin], &x),
+                    &up([k, k, cin, cout], &kern),
+                    with_bias.then_some(&b),
+                    Conv2d {
+                        stride,
+                        padding: Padding::Same,
+                        relu,
+                    },
+                    tile,
+                )
+                .unwrap()
+            });
+            assert_eq!(shape, [n, ho, wo, cout]);
+            let e = rel_err(&got, &want);
+            assert!(
+                e <= TOL,
+                "case {case} {tile:?} n{n} {h}x{w}x{cin} k{k} s{stride} -> {cout}: rel err {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn same_padding_is_asymmetric_on_even_sizes() {
+    // TF SAME, 3x3 stride 2: 0 before / 1 after on even sizes, 1/1 on odd sizes.
+    assert_eq!(out_len(8, 3, 2, Padding::Same).unwrap(), (4, 0));
+    assert_eq!(out_len(7, 3, 2, Padding::Same).unwrap(), (4, 1));
+    assert_eq!(out_len(10, 9, 1, Padding::Same).unwrap(), (10, 4));
+}
+
+#[test]
+fn conv2d_reflect_and_zero_padding_match_cpu() {
+    let mut rng = Rng::new(2);
+    for case in 0..8 {
+        let (n, h, w) = (rng.range(1, 2), rng.range(4, 17), rng.range(4, 17));
+        let (cin, cout) = (rng.range(1, 9), rng.range(1, 40));
+        let k = [3, 5][case % 2];
+        let stride = 1 + (case / 2) % 2;
+        let p = k / 2;
+        let reflect = case < 4;
+        let padding = if reflect {
+            Padding::Reflect(p)
+        } else {
+            Padding::Zero(p)
+        };
+        let x = rng.vec(n * h * w * cin, -1.0, 1.0);
+        let kern = rng.vec(k * k * cin * cout, -0.5, 0.5);
+        let (ho, _) = out_len(h, k, stride, padding).unwrap();
+        let (wo, _) = out_len(w, k, stride, padding).unwrap();
+        let want = cpu_conv(
+            &x,
+            [n, h, w, cin],
+            &kern,
+            [k, k, cin, cout],
+            None,
+            stride,
+            (p, p),
+            (ho, wo),
+            reflect,
+            false,
+        );
+        let (got, shape) = run(|rec| {
+            conv2d(
+                rec,
+                &up([n, h, w, cin], &x),
+                &up([k, k, cin, cout], &kern),
+                None,
+                Conv2d {
+                    stride,
+                    padding,
+                    relu: false,
+                },
+            )
+            .unwrap()
+        });
+        assert_eq!(shape, [n, ho, wo, cout]);
+        let e = rel_err(&got, &want);
+        assert!(e <= TOL, "case {case} {padding:?} s{stride}: rel err {e}");
+    }
+}
+
+#[test]
+fn conv2d_transpose_matches_cpu() {
+    let mut rng = Rng::new(3);
+    for case in 0..8 {
+        let (n, h, w) = (rng.range(1, 2), rng.range(1, 13), rng.range(1, 13));
+        let (cin, cout) = (rng.range(1, 24), rng.range(1, 70));
+        let relu = case % 2 == 1;
+        let x = rng.vec(n * h * w * cin, -1.0, 1.0);
+        let kern = rng.vec(9 * cin * cout, -0.5, 0.5);
+        let mut want = cpu_conv_t(
+            &x,
+            [n, h, w, cin],
+            &kern,
+            [3, 3, cin, cout],
+            2,
+            (2 * h, 2 * w),
+        );
+        if relu {
+            want.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        let (got, shape) = run(|rec| {
+            conv2d_transpose(
+                rec,
+                &up([n, h, w, cin], &x),
+                &up([3, 3, cin, cout], &kern),
+                2,
+                (2 * h, 2 * w),
+                relu,
+            )
+            .unwrap()
+        });
+        assert_eq!(shape, [n, 2 * h, 2 * w, cout]);
+        let e = rel_err(&got, &want);
+        assert!(
+            e <= TOL,
+            "case {case} n{n} {h}x{w}x{cin} -> {cout}: rel err {e}"
+        );
+    }
+}
+
+fn cpu_instance_norm(
+    x: &[f32],
+    [n, h, w, c]: [usize; 4],
+    shift: &[f32],
+    scale: &[f32],
+    residual: Option<&[f32]>,
+    eps: f64,
+    relu: bool,
+) -> Vec<f64> {
+    let hw = h * w;
+    let mut y = vec![0.0; x.len()];
+    for img in 0..n {
+        for ch in 0..c {
+            let at = |p: usize| (img * hw + p) * c + ch;
+            let mean = (0..hw).map(|p| x[at(p)] as f64).sum::<f64>() / hw as f64;
+            let var = (0..hw)
+                .map(|p| (x[at(p)] as f64 - mean).powi(2))
+                .sum::<f64>()
+                / hw as f64;
+            for p in 0..hw {
+                let mut v = scale[ch] as f64 * (x[at(p)] as f64 - mean) / (var + eps).sqrt()
+                    + shift[ch] as f64;
+                if let Some(r) = residual {
+                    v += r[at(p)] as f64;
+                }
+                y[at(p)] = if relu { v.max(0.0) } else { v };
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn instance_norm_matches_cpu() {
+    let mut rng = Rng::new(4);
+    for case in 0..10 {
+        // Sizes up to 47x47 cover several 1024-pixel chunks.
+        let (n, h, w, c) = (
+            rng.range(1, 3),
+            rng.range(1, 47),
+            rng.range(1, 47),
+            rng.range(1, 70),
+        );
+        let relu = case % 2 == 0;
+        let res = case % 3 == 0;
+        let x = rng.vec(n * h * w * c, -3.0, 5.0);
+        let r = rng.vec(x.len(), -1.0, 1.0);
+        let shift = rng.vec(c, -1.0, 1.0);
+        let scale = rng.vec(c, 0.5, 2.0);
+        let want = cpu_instance_norm(
+            &x,
+            [n, h, w, c],
+            &shift,
+            &scale,
+            res.then_some(&r[..]),
+            1e-3,
+            relu,
+        );
+        let (got, _) = run(|rec| {
+            let rt = up([n, h, w, c], &r);
+            instance_norm(
+                rec,
+                &up([n, h, w, c], &x),
+                &up([1, 1, 1, c], &shift),
+                &up([1, 1, 1, c], &scale),
+                res.then_some(&rt),
+                1e-3,
+                relu,
+            )
+            .unwrap()
+        });
+        let e = rel_err(&got, &want);
+        assert!(e <= TOL, "case {case} n{n} {h}x{w}x{c}: rel err {e}");
+    }
+}
+
+#[test]
+fn instance_norm_is_stable_at_large_activations() {
+    // Mean 1e4, spread 1: E[x²] - E[x]² would lose every significant digit in float32.
+    let mut rng = Rng::new(5);
+    let (n, h, w, c) = (1, 40, 37, 5);
+    let x: Vec<f32> = (0..n * h * w * c)
+        .map(|_| 1.0e4 + rng.uniform(-1.0, 1.0))
+        .collect();
+    let shift = vec![0.0; c];
+    let scale = vec![1.0; c];
+    let want = cpu_instance_norm(&x, [n, h, w, c], &shift, &scale, None, 1e-3, false);
+    let (got, _) = run(|rec| {
+        instance_norm(
+            rec,
+            &up([n, h, w, c], &x),
+            &up([1, 1, 1, c], &shift),
+            &up([1, 1, 1, c], &scale),
+            None,
+            1e-3,
+            false,
+        )
+        .unwrap()
+    });
+    // The inputs themselves are only exact to ~1e-3 at 1e4 in float32; normalised values are O(1).
+    let e = rel_err(&got, &want);
+    assert!(e <= 1e-3, "rel err {e}");
+}
+
+#[test]
+fn upsample_nearest_matches_cpu() {
+    let mut rng = Rng::new(6);
+    let (n, h, w, c) = (2, 5, 7, 3);
+    let x = rng.vec(n * h * w * c, -1.0, 1.0);
+    let mut want = Vec::new();
+    for img in 0..n {
+        for oy in 0..2 * h {
+            for ox in 0..2 * w {
+                for ch in 0..c {
+                    want.push(x[((img * h + oy / 2) * w + ox / 2) * c + ch] as f64);
+                }
+            }
+        }
+    }
+    let (got, shape) = run(|rec| upsample_nearest(rec, &up([n, h, w, c], &x), 2).unwrap());
+    assert_eq!(shape, [n, 2 * h, 2 * w, c]);
+    assert_eq!(rel_err(&got, &want), 0.0);
+}
+
+#[test]
+fn add_and_output_tanh_match_cpu() {
+    let mut rng = Rng::new(7);
+    let len = 1000;
+    let a = rng.vec(len, -30.0, 30.0);
+    let b = rng.vec(len, -1.0, 1.0);
+    let want_add: Vec<f64> = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| *x as f64 + *y as f64)
+        .collect();
+    let (got, _) = run(|rec| add(rec, &up([1, 1, 1, len], &a), &up([1, 1, 1, len], &b)).unwrap());
+    assert!(rel_err(&got, &want_add) <= 1e-6);
+    // Includes |x| up to 30 (and 1e4 below): tanh must saturate, not overflow to NaN.
+    let mut big = a.clone();
+    big[0] = 1.0e4;
+    big[1] = -1.0e4;
+    let want: Vec<f64> = big
+        .iter()
+        .map(|x| (*x as f64).tanh() * 150.0 + 127.5)
+        .collect();
+    let (got, _) = run(|rec| output_tanh(rec, &up([1, 1, 1, len], &big), 150.0, 127.5).unwrap());
+    assert!(
+        rel_err(&got, &want) <= TOL,
+        "rel err {}",
+        rel_err(&got, &want)
+    );
+}
