@@ -37,10 +37,9 @@ impl AdapterChoice {
         Ok(b)
     }
 
-    fn backends(&self) -> wgpu::Backends {
-        self.backends.or_else(wgpu::Backends::from_env).unwrap_or(
-            wgpu::Backends::all() - wgpu::Backends::NOOP - wgpu::Backends::BROWSER_WEBGPU,
-        )
+    /// The backends asked for, or `None` for "the primary ones, then GL".
+    fn explicit_backends(&self) -> Option<wgpu::Backends> {
+        self.backends.or_else(wgpu::Backends::from_env)
     }
 
     fn name(&self) -> Option<String> {
@@ -53,15 +52,17 @@ impl AdapterChoice {
 
 /// Lists every adapter on the given backends (all native backends by default).
 pub fn enumerate_adapters(backends: Option<wgpu::Backends>) -> Vec<wgpu::AdapterInfo> {
-    let choice = AdapterChoice {
-        backends,
-        name: None,
-    };
-    let instance = new_instance(choice.backends());
-    pollster::block_on(instance.enumerate_adapters(choice.backends()))
-        .iter()
-        .map(|a| a.get_info())
-        .collect()
+    let backends = backends
+        .or_else(wgpu::Backends::from_env)
+        .unwrap_or(ALL_NATIVE);
+    adapters_on(backends).iter().map(|a| a.get_info()).collect()
+}
+
+const ALL_NATIVE: wgpu::Backends = wgpu::Backends::PRIMARY.union(wgpu::Backends::GL);
+
+fn adapters_on(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    let instance = new_instance(backends);
+    pollster::block_on(instance.enumerate_adapters(backends))
 }
 
 fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
@@ -117,9 +118,15 @@ impl Context {
 
     /// Picks an adapter according to `choice` and creates a device on it.
     pub fn with_choice(choice: &AdapterChoice) -> Result<Self> {
-        let backends = choice.backends();
-        let instance = new_instance(backends);
-        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        // Without an explicit request, look at Vulkan/Metal/DX12 first and at GL only when
+        // they have nothing (GL is the slowest path, and probing it is noisy on headless Linux).
+        let explicit = choice.explicit_backends();
+        let mut backends = explicit.unwrap_or(wgpu::Backends::PRIMARY);
+        let mut adapters = adapters_on(backends);
+        if adapters.is_empty() && explicit.is_none() {
+            adapters = adapters_on(wgpu::Backends::GL);
+            backends = ALL_NATIVE;
+        }
         let wanted = choice.name().map(|s| s.to_lowercase());
         let found: Vec<String> = adapters
             .iter()
@@ -226,6 +233,21 @@ impl Context {
     /// The device limits in force.
     pub fn limits(&self) -> &wgpu::Limits {
         &self.inner.limits
+    }
+
+    /// Number of compute pipelines compiled so far (each kernel variant once).
+    pub fn pipeline_count(&self) -> usize {
+        self.inner.kernels.pipeline_count()
+    }
+
+    /// Drops the pool's free buffers, returning their memory to the driver.
+    pub fn trim_pool(&self) {
+        self.inner.pool.trim()
+    }
+
+    /// Resets the pool's peak-memory counter to the memory in use now.
+    pub fn reset_peak_memory(&self) {
+        self.inner.pool.reset_peak()
     }
 
     /// Counters of the buffer pool (buffers created, bytes held, peak).

@@ -1,0 +1,39 @@
+//! `wgstyle convert SRC DST.safetensors`
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use wgstyle::weights::safetensors::{save_transform, Precision};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A deeplearnjs checkpoint directory or a .safetensors file.
+    src: PathBuf,
+    /// Output .safetensors file.
+    dst: PathBuf,
+    /// Store float16 instead of float32.
+    #[arg(long)]
+    f16: bool,
+    /// Replace an existing output.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let w = wgstyle::weights::load_transform(&a.src)?;
+    let precision = if a.f16 {
+        Precision::F16
+    } else {
+        Precision::F32
+    };
+    let source = a.src.display().to_string();
+    save_transform(
+        &w,
+        &a.dst,
+        precision,
+        a.force,
+        &[("wgstyle.source", &source)],
+    )?;
+    eprintln!("wrote {}", a.dst.display());
+    Ok(())
+}
