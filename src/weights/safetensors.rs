@@ -151,6 +151,8 @@ pub fn transform_bytes(
     precision: Precision,
     extra: &[(&str, &str)],
 ) -> Result<Vec<u8>> {
+    w.validate()
+        .map_err(|m| Error::InvalidInput(format!("refusing to save inconsistent weights: {m}")))?;
     let mut meta: HashMap<String, String> = [
         ("wgstyle.model", "transform".to_string()),
         ("wgstyle.arch", "johnson".to_string()),

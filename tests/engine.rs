@@ -1,0 +1,274 @@
+//! The engine around the kernels: weight import and its errors, the buffer pool, the
+//! pipeline cache, embedding with a caller's device.
+
+mod common;
+
+use std::path::Path;
+
+use wgstyle::weights::{self, safetensors::Precision};
+use wgstyle::{Context, Error, Stylizer};
+
+const ALL_STYLES: [&str; 9] = [
+    "la_muse",
+    "mathura",
+    "matilde_perez",
+    "matta",
+    "rain_princess",
+    "scream",
+    "udnie",
+    "wave",
+    "wreck",
+];
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+}
+
+fn weights_err(path: &Path) -> String {
+    match weights::load_transform(path) {
+        Ok(_) => panic!("{} loaded but should not have", path.display()),
+        Err(e) => {
+            assert!(
+                matches!(e, Error::Weights { .. } | Error::Io { .. }),
+                "{e:?}"
+            );
+            e.to_string()
+        }
+    }
+}
+
+#[test]
+fn all_nine_styles_load() {
+    let shared = shared_or_skip!();
+    for s in ALL_STYLES {
+        let w = weights::load_transform(&shared.join("weights/styles").join(s))
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+        let params: usize = w
+            .layers
+            .values()
+            .map(|l| l.kernel.len() + l.shift.len() + l.scale.len())
+            .sum();
+        assert_eq!(params, 1_677_638, "{s}");
+    }
+}
+
+#[test]
+fn truncated_missing_and_misshapen_variables_are_named() {
+    let shared = shared_or_skip!();
+    let src = shared.join("weights/styles/scream");
+    let tmp = tempfile::tempdir().unwrap();
+
+    let truncated = tmp.path().join("truncated");
+    copy_dir(&src, &truncated);
+    let f = truncated.join("Variable_12");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() - 7]).unwrap();
+    let e = weights_err(&truncated);
+    assert!(e.contains("Variable_12") && e.contains("bytes"), "{e}");
+
+    let missing = tmp.path().join("missing");
+    copy_dir(&src, &missing);
+    std::fs::remove_file(missing.join("Variable_40")).unwrap();
+    let e = weights_err(&missing);
+    assert!(e.contains("Variable_40"), "{e}");
+
+    let misshapen = tmp.path().join("misshapen");
+    copy_dir(&src, &misshapen);
+    let m = std::fs::read_to_string(misshapen.join("manifest.json")).unwrap();
+    let mut j: serde_json::Value = serde_json::from_str(&m).unwrap();
+    j["Variable_3"]["shape"] = serde_json::json!([3, 3, 32, 32]);
+    std::fs::write(misshapen.join("manifest.json"), j.to_string()).unwrap();
+    let e = weights_err(&misshapen);
+    assert!(
+        e.contains("Variable_3") && e.contains("[3, 3, 32, 32]"),
+        "{e}"
+    );
+
+    let unlisted = tmp.path().join("unlisted");
+    copy_dir(&src, &unlisted);
+    let mut j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(unlisted.join("manifest.json")).unwrap())
+            .unwrap();
+    j.as_object_mut().unwrap().remove("Variable_47");
+    std::fs::write(unlisted.join("manifest.json"), j.to_string()).unwrap();
+    let e = weights_err(&unlisted);
+    assert!(e.contains("Variable_47") && e.contains("missing"), "{e}");
+
+    // Our own format: truncated file, wrong shape.
+    let st = tmp.path().join("scream.safetensors");
+    let w = weights::load_transform(&src).unwrap();
+    weights::safetensors::save_transform(&w, &st, Precision::F32, false, &[]).unwrap();
+    let bytes = std::fs::read(&st).unwrap();
+    let cut = tmp.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = weights_err(&cut);
+    assert!(e.contains("cut.safetensors"), "{e}");
+    // Saving refuses inconsistent weights, naming the tensor.
+    let mut bad = w.clone();
+    bad.layers.get_mut("res2_b").unwrap().scale.pop();
+    let e = weights::safetensors::save_transform(
+        &bad,
+        &tmp.path().join("bad.safetensors"),
+        Precision::F32,
+        false,
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("res2_b.scale"), "{e}");
+    // A file whose tensor has the wrong shape names it on load.
+    let st_bytes = std::fs::read(&st).unwrap();
+    let parsed = safetensors::SafeTensors::deserialize(&st_bytes).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&st_bytes).unwrap();
+    let mut tensors: Vec<(String, safetensors::tensor::TensorView)> = parsed.tensors();
+    for (name, view) in tensors.iter_mut() {
+        if name == "res2_b.scale" {
+            *view = safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                vec![64],
+                &view.data()[..256],
+            )
+            .unwrap();
+        }
+    }
+    let misshapen = tmp.path().join("misshapen.safetensors");
+    std::fs::write(
+        &misshapen,
+        safetensors::serialize(tensors, meta.metadata().clone()).unwrap(),
+    )
+    .unwrap();
+    let e = weights_err(&misshapen);
+    assert!(e.contains("res2_b.scale") && e.contains("[64]"), "{e}");
+}
+
+#[test]
+fn safetensors_round_trip_is_exact_and_f16_is_close() {
+    let shared = shared_or_skip!();
+    let w = weights::load_transform(&shared.join("weights/styles/udnie")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let p32 = tmp.path().join("udnie.safetensors");
+    weights::safetensors::save_transform(
+        &w,
+        &p32,
+        Precision::F32,
+        false,
+        &[("wgstyle.source", "test")],
+    )
+    .unwrap();
+    // Never overwrites without being asked.
+    assert!(weights::safetensors::save_transform(&w, &p32, Precision::F32, false, &[]).is_err());
+    let back = weights::load_transform(&p32).unwrap();
+    assert_eq!(back.arch, w.arch);
+    for (name, l) in &w.layers {
+        assert_eq!(l.kernel, back.layers[name].kernel, "{name}");
+        assert_eq!(l.shift, back.layers[name].shift, "{name}");
+        assert_eq!(l.scale, back.layers[name].scale, "{name}");
+    }
+    let p16 = tmp.path().join("udnie16.safetensors");
+    weights::safetensors::save_transform(&w, &p16, Precision::F16, false, &[]).unwrap();
+    assert!(
+        std::fs::metadata(&p16).unwrap().len() < std::fs::metadata(&p32).unwrap().len() / 2 + 4096
+    );
+    let half = weights::load_transform(&p16).unwrap();
+    for (name, l) in &w.layers {
+        for (a, b) in l.kernel.iter().zip(&half.layers[name].kernel) {
+            assert!(
+                (a - b).abs() <= 1e-3 * a.abs().max(1e-2),
+                "{name}: {a} vs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn second_pass_at_same_size_creates_no_buffer_or_pipeline() {
+    let shared = shared_or_skip!();
+    let w = weights::load_transform(&shared.join("weights/styles/scream")).unwrap();
+    // A private context so that other tests' allocations don't interfere with the counts.
+    let ctx = Context::new().unwrap();
+    let s = Stylizer::new(&ctx, &w).unwrap();
+    let img = image::RgbImage::from_fn(23, 17, |x, y| {
+        image::Rgb([(x * 9) as u8, (y * 13) as u8, 77])
+    });
+    let first = s.stylize(&img).unwrap();
+    let (buffers, pipelines) = (ctx.pool_stats().buffers_created, ctx.pipeline_count());
+    assert!(buffers > 0 && pipelines > 0);
+    let second = s.stylize(&img).unwrap();
+    assert_eq!(
+        ctx.pool_stats().buffers_created,
+        buffers,
+        "second pass allocated GPU buffers"
+    );
+    assert_eq!(
+        ctx.pipeline_count(),
+        pipelines,
+        "second pass compiled pipelines"
+    );
+    assert_eq!(first, second, "same input, same output");
+    // Another size reuses the pipelines (shapes live in uniforms, not in the shader text).
+    s.stylize(&image::imageops::resize(
+        &img,
+        31,
+        9,
+        image::imageops::FilterType::Nearest,
+    ))
+    .unwrap();
+    assert_eq!(
+        ctx.pipeline_count(),
+        pipelines,
+        "a new size compiled new pipelines"
+    );
+}
+
+#[test]
+fn embedding_program_can_hand_over_its_own_device() {
+    let shared = shared_or_skip!();
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .unwrap();
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
+    let ctx = Context::from_device(device, queue);
+    let w = weights::load_transform(&shared.join("weights/styles/wave")).unwrap();
+    let img = image::RgbImage::from_fn(16, 12, |x, y| {
+        image::Rgb([(x * 15) as u8, (y * 20) as u8, 128])
+    });
+    let ours = Stylizer::new(&ctx, &w).unwrap().stylize(&img).unwrap();
+    let reference = Stylizer::new(common::ctx(), &w)
+        .unwrap()
+        .stylize(&img)
+        .unwrap();
+    let worst = ours
+        .as_raw()
+        .iter()
+        .zip(reference.as_raw())
+        .map(|(a, b)| (*a as i32 - *b as i32).abs())
+        .max()
+        .unwrap();
+    assert!(worst <= 1);
+}
+
+#[test]
+fn tensors_beyond_the_adapter_limit_are_a_clear_error() {
+    let ctx = common::ctx();
+    let limit = ctx.max_binding_bytes();
+    let side = ((limit / 4 / 3) as f64).sqrt() as usize + 2;
+    match wgstyle::Tensor::uninit(ctx, "huge", [1, side, side, 3]) {
+        Err(Error::TooLarge {
+            bytes, limit: l, ..
+        }) => assert!(bytes > l),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // Empty images are refused before reaching the GPU.
+    let shared = shared_or_skip!();
+    let w = weights::load_transform(&shared.join("weights/styles/wave")).unwrap();
+    let s = Stylizer::new(ctx, &w).unwrap();
+    assert!(matches!(
+        s.stylize(&image::RgbImage::new(0, 5)),
+        Err(Error::InvalidInput(_))
+    ));
+}
