@@ -174,3 +174,109 @@ fn main(
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Direct variant: no workgroup memory and no barriers. Each invocation computes DTM
+// consecutive output pixels x DTN consecutive output channels straight from global memory,
+// looping over kernel taps (ky, kx) and then input channels without any index division.
+// Here x runs along output *pixels* (CPU drivers such as lavapipe vectorise across x, so a
+// narrow output such as 3 channels still fills the SIMD lanes) and y along channel groups.
+// CPU drivers, which serialise barriers and treat workgroup memory like any other memory,
+// run this faster than the tiled kernel; GPUs prefer the tiled one.
+
+const DTM: u32 = 4u;
+const DTN: u32 = 8u;
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn direct(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let m_count = p.n * p.ho * p.wo;
+    let m0 = ((wid.x + wid.z * nwg.x) * WG_X + lid.x) * DTM;
+    let n0 = (wid.y * WG_Y + lid.y) * DTN;
+    if (m0 >= m_count || n0 >= p.cout) { return; }
+
+    var base: array<u32, DTM>;
+    var oy0: array<i32, DTM>;
+    var ox0: array<i32, DTM>;
+    for (var i = 0u; i < DTM; i++) {
+        let m = min(m0 + i, m_count - 1u);
+        let ox = m % p.wo;
+        let t = m / p.wo;
+        let oy = t % p.ho;
+        base[i] = (t / p.ho) * p.h * p.w * p.cin;
+        if (p.mode == MODE_TRANSPOSED) {
+            oy0[i] = i32(oy) + p.pad_t;
+            ox0[i] = i32(ox) + p.pad_l;
+        } else {
+            oy0[i] = i32(oy * p.stride) - p.pad_t;
+            ox0[i] = i32(ox * p.stride) - p.pad_l;
+        }
+    }
+
+    var acc: array<array<f32, DTN>, DTM>;
+    for (var i = 0u; i < DTM; i++) {
+        for (var j = 0u; j < DTN; j++) { acc[i][j] = 0.0; }
+    }
+    let h = i32(p.h);
+    let w = i32(p.w);
+    let s = i32(p.stride);
+    for (var ky = 0u; ky < p.kh; ky++) {
+        for (var kx = 0u; kx < p.kw; kx++) {
+            // Input offset and validity of each pixel for this tap.
+            var addr: array<u32, DTM>;
+            var ok: array<f32, DTM>;
+            for (var i = 0u; i < DTM; i++) {
+                var iy: i32;
+                var ix: i32;
+                var valid = true;
+                if (p.mode == MODE_TRANSPOSED) {
+                    let ny = oy0[i] - i32(ky);
+                    let nx = ox0[i] - i32(kx);
+                    valid = ny >= 0 && nx >= 0 && ny % s == 0 && nx % s == 0;
+                    iy = ny / s;
+                    ix = nx / s;
+                    valid = valid && iy < h && ix < w;
+                } else {
+                    iy = oy0[i] + i32(ky);
+                    ix = ox0[i] + i32(kx);
+                    if (p.mode == MODE_REFLECT_PAD) {
+                        iy = reflect(iy, h);
+                        ix = reflect(ix, w);
+                    }
+                    valid = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                }
+                valid = valid && (m0 + i) < m_count;
+                ok[i] = select(0.0, 1.0, valid);
+                addr[i] = select(0u, base[i] + (u32(iy) * p.w + u32(ix)) * p.cin, valid);
+            }
+            let wrow = (ky * p.kw + kx) * p.cin;
+            for (var ci = 0u; ci < p.cin; ci++) {
+                var b: array<f32, DTN>;
+                let wbase = (wrow + ci) * p.cout + n0;
+                for (var j = 0u; j < DTN; j++) {
+                    b[j] = select(0.0, wt[min(wbase + j, arrayLength(&wt) - 1u)], n0 + j < p.cout);
+                }
+                for (var i = 0u; i < DTM; i++) {
+                    let a = x[addr[i] + ci] * ok[i];
+                    for (var j = 0u; j < DTN; j++) { acc[i][j] = fma(a, b[j], acc[i][j]); }
+                }
+            }
+        }
+    }
+
+    for (var i = 0u; i < DTM; i++) {
+        let m = m0 + i;
+        if (m >= m_count) { continue; }
+        for (var j = 0u; j < DTN; j++) {
+            let n = n0 + j;
+            if (n >= p.cout) { continue; }
+            var v = acc[i][j];
+            if ((p.flags & FLAG_BIAS) != 0u) { v += bias[n]; }
+            if ((p.flags & FLAG_RELU) != 0u) { v = max(v, 0.0); }
+            y[m * p.cout + n] = v;
+        }
+    }
+}

@@ -272,3 +272,53 @@ fn tensors_beyond_the_adapter_limit_are_a_clear_error() {
         Err(Error::InvalidInput(_))
     ));
 }
+
+/// Recorders on several threads share one context (pool, pipeline and bind-group caches):
+/// every thread must get exactly the single-threaded result.
+#[test]
+fn concurrent_recorders_on_one_context_agree() {
+    use wgstyle::gpu::record::Recorder;
+    use wgstyle::ops::conv::{conv2d_tiled, Conv2d, Padding, Tile};
+    fn conv(tile: Tile, seed: u64) -> Vec<f32> {
+        let ctx = common::ctx();
+        let mut rng = common::Rng::new(seed);
+        let (n, h, w, cin, cout) = (2, 14, 13, 15, 34);
+        let x = rng.vec(n * h * w * cin, -1.0, 1.0);
+        let k = rng.vec(9 * cin * cout, -0.5, 0.5);
+        let mut rec = Recorder::new(ctx, "concurrent");
+        let xt = wgstyle::Tensor::upload(ctx, "x", [n, h, w, cin], &x).unwrap();
+        let kt = wgstyle::Tensor::upload(ctx, "k", [3, 3, cin, cout], &k).unwrap();
+        let p = Conv2d {
+            stride: 2,
+            padding: Padding::Same,
+            relu: false,
+        };
+        let y = conv2d_tiled(&mut rec, &xt, &kt, None, p, tile).unwrap();
+        let rb = rec.readback(&y);
+        rec.submit().unwrap();
+        rb.read(ctx).unwrap()
+    }
+    let want: Vec<Vec<f32>> = (0..8)
+        .map(|i| conv(Tile::VARIANTS[i % 4], i as u64))
+        .collect();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                (0..8)
+                    .map(|i| (i, conv(Tile::VARIANTS[(i + t) % 4], i as u64)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for t in threads {
+        for (i, got) in t.join().unwrap() {
+            // Different tiles sum in different orders: equal to float rounding.
+            let worst = got
+                .iter()
+                .zip(&want[i])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst <= 1e-4, "case {i}: differs by {worst}");
+        }
+    }
+}

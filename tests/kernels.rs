@@ -5,7 +5,7 @@ mod common;
 
 use common::{ctx, rel_err, Rng};
 use wgstyle::gpu::record::Recorder;
-use wgstyle::ops::conv::{conv2d, conv2d_tiled, conv2d_transpose, out_len, Conv2d, Padding, Tile};
+use wgstyle::ops::conv::{conv2d_tiled, conv2d_transpose_tiled, out_len, Conv2d, Padding, Tile};
 use wgstyle::ops::elementwise::{add, output_tanh};
 use wgstyle::ops::norm::instance_norm;
 use wgstyle::ops::upsample::upsample_nearest;
@@ -218,23 +218,30 @@ fn conv2d_reflect_and_zero_padding_match_cpu() {
             reflect,
             false,
         );
-        let (got, shape) = run(|rec| {
-            conv2d(
-                rec,
-                &up([n, h, w, cin], &x),
-                &up([k, k, cin, cout], &kern),
-                None,
-                Conv2d {
+        for tile in Tile::VARIANTS {
+            let (got, shape) = run(|rec| {
+                let p = Conv2d {
                     stride,
                     padding,
                     relu: false,
-                },
-            )
-            .unwrap()
-        });
-        assert_eq!(shape, [n, ho, wo, cout]);
-        let e = rel_err(&got, &want);
-        assert!(e <= TOL, "case {case} {padding:?} s{stride}: rel err {e}");
+                };
+                conv2d_tiled(
+                    rec,
+                    &up([n, h, w, cin], &x),
+                    &up([k, k, cin, cout], &kern),
+                    None,
+                    p,
+                    tile,
+                )
+                .unwrap()
+            });
+            assert_eq!(shape, [n, ho, wo, cout]);
+            let e = rel_err(&got, &want);
+            assert!(
+                e <= TOL,
+                "case {case} {tile:?} {padding:?} s{stride}: rel err {e}"
+            );
+        }
     }
 }
 
@@ -258,23 +265,18 @@ fn conv2d_transpose_matches_cpu() {
         if relu {
             want.iter_mut().for_each(|v| *v = v.max(0.0));
         }
-        let (got, shape) = run(|rec| {
-            conv2d_transpose(
-                rec,
-                &up([n, h, w, cin], &x),
-                &up([3, 3, cin, cout], &kern),
-                2,
-                (2 * h, 2 * w),
-                relu,
-            )
-            .unwrap()
-        });
-        assert_eq!(shape, [n, 2 * h, 2 * w, cout]);
-        let e = rel_err(&got, &want);
-        assert!(
-            e <= TOL,
-            "case {case} n{n} {h}x{w}x{cin} -> {cout}: rel err {e}"
-        );
+        for tile in Tile::VARIANTS {
+            let (got, shape) = run(|rec| {
+                let (xt, kt) = (up([n, h, w, cin], &x), up([3, 3, cin, cout], &kern));
+                conv2d_transpose_tiled(rec, &xt, &kt, 2, (2 * h, 2 * w), relu, tile).unwrap()
+            });
+            assert_eq!(shape, [n, 2 * h, 2 * w, cout]);
+            let e = rel_err(&got, &want);
+            assert!(
+                e <= TOL,
+                "case {case} {tile:?} n{n} {h}x{w}x{cin} -> {cout}: rel err {e}"
+            );
+        }
     }
 }
 

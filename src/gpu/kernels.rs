@@ -105,7 +105,11 @@ impl KernelCache {
     /// The pipeline for `kernel`, compiled on first use.
     pub(crate) fn get(&self, kernel: &Kernel) -> Arc<Compiled> {
         let label = kernel.label();
-        if let Some(c) = self.pipelines.lock().unwrap().get(&label) {
+        // Held while compiling: two threads must never build two pipelines for one label
+        // (auto-layout bind groups are only compatible with the pipeline they came from,
+        // and bind groups are cached by label).
+        let mut pipelines = self.pipelines.lock().unwrap();
+        if let Some(c) = pipelines.get(&label) {
             return c.clone();
         }
         let module = {
@@ -138,10 +142,7 @@ impl KernelCache {
             pipeline,
             label: label.clone(),
         });
-        self.pipelines
-            .lock()
-            .unwrap()
-            .insert(label, compiled.clone());
+        pipelines.insert(label, compiled.clone());
         compiled
     }
 
@@ -201,7 +202,7 @@ mod tests {
             naga::back::pipeline_constants::process_overrides(
                 &module,
                 &info,
-                Some((naga::ShaderStage::Compute, "main")),
+                Some((naga::ShaderStage::Compute, tile.entry())),
                 &constants,
             )
             .unwrap_or_else(|e| panic!("{tile:?}: {e}"));

@@ -1,6 +1,14 @@
 //! A pool of GPU buffers that recycles freed buffers by size class and usage,
 //! so that repeated passes at the same size allocate nothing new.
+//!
+//! Reuse must never let one submission's data be clobbered by another's. While a
+//! [`Recorder`](crate::gpu::record::Recorder) is recording on a thread, buffers freed on that
+//! thread may still be referenced by its unsubmitted commands: they go to the recording's own
+//! free list, where only kernel outputs of the same recording (written in command order) may
+//! reuse them, never `queue.write_buffer` uploads (which run before the whole submission).
+//! They join the shared free lists when the recording is submitted or dropped.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +27,17 @@ pub struct PoolStats {
 }
 
 type Key = (u64, wgpu::BufferUsages);
+
+/// Per thread: a stack of open recordings, each with the pool it draws from and its
+/// deferred free buffers.
+struct Frame {
+    pool: usize,
+    free: Vec<(Key, wgpu::Buffer)>,
+}
+
+thread_local! {
+    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Recycles buffers: [`BufferPool::take`] reuses a free buffer of the same size class and usage.
 pub struct BufferPool {
@@ -62,21 +81,74 @@ impl BufferPool {
         }
     }
 
+    fn id(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Opens a recording on this thread (see the module documentation).
+    pub(crate) fn begin_recording(&self) {
+        FRAMES.with(|f| {
+            f.borrow_mut().push(Frame {
+                pool: self.id(),
+                free: Vec::new(),
+            })
+        });
+    }
+
+    /// Closes this thread's innermost recording on this pool: its deferred buffers go to the
+    /// next enclosing recording on the same pool, or to the shared free lists.
+    pub(crate) fn end_recording(&self) {
+        let id = self.id();
+        let freed = FRAMES.with(|f| {
+            let mut frames = f.borrow_mut();
+            let i = frames.iter().rposition(|fr| fr.pool == id)?;
+            let fr = frames.remove(i);
+            match frames.iter_mut().rev().find(|fr| fr.pool == id) {
+                Some(outer) => {
+                    outer.free.extend(fr.free);
+                    None
+                }
+                None => Some(fr.free),
+            }
+        });
+        if let Some(freed) = freed {
+            let mut free = self.free.lock().unwrap();
+            for (key, b) in freed {
+                free.entry(key).or_default().push(b);
+            }
+        }
+    }
+
     /// A buffer of at least `bytes` bytes with `usage`, reused when one is free.
+    /// `same_recording`: the buffer is only written by commands of the current recording
+    /// (a kernel output), so a buffer freed earlier in that recording may be reused.
     pub fn take(
         self: &Arc<Self>,
         label: &str,
         bytes: u64,
         usage: wgpu::BufferUsages,
+        same_recording: bool,
     ) -> PooledBuffer {
         let class = size_class(bytes);
         let key = (class, usage);
-        let reused = self
-            .free
-            .lock()
-            .unwrap()
-            .get_mut(&key)
-            .and_then(|v| v.pop());
+        let id = self.id();
+        let local = if same_recording {
+            FRAMES.with(|f| {
+                let mut frames = f.borrow_mut();
+                let fr = frames.iter_mut().rev().find(|fr| fr.pool == id)?;
+                let i = fr.free.iter().rposition(|(k, _)| *k == key)?;
+                Some(fr.free.swap_remove(i).1)
+            })
+        } else {
+            None
+        };
+        let reused = local.or_else(|| {
+            self.free
+                .lock()
+                .unwrap()
+                .get_mut(&key)
+                .and_then(|v| v.pop())
+        });
         let buffer = reused.unwrap_or_else(|| {
             self.created.fetch_add(1, Ordering::Relaxed);
             self.held.fetch_add(class, Ordering::Relaxed);

@@ -16,7 +16,9 @@ const MAX_BIND_GROUP_CACHE: usize = 8192;
 /// parameters are packed into pooled uniform buffers and written just before the submit.
 pub struct Recorder {
     ctx: Context,
-    encoder: wgpu::CommandEncoder,
+    encoder: Option<wgpu::CommandEncoder>,
+    /// Recordings are tied to the thread that opened them (see `gpu::pool`).
+    _not_send: std::marker::PhantomData<*const ()>,
     uniforms: Vec<(PooledBuffer, Vec<u8>)>,
     align: u64,
     dispatches: usize,
@@ -36,13 +38,19 @@ impl Recorder {
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
         let align = ctx.limits().min_uniform_buffer_offset_alignment.max(16) as u64;
+        ctx.inner.pool.begin_recording();
         Recorder {
             ctx: ctx.clone(),
-            encoder,
+            encoder: Some(encoder),
+            _not_send: std::marker::PhantomData,
             uniforms: Vec::new(),
             align,
             dispatches: 0,
         }
+    }
+
+    fn enc(&mut self) -> &mut wgpu::CommandEncoder {
+        self.encoder.as_mut().expect("encoder present until submit")
     }
 
     /// The context this recorder submits to.
@@ -68,6 +76,7 @@ impl Recorder {
                 "uniforms",
                 chunk,
                 wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                false,
             );
             self.uniforms
                 .push((buf, Vec::with_capacity(chunk as usize)));
@@ -130,12 +139,10 @@ impl Recorder {
                 bg
             }
         };
-        let mut pass = self
-            .encoder
-            .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&compiled.label),
-                timestamp_writes: None,
-            });
+        let mut pass = self.enc().begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(&compiled.label),
+            timestamp_writes: None,
+        });
         pass.set_pipeline(&compiled.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -146,7 +153,7 @@ impl Recorder {
     /// Records a copy of `src` into `dst` (same length).
     pub fn copy(&mut self, src: &Tensor, dst: &Tensor) {
         assert_eq!(src.len(), dst.len());
-        self.encoder
+        self.enc()
             .copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, Some(src.bytes()));
     }
 
@@ -157,8 +164,9 @@ impl Recorder {
             "readback",
             bytes,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            false,
         );
-        self.encoder
+        self.enc()
             .copy_buffer_to_buffer(t.buffer(), 0, staging.buffer(), 0, Some(bytes));
         Readback {
             staging,
@@ -168,15 +176,25 @@ impl Recorder {
     }
 
     /// Writes the uniforms and submits everything recorded, in one submission.
-    pub fn submit(self) -> Result<()> {
+    pub fn submit(mut self) -> Result<()> {
         let queue = self.ctx.queue();
         for (buf, data) in &self.uniforms {
             queue.write_buffer(buf.buffer(), 0, data);
         }
-        queue.submit(Some(self.encoder.finish()));
-        // The uniform buffers go back to the pool: later writes are ordered after this submit.
-        drop(self.uniforms);
-        self.ctx.take_error()
+        let encoder = self.encoder.take().expect("encoder present until submit");
+        queue.submit(Some(encoder.finish()));
+        // Dropping self closes the recording: buffers freed during it, and the uniform
+        // buffers, return to the shared pool; later writes are ordered after this submit.
+        let ctx = self.ctx.clone();
+        drop(self);
+        ctx.take_error()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.ctx.inner.pool.end_recording();
+        self.uniforms.clear();
     }
 }
 

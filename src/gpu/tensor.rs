@@ -33,10 +33,18 @@ impl std::fmt::Debug for Tensor {
 }
 
 impl Tensor {
-    /// A pooled tensor with undefined contents. Fails if it exceeds the adapter's limits.
+    /// A pooled tensor with undefined contents, to be written by GPU commands (a kernel
+    /// output). Fails if it exceeds the adapter's limits.
     pub fn uninit(ctx: &Context, label: &str, shape: [usize; 4]) -> Result<Self> {
+        Self::pooled(ctx, label, shape, true)
+    }
+
+    fn pooled(ctx: &Context, label: &str, shape: [usize; 4], same_recording: bool) -> Result<Self> {
         let bytes = check_size(ctx, label, shape)?;
-        let buf = ctx.inner.pool.take(label, bytes, TENSOR_USAGE);
+        let buf = ctx
+            .inner
+            .pool
+            .take(label, bytes, TENSOR_USAGE, same_recording);
         Ok(Tensor {
             storage: Arc::new(Storage::Pooled(buf)),
             shape,
@@ -51,7 +59,9 @@ impl Tensor {
                 data.len()
             )));
         }
-        let t = Self::uninit(ctx, label, shape)?;
+        // Written by queue.write_buffer, which runs before the whole next submission: the
+        // buffer must not be one that an open recording may still use.
+        let t = Self::pooled(ctx, label, shape, false)?;
         if !data.is_empty() {
             ctx.queue()
                 .write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));

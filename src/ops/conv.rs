@@ -54,51 +54,90 @@ const MODE_ZERO: u32 = 0;
 const MODE_REFLECT: u32 = 1;
 const MODE_TRANSPOSED: u32 = 2;
 
-/// A tile configuration of the convolution kernel: `WG_X × WG_Y` invocations with a 4×4
-/// register block each, K steps of `bk`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A configuration of the convolution kernel.
+///
+/// Tiled (`direct == false`): `wg_x × wg_y` invocations with a 4×4 register block each,
+/// A/B tiles of depth `bk` in workgroup memory. Direct: `wg_x × wg_y` invocations computing
+/// 4 pixels × 8 channels each straight from global memory (no barriers; best on CPU drivers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tile {
-    /// Invocations along output channels (tile width `4 * wg_x`).
+    /// Invocations along output channels.
     pub wg_x: u32,
-    /// Invocations along output pixels (tile height `4 * wg_y`).
+    /// Invocations along output pixels.
     pub wg_y: u32,
-    /// Depth of one K step.
+    /// Depth of one K step (tiled kernel).
     pub bk: u32,
+    /// Use the direct (no workgroup memory) kernel.
+    pub direct: bool,
 }
 
 impl Tile {
-    /// The tile configurations wgstyle uses.
-    pub const VARIANTS: [Tile; 3] = [
-        Tile {
-            wg_x: 1,
-            wg_y: 64,
-            bk: 16,
-        },
+    /// The configurations wgstyle knows.
+    pub const VARIANTS: [Tile; 4] = [
         Tile {
             wg_x: 8,
             wg_y: 16,
             bk: 16,
+            direct: false,
         },
         Tile {
             wg_x: 16,
             wg_y: 16,
             bk: 16,
+            direct: false,
+        },
+        Tile {
+            wg_x: 64,
+            wg_y: 1,
+            bk: 16,
+            direct: true,
+        },
+        Tile {
+            wg_x: 16,
+            wg_y: 4,
+            bk: 16,
+            direct: true,
         },
     ];
 
-    /// The default tile for `cout` output channels: narrow tiles for narrow outputs.
-    pub fn for_cout(cout: usize) -> Tile {
-        match cout {
-            0..=4 => Self::VARIANTS[0],
-            5..=32 => Self::VARIANTS[1],
-            _ => Self::VARIANTS[2],
+    /// Output pixels per workgroup (tiled: `4 * wg_y`; direct: `4 * wg_x`).
+    pub fn pixels(self) -> u32 {
+        4 * if self.direct { self.wg_x } else { self.wg_y }
+    }
+
+    /// Output channels per workgroup (tiled: `4 * wg_x`; direct: `8 * wg_y`).
+    pub fn channels(self) -> u32 {
+        if self.direct {
+            8 * self.wg_y
+        } else {
+            4 * self.wg_x
+        }
+    }
+
+    /// The entry point of this variant.
+    pub fn entry(self) -> &'static str {
+        if self.direct {
+            "direct"
+        } else {
+            "main"
+        }
+    }
+
+    /// The default configuration for `cout` output channels on this adapter:
+    /// direct kernels on CPU drivers, tiled kernels on GPUs; narrow ones for narrow outputs.
+    pub fn default_for(device_type: wgpu::DeviceType, cout: usize) -> Tile {
+        let cpu = device_type == wgpu::DeviceType::Cpu;
+        match (cpu, cout) {
+            (true, _) => Self::VARIANTS[2],
+            (false, 0..=32) => Self::VARIANTS[0],
+            (false, _) => Self::VARIANTS[1],
         }
     }
 
     fn kernel(self) -> Kernel {
         Kernel {
             shader: CONV2D,
-            entry: "main",
+            entry: self.entry(),
             constants: vec![
                 ("WG_X", self.wg_x as f64),
                 ("WG_Y", self.wg_y as f64),
@@ -157,7 +196,8 @@ pub fn conv2d(
     bias: Option<&Tensor>,
     p: Conv2d,
 ) -> Result<Tensor> {
-    conv2d_tiled(rec, x, w, bias, p, Tile::for_cout(w.shape()[3]))
+    let tile = Tile::default_for(rec.context().adapter_info().device_type, w.shape()[3]);
+    conv2d_tiled(rec, x, w, bias, p, tile)
 }
 
 /// [`conv2d`] with an explicit tile configuration.
@@ -209,6 +249,20 @@ pub fn conv2d_transpose(
     out_hw: (usize, usize),
     relu: bool,
 ) -> Result<Tensor> {
+    let tile = Tile::default_for(rec.context().adapter_info().device_type, w.shape()[3]);
+    conv2d_transpose_tiled(rec, x, w, stride, out_hw, relu, tile)
+}
+
+/// [`conv2d_transpose`] with an explicit kernel configuration.
+pub fn conv2d_transpose_tiled(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    out_hw: (usize, usize),
+    relu: bool,
+    tile: Tile,
+) -> Result<Tensor> {
     let [n, h, wd, _] = x.shape();
     let [kh, kw, cin, cout] = check_kernel(x, w)?;
     let pad = |n_in: usize, k: usize, out: usize| {
@@ -231,15 +285,7 @@ pub fn conv2d_transpose(
         flags: (relu as u32) << 1,
         _p: [0; 2],
     };
-    run(
-        rec,
-        x,
-        w,
-        None,
-        params,
-        Tile::for_cout(cout),
-        "conv2d_transpose",
-    )
+    run(rec, x, w, None, params, tile, "conv2d_transpose")
 }
 
 fn run(
@@ -257,19 +303,25 @@ fn run(
         [p.n as usize, p.ho as usize, p.wo as usize, p.cout as usize],
     )?;
     let m = p.n as u64 * p.ho as u64 * p.wo as u64;
-    let tiles_m = m.div_ceil(4 * tile.wg_y as u64) as u32;
-    let tiles_n = (p.cout).div_ceil(4 * tile.wg_x);
-    let (gy, gz) = if tiles_m <= 65535 {
+    let tiles_m = m.div_ceil(tile.pixels() as u64) as u32;
+    let tiles_n = p.cout.div_ceil(tile.channels());
+    let (gm, gz) = if tiles_m <= 65535 {
         (tiles_m, 1)
     } else {
         (65535, tiles_m.div_ceil(65535))
+    };
+    // Tiled: x = channel tiles, y (and z) = pixel tiles. Direct: the other way round.
+    let groups = if tile.direct {
+        [gm, tiles_n, gz]
+    } else {
+        [tiles_n, gm, gz]
     };
     let bias = bias.unwrap_or(w);
     rec.dispatch(
         &tile.kernel(),
         &p,
         &[(1, x), (2, w), (3, bias), (4, &y)],
-        [tiles_n, gy, gz],
+        groups,
     );
     Ok(y)
 }

@@ -1,0 +1,75 @@
+//! Times each distinct convolution of the fast network (at 256×256 by default) with every
+//! tile configuration: wall clock around submit-and-wait, median of several runs.
+//!
+//! `cargo bench --bench conv` (`WGSTYLE_BENCH_SIZE=512` for another size).
+
+use std::time::Instant;
+
+use wgstyle::gpu::record::Recorder;
+use wgstyle::ops::conv::{conv2d_tiled, Conv2d, Padding, Tile};
+use wgstyle::{Context, Tensor};
+
+fn main() {
+    let s: usize = std::env::var("WGSTYLE_BENCH_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let reps: usize = std::env::var("WGSTYLE_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let ctx = Context::new().expect("GPU adapter");
+    let info = ctx.adapter_info();
+    println!(
+        "adapter: {} | backend {:?} | driver {} {}",
+        info.name, info.backend, info.driver, info.driver_info
+    );
+    // (name, input size, k, stride, cin, cout)
+    let cases = [
+        ("conv1 9x9 3->32", s, 9, 1, 3, 32),
+        ("conv2 3x3/2 32->64", s, 3, 2, 32, 64),
+        ("conv3 3x3/2 64->128", s / 2, 3, 2, 64, 128),
+        ("res 3x3 128->128", s / 4, 3, 1, 128, 128),
+        ("conv_out 9x9 32->3", s, 9, 1, 32, 3),
+    ];
+    for (name, hw, k, stride, cin, cout) in cases {
+        let x = Tensor::upload(&ctx, "x", [1, hw, hw, cin], &vec![0.5; hw * hw * cin]).unwrap();
+        let w = Tensor::upload(
+            &ctx,
+            "w",
+            [k, k, cin, cout],
+            &vec![0.01; k * k * cin * cout],
+        )
+        .unwrap();
+        let out = hw.div_ceil(stride);
+        let flop = 2.0 * (out * out * k * k * cin * cout) as f64;
+        for tile in Tile::VARIANTS {
+            let p = Conv2d {
+                stride,
+                padding: Padding::Same,
+                relu: false,
+            };
+            let run = || {
+                let mut rec = Recorder::new(&ctx, "bench");
+                let y = conv2d_tiled(&mut rec, &x, &w, None, p, tile).unwrap();
+                rec.submit().unwrap();
+                ctx.wait().unwrap();
+                drop(y);
+            };
+            run();
+            let mut t: Vec<f64> = (0..reps)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    run();
+                    t0.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let med = t[t.len() / 2];
+            println!(
+                "{name:<22} {hw}x{hw} {tile:?}: {med:8.1} ms  {:6.2} GFLOP/s",
+                flop / med / 1e6
+            );
+        }
+    }
+}
