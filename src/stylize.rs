@@ -7,11 +7,13 @@ use crate::gpu::context::Context;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::nets::transformer::{TransformNet, TransformWeights};
+use crate::tiled::{Tiler, BYTES_PER_PIXEL, HALO};
 
 /// A style network on the GPU, ready to stylize images of any size.
 pub struct Stylizer {
     ctx: Context,
     net: TransformNet,
+    budget: Option<u64>,
 }
 
 impl Stylizer {
@@ -20,7 +22,49 @@ impl Stylizer {
         Ok(Stylizer {
             ctx: ctx.clone(),
             net: TransformNet::new(ctx, weights)?,
+            budget: None,
         })
+    }
+
+    /// Limits the GPU memory one pass may use (bytes); larger images are stylized in tiles
+    /// with exactly the same result. Without a budget only the adapter's buffer limits apply.
+    pub fn set_memory_budget(&mut self, bytes: Option<u64>) {
+        self.budget = bytes;
+    }
+
+    /// The tile size (output pixels per side) that [`Stylizer::stylize`] uses for an
+    /// `h × w` image: `None` when the image is processed in one pass.
+    pub fn tile_size(&self, h: usize, w: usize) -> Result<Option<usize>> {
+        let (hq, wq) = (h.div_ceil(4) * 4, w.div_ceil(4) * 4);
+        let px = (hq * wq) as u64;
+        let widest = px * 4 * 4 * self.net.arch().width as u64;
+        let budget = self.budget.unwrap_or(u64::MAX);
+        if widest <= self.ctx.max_binding_bytes() && px * BYTES_PER_PIXEL <= budget {
+            return Ok(None);
+        }
+        let limit = budget.min(self.ctx.max_binding_bytes().saturating_mul(3));
+        let fits = |t: u64| (t + 2 * HALO as u64).pow(2) * BYTES_PER_PIXEL <= limit;
+        if !fits(16) {
+            return Err(Error::TooLarge {
+                what: format!("a {w}x{h} image even in 16-pixel tiles"),
+                bytes: (16 + 2 * HALO as u64).pow(2) * BYTES_PER_PIXEL,
+                limit,
+            });
+        }
+        let mut t = 16u64;
+        while fits(t * 2) && t * 2 < hq.max(wq) as u64 {
+            t *= 2;
+        }
+        Ok(Some(t as usize))
+    }
+
+    /// Stylizes one image in tiles of at most `tile × tile` output pixels (see
+    /// [`crate::tiled`]); equal to the untiled result up to float rounding.
+    pub fn stylize_tiled(&self, img: &RgbImage, tile: usize) -> Result<RgbImage> {
+        if img.width() == 0 || img.height() == 0 {
+            return Err(Error::InvalidInput("empty image".into()));
+        }
+        Tiler::new(&self.net, img).run(tile)
     }
 
     /// The context this stylizer runs on.
@@ -52,8 +96,12 @@ impl Stylizer {
         Ok(crop(&full, n, ho, wo, h, w))
     }
 
-    /// Stylizes one image; the output has the input's size.
+    /// Stylizes one image; the output has the input's size. Images too large for one pass
+    /// (adapter limits or [`Stylizer::set_memory_budget`]) are done in tiles.
     pub fn stylize(&self, img: &RgbImage) -> Result<RgbImage> {
+        if let Some(t) = self.tile_size(img.height() as usize, img.width() as usize)? {
+            return self.stylize_tiled(img, t);
+        }
         Ok(self.stylize_batch(std::slice::from_ref(img))?.remove(0))
     }
 

@@ -13,7 +13,7 @@ pub struct Shader {
 }
 
 /// Every shader in `shaders/`, for the pipeline cache and the naga validation test.
-pub const SHADERS: &[Shader] = &[CONV2D, INSTANCE_NORM, ELEMENTWISE, UPSAMPLE];
+pub const SHADERS: &[Shader] = &[CONV2D, INSTANCE_NORM, ELEMENTWISE, UPSAMPLE, CROP];
 
 /// `shaders/conv2d.wgsl`
 pub const CONV2D: Shader = Shader {
@@ -29,6 +29,11 @@ pub const INSTANCE_NORM: Shader = Shader {
 pub const ELEMENTWISE: Shader = Shader {
     name: "elementwise.wgsl",
     source: include_str!("../../shaders/elementwise.wgsl"),
+};
+/// `shaders/crop.wgsl`
+pub const CROP: Shader = Shader {
+    name: "crop.wgsl",
+    source: include_str!("../../shaders/crop.wgsl"),
 };
 /// `shaders/upsample.wgsl`
 pub const UPSAMPLE: Shader = Shader {

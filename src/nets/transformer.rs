@@ -201,6 +201,7 @@ struct GpuLayer {
 
 /// A transform network with its weights on the GPU.
 pub struct TransformNet {
+    ctx: Context,
     arch: Arch,
     layers: Vec<GpuLayer>,
 }
@@ -229,14 +230,26 @@ impl TransformNet {
             });
         }
         Ok(TransformNet {
+            ctx: ctx.clone(),
             arch: weights.arch,
             layers,
         })
     }
 
+    /// The context the weights live on.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
     /// The architecture.
     pub fn arch(&self) -> Arch {
         self.arch
+    }
+
+    /// Layer `i` (0..16): its spec, kernel, instance-norm shift and scale.
+    pub fn layer_weights(&self, i: usize) -> (&Layer, &Tensor, &Tensor, &Tensor) {
+        let l = &self.layers[i];
+        (&l.spec, &l.kernel, &l.shift, &l.scale)
     }
 
     fn layer(

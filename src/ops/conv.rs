@@ -325,3 +325,50 @@ fn run(
     );
     Ok(y)
 }
+
+/// Explicit geometry of a zero-padded convolution, for computing a window of a larger
+/// output from a window of its input (tiling): output `out_hw`, input row of output row `oy`
+/// and tap `ky` is `oy * stride - pad_t + ky` (or, `transposed`, the row `i` with
+/// `i * stride = oy + pad_t - ky`). Input outside the given tensor reads as zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Stride.
+    pub stride: usize,
+    /// Top padding (may be negative: the window starts inside the input).
+    pub pad_t: i32,
+    /// Left padding.
+    pub pad_l: i32,
+    /// Output (rows, columns).
+    pub out_hw: (usize, usize),
+    /// Transposed convolution.
+    pub transposed: bool,
+}
+
+/// A convolution with explicit [`Window`] geometry (no bias, no ReLU).
+pub fn conv2d_window(rec: &mut Recorder, x: &Tensor, w: &Tensor, g: Window) -> Result<Tensor> {
+    let [n, h, wd, _] = x.shape();
+    let [kh, kw, cin, cout] = check_kernel(x, w)?;
+    let params = Params {
+        n: n as u32,
+        h: h as u32,
+        w: wd as u32,
+        cin: cin as u32,
+        ho: g.out_hw.0 as u32,
+        wo: g.out_hw.1 as u32,
+        cout: cout as u32,
+        kh: kh as u32,
+        kw: kw as u32,
+        stride: g.stride as u32,
+        pad_t: g.pad_t,
+        pad_l: g.pad_l,
+        mode: if g.transposed {
+            MODE_TRANSPOSED
+        } else {
+            MODE_ZERO
+        },
+        flags: 0,
+        _p: [0; 2],
+    };
+    let tile = Tile::default_for(rec.context().adapter_info().device_type, cout);
+    run(rec, x, w, None, params, tile, "conv2d_window")
+}

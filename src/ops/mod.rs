@@ -2,6 +2,7 @@
 //! [`Recorder`](crate::gpu::record::Recorder) and returns its output tensor.
 
 pub mod conv;
+pub mod crop;
 pub mod elementwise;
 pub mod norm;
 pub mod upsample;

@@ -39,27 +39,31 @@ fn params(x: &Tensor, eps: f32, flags: u32) -> Params {
     }
 }
 
-/// Per image and channel: `(mean, 1 / sqrt(var + eps))` over H×W, biased variance,
-/// as a tensor `[n, 1, c, 2]`. Welford within chunks, Chan's merge across them.
-pub fn instance_norm_stats(rec: &mut Recorder, x: &Tensor, eps: f32) -> Result<Tensor> {
-    let p = params(x, eps, 0);
-    let ctx = rec.context().clone();
-    let partials = Tensor::uninit(
-        &ctx,
-        "instance_norm.partials",
-        [p.n as usize, p.chunks as usize, p.c as usize, 4],
-    )?;
-    let stats = Tensor::uninit(
-        &ctx,
-        "instance_norm.stats",
-        [p.n as usize, 1, p.c as usize, 2],
-    )?;
+/// Per image, pixel chunk and channel: Welford moments `(count, mean, M2, 0)` over the
+/// chunk's pixels, as a tensor `[n, chunks, c, 4]` (1024 pixels per chunk).
+pub fn instance_norm_partials(rec: &mut Recorder, x: &Tensor) -> Result<Tensor> {
+    let p = params(x, 0.0, 0);
+    let shape = [p.n as usize, p.chunks as usize, p.c as usize, 4];
+    let partials = Tensor::uninit(rec.context(), "instance_norm.partials", shape)?;
     rec.dispatch(
         &Kernel::new(INSTANCE_NORM, "stats_partial"),
         &p,
         &[(1, x), (2, &partials)],
         [p.c.div_ceil(32), p.chunks, p.n],
     );
+    Ok(partials)
+}
+
+/// Per image and channel: `(mean, 1 / sqrt(var + eps))` over H×W, biased variance,
+/// as a tensor `[n, 1, c, 2]`. Welford within chunks, Chan's merge across them.
+pub fn instance_norm_stats(rec: &mut Recorder, x: &Tensor, eps: f32) -> Result<Tensor> {
+    let p = params(x, eps, 0);
+    let partials = instance_norm_partials(rec, x)?;
+    let stats = Tensor::uninit(
+        rec.context(),
+        "instance_norm.stats",
+        [p.n as usize, 1, p.c as usize, 2],
+    )?;
     rec.dispatch(
         &Kernel::new(INSTANCE_NORM, "stats_finalize"),
         &p,
@@ -67,6 +71,64 @@ pub fn instance_norm_stats(rec: &mut Recorder, x: &Tensor, eps: f32) -> Result<T
         [(p.n * p.c).div_ceil(64), 1, 1],
     );
     Ok(stats)
+}
+
+/// Running moments of one channel (count, mean, sum of squared deviations), in f64.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Moments {
+    /// Number of values.
+    pub count: f64,
+    /// Their mean.
+    pub mean: f64,
+    /// Sum of squared deviations from the mean.
+    pub m2: f64,
+}
+
+impl Moments {
+    /// Chan et al.'s parallel merge.
+    pub fn merge(self, o: Moments) -> Moments {
+        let n = self.count + o.count;
+        if n == 0.0 {
+            return self;
+        }
+        let d = o.mean - self.mean;
+        Moments {
+            count: n,
+            mean: self.mean + d * o.count / n,
+            m2: self.m2 + o.m2 + d * d * self.count * o.count / n,
+        }
+    }
+
+    /// Adds the chunks of a downloaded [`instance_norm_partials`] tensor (one image) into
+    /// `acc` (one entry per channel).
+    pub fn accumulate(acc: &mut [Moments], partials: &[f32]) {
+        let c = acc.len();
+        for chunk in partials.chunks_exact(4 * c) {
+            for (ch, m) in acc.iter_mut().enumerate() {
+                let q = &chunk[4 * ch..4 * ch + 4];
+                *m = m.merge(Moments {
+                    count: q[0] as f64,
+                    mean: q[1] as f64,
+                    m2: q[2] as f64,
+                });
+            }
+        }
+    }
+}
+
+/// Uploads `(mean, 1 / sqrt(var + eps))` per channel of one image as a stats tensor
+/// `[1, 1, c, 2]` for [`instance_norm_apply`].
+pub fn stats_tensor(ctx: &crate::Context, moments: &[Moments], eps: f32) -> Result<Tensor> {
+    let v: Vec<f32> = moments
+        .iter()
+        .flat_map(|m| {
+            [
+                m.mean as f32,
+                (1.0 / (m.m2 / m.count.max(1.0) + eps as f64).sqrt()) as f32,
+            ]
+        })
+        .collect();
+    Tensor::persistent(ctx, "instance_norm.stats", [1, 1, moments.len(), 2], &v)
 }
 
 /// `y = scale * (x - mean) * inv_std + shift (+ residual) (relu)` with `stats` from

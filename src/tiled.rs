@@ -1,0 +1,294 @@
+//! Exact tiled stylization for images larger than the GPU (or a memory budget) allows.
+//!
+//! Instance normalisation needs statistics of the whole image at every layer, so tiles
+//! cannot simply be run through the network independently. Instead, for each of the 16
+//! normalised layers in turn, every tile of that layer's output grid is computed (through
+//! the earlier layers, on a window grown by the receptive field, with the statistics
+//! already known) and its Welford moments are merged (f64) into the whole-image statistics.
+//! A last pass computes the output tiles. Every convolution of a window uses the image's
+//! own zero padding at the image border and real neighbours inside, so the result equals
+//! the untiled one up to float rounding; GPU memory is bounded by the tile size.
+
+use image::RgbImage;
+
+use crate::error::{Error, Result};
+use crate::gpu::record::Recorder;
+use crate::gpu::tensor::Tensor;
+use crate::nets::transformer::{LayerKind, TransformNet, Upsample};
+use crate::ops::conv::{conv2d_window, out_len, Padding, Window};
+use crate::ops::crop::crop;
+use crate::ops::elementwise::output_tanh;
+use crate::ops::norm::{instance_norm_apply, instance_norm_partials, stats_tensor, Moments};
+use crate::ops::upsample::upsample_nearest;
+
+/// A half-open window `[y0, y1) × [x0, x1)` of one layer's grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// First row.
+    pub y0: usize,
+    /// One past the last row.
+    pub y1: usize,
+    /// First column.
+    pub x0: usize,
+    /// One past the last column.
+    pub x1: usize,
+}
+
+impl Region {
+    fn h(&self) -> usize {
+        self.y1 - self.y0
+    }
+    fn w(&self) -> usize {
+        self.x1 - self.x0
+    }
+}
+
+/// Splits `[0, n)` into pieces of at most `t`, of nearly equal length.
+fn split(n: usize, t: usize) -> Vec<(usize, usize)> {
+    let k = n.div_ceil(t.max(1)).max(1);
+    (0..k).map(|i| (i * n / k, (i + 1) * n / k)).collect()
+}
+
+/// Receptive-field radius of the whole network in input pixels (rounded up).
+pub const HALO: usize = 64;
+
+/// Estimated peak GPU bytes per pixel of an untiled pass (a few 32-channel float tensors
+/// at full resolution are alive at once).
+pub const BYTES_PER_PIXEL: u64 = 400;
+
+/// Tiled forward pass of one image through `net`.
+pub struct Tiler<'a> {
+    net: &'a TransformNet,
+    img: &'a RgbImage,
+    /// Output grid of each conv layer.
+    grids: Vec<(usize, usize)>,
+    stats: Vec<Option<Tensor>>,
+}
+
+impl<'a> Tiler<'a> {
+    /// Prepares to stylize `img`.
+    pub fn new(net: &'a TransformNet, img: &'a RgbImage) -> Self {
+        let (h, w) = (img.height() as usize, img.width() as usize);
+        let (h2, w2) = (h.div_ceil(2), w.div_ceil(2));
+        let (h4, w4) = (h2.div_ceil(2), w2.div_ceil(2));
+        let mut grids = vec![(h, w), (h2, w2)];
+        grids.extend(std::iter::repeat_n((h4, w4), 11));
+        grids.extend([(2 * h4, 2 * w4), (4 * h4, 4 * w4), (4 * h4, 4 * w4)]);
+        Tiler {
+            net,
+            img,
+            grids,
+            stats: vec![None; 16],
+        }
+    }
+
+    fn in_grid(&self, l: usize) -> (usize, usize) {
+        if l == 0 {
+            (self.img.height() as usize, self.img.width() as usize)
+        } else {
+            self.grids[l - 1]
+        }
+    }
+
+    /// The window of conv `l`'s input that output window `r` reads.
+    fn in_region(&self, l: usize, r: Region) -> Result<Region> {
+        let (spec, ..) = self.net.layer_weights(l);
+        let (ih, iw) = self.in_grid(l);
+        let k = spec.k;
+        let span = |a: usize, b: usize, n_in: usize| -> Result<(usize, usize)> {
+            Ok(match spec.kind {
+                LayerKind::Conv { stride } => {
+                    let (_, p) = out_len(n_in, k, stride, Padding::Same)?;
+                    let lo = (a * stride).saturating_sub(p);
+                    let hi = ((b - 1) * stride + k).saturating_sub(p).min(n_in);
+                    (lo, hi)
+                }
+                LayerKind::Up => match self.net.arch().upsample {
+                    // y[2i + t] += x[i], t = 0..k.
+                    Upsample::Transpose => (
+                        (a + 1).saturating_sub(k).div_ceil(2),
+                        ((b - 1) / 2 + 1).min(n_in),
+                    ),
+                    // 3×3 SAME conv on the 2× grid, then back to the input grid.
+                    Upsample::Nearest => (
+                        a.saturating_sub(k / 2) / 2,
+                        ((b + k / 2).min(2 * n_in)).div_ceil(2),
+                    ),
+                },
+            })
+        };
+        let (y0, y1) = span(r.y0, r.y1, ih)?;
+        let (x0, x1) = span(r.x0, r.x1, iw)?;
+        Ok(Region { y0, y1, x0, x1 })
+    }
+
+    /// Raw (pre-norm) output of conv `l` on window `r`, given its input `x` on window `s`.
+    fn conv_local(
+        &self,
+        rec: &mut Recorder,
+        l: usize,
+        x: &Tensor,
+        s: Region,
+        r: Region,
+    ) -> Result<Tensor> {
+        let (spec, kernel, ..) = self.net.layer_weights(l);
+        let (ih, iw) = self.in_grid(l);
+        let k = spec.k as i32;
+        let g = match spec.kind {
+            LayerKind::Conv { stride } => {
+                let (_, pt) = out_len(ih, spec.k, stride, Padding::Same)?;
+                let (_, pl) = out_len(iw, spec.k, stride, Padding::Same)?;
+                Window {
+                    stride,
+                    pad_t: pt as i32 + s.y0 as i32 - (r.y0 * stride) as i32,
+                    pad_l: pl as i32 + s.x0 as i32 - (r.x0 * stride) as i32,
+                    out_hw: (r.h(), r.w()),
+                    transposed: false,
+                }
+            }
+            LayerKind::Up if self.net.arch().upsample == Upsample::Transpose => Window {
+                stride: 2,
+                pad_t: r.y0 as i32 - 2 * s.y0 as i32,
+                pad_l: r.x0 as i32 - 2 * s.x0 as i32,
+                out_hw: (r.h(), r.w()),
+                transposed: true,
+            },
+            LayerKind::Up => {
+                // Nearest ×2 of the window covers 2× grid rows from 2*s.y0; SAME pad k/2.
+                let u = upsample_nearest(rec, x, 2)?;
+                let g = Window {
+                    stride: 1,
+                    pad_t: k / 2 + 2 * s.y0 as i32 - r.y0 as i32,
+                    pad_l: k / 2 + 2 * s.x0 as i32 - r.x0 as i32,
+                    out_hw: (r.h(), r.w()),
+                    transposed: false,
+                };
+                return conv2d_window(rec, &u, kernel, g);
+            }
+        };
+        conv2d_window(rec, x, kernel, g)
+    }
+
+    fn norm(
+        &self,
+        rec: &mut Recorder,
+        l: usize,
+        x: &Tensor,
+        residual: Option<&Tensor>,
+        relu: bool,
+    ) -> Result<Tensor> {
+        let (_, _, shift, scale) = self.net.layer_weights(l);
+        let stats = self.stats[l]
+            .as_ref()
+            .ok_or_else(|| Error::Gpu(format!("layer {l} statistics not computed")))?;
+        instance_norm_apply(rec, x, stats, shift, scale, residual, relu)
+    }
+
+    fn image_window(&self, r: Region) -> Result<Tensor> {
+        let mut v = Vec::with_capacity(r.h() * r.w() * 3);
+        for y in r.y0..r.y1 {
+            for x in r.x0..r.x1 {
+                v.extend(
+                    self.img
+                        .get_pixel(x as u32, y as u32)
+                        .0
+                        .iter()
+                        .map(|&c| c as f32),
+                );
+            }
+        }
+        Tensor::upload(self.net_ctx(), "tile.input", [1, r.h(), r.w(), 3], &v)
+    }
+
+    fn net_ctx(&self) -> &crate::Context {
+        self.net.context()
+    }
+
+    /// Output of residual block `b` (0..5) on window `r`; `b == usize::MAX` is conv3's output.
+    fn block_out(&self, rec: &mut Recorder, b: usize, r: Region) -> Result<Tensor> {
+        if b == usize::MAX {
+            let x = self.raw(rec, 2, r)?;
+            return self.norm(rec, 2, &x, None, true);
+        }
+        let (la, lb) = (3 + 2 * b, 4 + 2 * b);
+        let r1 = self.in_region(lb, r)?;
+        let s = self.in_region(la, r1)?;
+        let h = self.block_out(rec, b.wrapping_sub(1), s)?;
+        let a = self.conv_local(rec, la, &h, s, r1)?;
+        let a = self.norm(rec, la, &a, None, true)?;
+        let c = self.conv_local(rec, lb, &a, r1, r)?;
+        let res = crop(rec, &h, r.y0 - s.y0, r.x0 - s.x0, r.h(), r.w())?;
+        self.norm(rec, lb, &c, Some(&res), false)
+    }
+
+    /// The activation that conv `l` reads, on window `s` of its input grid.
+    fn act_in(&self, rec: &mut Recorder, l: usize, s: Region) -> Result<Tensor> {
+        match l {
+            0 => self.image_window(s),
+            3 | 5 | 7 | 9 | 11 => self.block_out(rec, ((l - 3) / 2).wrapping_sub(1), s),
+            13 => self.block_out(rec, 4, s),
+            _ => {
+                let x = self.raw(rec, l - 1, s)?;
+                self.norm(rec, l - 1, &x, None, true)
+            }
+        }
+    }
+
+    /// Raw output of conv `l` on window `r`.
+    fn raw(&self, rec: &mut Recorder, l: usize, r: Region) -> Result<Tensor> {
+        let s = self.in_region(l, r)?;
+        let x = self.act_in(rec, l, s)?;
+        self.conv_local(rec, l, &x, s, r)
+    }
+
+    fn tiles(&self, grid: (usize, usize), t: usize) -> Vec<Region> {
+        let mut v = Vec::new();
+        for (y0, y1) in split(grid.0, t) {
+            for (x0, x1) in split(grid.1, t) {
+                v.push(Region { y0, y1, x0, x1 });
+            }
+        }
+        v
+    }
+
+    /// Runs every pass with output tiles of at most `tile × tile` pixels (full resolution;
+    /// lower-resolution layers use proportionally smaller tiles) and returns the stylized
+    /// image (clipped and truncated to 8 bits), of the input's size.
+    pub fn run(mut self, tile: usize) -> Result<RgbImage> {
+        let ctx = self.net_ctx().clone();
+        let eps = self.net.arch().eps;
+        for l in 0..16 {
+            let (h, w) = self.grids[l];
+            // Lower-resolution grids get proportionally smaller tiles.
+            let t = (tile * h).div_ceil(self.grids[15].0.max(1)).max(4);
+            let mut acc = vec![Moments::default(); self.net.layer_weights(l).0.cout];
+            for r in self.tiles((h, w), t) {
+                let mut rec = Recorder::new(&ctx, "tiled.stats");
+                let raw = self.raw(&mut rec, l, r)?;
+                let partials = instance_norm_partials(&mut rec, &raw)?;
+                drop(raw);
+                let rb = rec.readback(&partials);
+                rec.submit()?;
+                Moments::accumulate(&mut acc, &rb.read(&ctx)?);
+            }
+            self.stats[l] = Some(stats_tensor(&ctx, &acc, eps)?);
+        }
+        let (h, w) = (self.img.height() as usize, self.img.width() as usize);
+        let mut out = RgbImage::new(w as u32, h as u32);
+        for r in self.tiles((h, w), tile) {
+            let mut rec = Recorder::new(&ctx, "tiled.output");
+            let x = self.raw(&mut rec, 15, r)?;
+            let x = self.norm(&mut rec, 15, &x, None, false)?;
+            let y = output_tanh(&mut rec, &x, 150.0, 127.5)?;
+            let rb = rec.readback(&y);
+            rec.submit()?;
+            let v = rb.read(&ctx)?;
+            for (i, px) in v.chunks_exact(3).enumerate() {
+                let (yy, xx) = (r.y0 + i / r.w(), r.x0 + i % r.w());
+                let p = [px[0], px[1], px[2]].map(|c| c.clamp(0.0, 255.0) as u8);
+                out.put_pixel(xx as u32, yy as u32, image::Rgb(p));
+            }
+        }
+        Ok(out)
+    }
+}
