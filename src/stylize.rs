@@ -37,17 +37,21 @@ impl Stylizer {
     pub fn tile_size(&self, h: usize, w: usize) -> Result<Option<usize>> {
         let (hq, wq) = (h.div_ceil(4) * 4, w.div_ceil(4) * 4);
         let px = (hq * wq) as u64;
-        let widest = px * 4 * 4 * self.net.arch().width as u64;
+        // The widest tensor: `width` float channels at full resolution.
+        let widest = px * 4 * self.net.arch().width as u64;
         let budget = self.budget.unwrap_or(u64::MAX);
         if widest <= self.ctx.max_binding_bytes() && px * BYTES_PER_PIXEL <= budget {
             return Ok(None);
         }
         let limit = budget.min(self.ctx.max_binding_bytes().saturating_mul(3));
-        let fits = |t: u64| (t + 2 * HALO as u64).pow(2) * BYTES_PER_PIXEL <= limit;
+        // A tile's window: the tile plus the receptive-field halo, clipped to the image.
+        let window =
+            |t: u64| (t + 2 * HALO as u64).min(hq as u64) * (t + 2 * HALO as u64).min(wq as u64);
+        let fits = |t: u64| window(t) * BYTES_PER_PIXEL <= limit;
         if !fits(16) {
             return Err(Error::TooLarge {
                 what: format!("a {w}x{h} image even in 16-pixel tiles"),
-                bytes: (16 + 2 * HALO as u64).pow(2) * BYTES_PER_PIXEL,
+                bytes: window(16) * BYTES_PER_PIXEL,
                 limit,
             });
         }
