@@ -13,6 +13,7 @@
 //!
 //! An embedding program can pass its own device with [`Context::from_device`].
 
+pub mod bench;
 pub mod error;
 pub mod fsutil;
 pub mod gpu;

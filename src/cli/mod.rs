@@ -1,6 +1,7 @@
 //! Subcommands of the `wgstyle` binary, one file each.
 
 mod adapters;
+mod bench;
 mod convert;
 mod stylize;
 
@@ -31,6 +32,11 @@ enum Command {
     /// List the GPU adapters wgpu can see.
     #[command(after_help = "Example:\n  WGPU_BACKEND=vulkan wgstyle adapters")]
     Adapters,
+    /// Benchmark the GPU kernels and networks on an adapter (per-kernel and end-to-end).
+    #[command(
+        after_help = "Examples:\n  wgstyle bench --json lavapipe.json\n  wgstyle bench --compare lavapipe.json h200.json"
+    )]
+    Bench(bench::Args),
     /// Convert a style network to wgstyle's safetensors format.
     #[command(
         after_help = "Example:\n  wgstyle convert ../shared/weights/styles/scream scream.safetensors"
@@ -43,6 +49,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Stylize(a)) => stylize::run(a),
         Some(Command::Adapters) => adapters::run(),
+        Some(Command::Bench(a)) => bench::run(a),
         Some(Command::Convert(a)) => convert::run(a),
         None => stylize::run(cli.stylize),
     }

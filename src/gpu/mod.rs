@@ -5,3 +5,4 @@ pub mod kernels;
 pub mod pool;
 pub mod record;
 pub mod tensor;
+pub mod timing;

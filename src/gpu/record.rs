@@ -5,6 +5,7 @@ use crate::gpu::context::Context;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::pool::PooledBuffer;
 use crate::gpu::tensor::Tensor;
+use crate::gpu::timing::{PassTimer, TimingReadback};
 
 /// Bytes per pooled uniform buffer.
 const UNIFORM_CHUNK: u64 = 64 << 10;
@@ -22,6 +23,7 @@ pub struct Recorder {
     uniforms: Vec<(PooledBuffer, Vec<u8>)>,
     align: u64,
     dispatches: usize,
+    timer: Option<PassTimer>,
 }
 
 /// A tensor copy that can be read on the CPU once its recorder has been submitted.
@@ -46,6 +48,7 @@ impl Recorder {
             uniforms: Vec::new(),
             align,
             dispatches: 0,
+            timer: None,
         }
     }
 
@@ -56,6 +59,20 @@ impl Recorder {
     /// The context this recorder submits to.
     pub fn context(&self) -> &Context {
         &self.ctx
+    }
+
+    /// Writes GPU timestamps around each of the next `capacity` passes. Returns false (and
+    /// does nothing) when the device lacks `TIMESTAMP_QUERY`.
+    pub fn enable_pass_timing(&mut self, capacity: u32) -> bool {
+        self.timer = PassTimer::new(&self.ctx, capacity);
+        self.timer.is_some()
+    }
+
+    /// Records the resolution of the pass timestamps; read them after [`Recorder::submit`].
+    pub fn finish_timing(&mut self) -> Option<TimingReadback> {
+        let timer = self.timer.take()?;
+        let ctx = self.ctx.clone();
+        Some(timer.finish(&ctx, self.enc()))
     }
 
     /// Number of dispatches recorded so far.
@@ -139,9 +156,11 @@ impl Recorder {
                 bg
             }
         };
-        let mut pass = self.enc().begin_compute_pass(&wgpu::ComputePassDescriptor {
+        let encoder = self.encoder.as_mut().expect("encoder present until submit");
+        let timestamp_writes = self.timer.as_mut().and_then(|t| t.next(&compiled.label));
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some(&compiled.label),
-            timestamp_writes: None,
+            timestamp_writes,
         });
         pass.set_pipeline(&compiled.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);

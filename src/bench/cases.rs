@@ -1,0 +1,223 @@
+//! The cases of the suite, at the real shapes of the networks.
+
+use crate::error::Result;
+use crate::gpu::context::Context;
+use crate::gpu::record::Recorder;
+use crate::gpu::tensor::Tensor;
+use crate::nets::transformer::{Arch, TransformNet, TransformWeights};
+use crate::ops::conv::{conv2d, conv2d_transpose, Conv2d, Padding};
+use crate::ops::norm::instance_norm;
+
+/// Records one run of a case; returns whatever must outlive the submission.
+pub type RecordFn = Box<dyn Fn(&mut Recorder) -> Result<Vec<Tensor>>>;
+
+/// One benchmark case.
+pub struct Case {
+    /// Stable name, e.g. `conv/transform.res 3x3 128->128 @64x64`.
+    pub name: String,
+    /// `kernel` or `network`.
+    pub kind: &'static str,
+    /// Floating-point operations of one run.
+    pub flops: f64,
+    /// Bytes read and written by one run (each tensor once).
+    pub bytes: f64,
+    /// Records the work.
+    pub record: RecordFn,
+}
+
+/// Deterministic pseudo-random values in [-a, a).
+pub fn pseudo_random(n: usize, seed: u64, a: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            a * (2.0 * ((s >> 40) as f32 / (1u64 << 24) as f32) - 1.0)
+        })
+        .collect()
+}
+
+fn t(ctx: &Context, shape: [usize; 4], seed: u64) -> Result<Tensor> {
+    Tensor::persistent(
+        ctx,
+        "bench.input",
+        shape,
+        &pseudo_random(shape.iter().product(), seed, 1.0),
+    )
+}
+
+fn conv_case(
+    ctx: &Context,
+    name: &str,
+    hw: usize,
+    k: usize,
+    stride: usize,
+    cin: usize,
+    cout: usize,
+    vgg: bool,
+) -> Result<Case> {
+    let x = t(ctx, [1, hw, hw, cin], 1)?;
+    let w = t(ctx, [k, k, cin, cout], 2)?;
+    let b = t(ctx, [1, 1, 1, cout], 3)?;
+    let out = hw.div_ceil(stride);
+    let (padding, relu) = if vgg {
+        (Padding::Zero(1), true)
+    } else {
+        (Padding::Same, false)
+    };
+    let flops = 2.0 * (out * out * k * k * cin * cout) as f64;
+    let bytes = 4.0 * (hw * hw * cin + k * k * cin * cout + out * out * cout) as f64;
+    Ok(Case {
+        name: format!("conv/{name} {k}x{k}/{stride} {cin}->{cout} @{hw}x{hw}"),
+        kind: "kernel",
+        flops,
+        bytes,
+        record: Box::new(move |rec| {
+            let bias = vgg.then_some(&b);
+            Ok(vec![conv2d(
+                rec,
+                &x,
+                &w,
+                bias,
+                Conv2d {
+                    stride,
+                    padding,
+                    relu,
+                },
+            )?])
+        }),
+    })
+}
+
+fn synthetic_weights(arch: Arch) -> TransformWeights {
+    let mut layers = std::collections::BTreeMap::new();
+    for (i, l) in arch.layers().into_iter().enumerate() {
+        let fan_in = (l.k * l.k * l.cin) as f32;
+        layers.insert(
+            l.name.clone(),
+            crate::nets::transformer::LayerWeights {
+                kernel: pseudo_random(
+                    l.k * l.k * l.cin * l.cout,
+                    10 + i as u64,
+                    1.0 / fan_in.sqrt(),
+                ),
+                shift: pseudo_random(l.cout, 100 + i as u64, 0.1),
+                scale: vec![1.0; l.cout],
+            },
+        );
+    }
+    TransformWeights { arch, layers }
+}
+
+/// The suite: every distinct convolution of the fast network (at 256² and 512²) and of
+/// VGG19 up to relu5_1 (at 256²), the transposed convolutions, instance norm, and the whole
+/// fast network at 256², 512² and 1024². `quick`: the 256² kernel cases and the 256² network.
+pub fn suite(ctx: &Context, quick: bool) -> Result<Vec<Case>> {
+    let mut v = Vec::new();
+    let sizes: &[usize] = if quick { &[64] } else { &[256, 512] };
+    for &s in sizes {
+        v.push(conv_case(ctx, "transform.conv1", s, 9, 1, 3, 32, false)?);
+        v.push(conv_case(ctx, "transform.conv2", s, 3, 2, 32, 64, false)?);
+        v.push(conv_case(
+            ctx,
+            "transform.conv3",
+            s / 2,
+            3,
+            2,
+            64,
+            128,
+            false,
+        )?);
+        v.push(conv_case(
+            ctx,
+            "transform.res",
+            s / 4,
+            3,
+            1,
+            128,
+            128,
+            false,
+        )?);
+        v.push(conv_case(ctx, "transform.conv_out", s, 9, 1, 32, 3, false)?);
+        for (cin, cout, q) in [(128, 64, s / 4), (64, 32, s / 2)] {
+            let x = t(ctx, [1, q, q, cin], 4)?;
+            let w = t(ctx, [3, 3, cin, cout], 5)?;
+            v.push(Case {
+                name: format!("conv_transpose/transform.up 3x3/2 {cin}->{cout} @{q}x{q}"),
+                kind: "kernel",
+                flops: 2.0 * (q * q * 9 * cin * cout) as f64,
+                bytes: 4.0 * (q * q * cin + 9 * cin * cout + 4 * q * q * cout) as f64,
+                record: Box::new(move |rec| {
+                    Ok(vec![conv2d_transpose(
+                        rec,
+                        &x,
+                        &w,
+                        2,
+                        (2 * q, 2 * q),
+                        true,
+                    )?])
+                }),
+            });
+        }
+        for (c, q) in [(32, s), (128, s / 4)] {
+            let x = t(ctx, [1, q, q, c], 6)?;
+            let sh = t(ctx, [1, 1, 1, c], 7)?;
+            let sc = t(ctx, [1, 1, 1, c], 8)?;
+            let n = (q * q * c) as f64;
+            v.push(Case {
+                name: format!("instance_norm/{c}ch @{q}x{q}"),
+                kind: "kernel",
+                flops: 8.0 * n,
+                bytes: 4.0 * 3.0 * n,
+                record: Box::new(move |rec| {
+                    Ok(vec![instance_norm(rec, &x, &sh, &sc, None, 1e-3, true)?])
+                }),
+            });
+        }
+    }
+    let vgg_size = if quick { 64 } else { 256 };
+    let vgg = [
+        (3, 64, 1),
+        (64, 64, 1),
+        (64, 128, 2),
+        (128, 128, 2),
+        (128, 256, 4),
+        (256, 256, 4),
+        (256, 512, 8),
+        (512, 512, 8),
+        (512, 512, 16),
+    ];
+    for (cin, cout, div) in vgg {
+        v.push(conv_case(
+            ctx,
+            "vgg19",
+            vgg_size / div,
+            3,
+            1,
+            cin,
+            cout,
+            true,
+        )?);
+    }
+    let arch = Arch::LENGSTROM;
+    let net = std::rc::Rc::new(TransformNet::new(ctx, &synthetic_weights(arch))?);
+    let nets: &[usize] = if quick { &[64] } else { &[256, 512, 1024] };
+    for &s in nets {
+        let x = Tensor::persistent(
+            ctx,
+            "bench.image",
+            [1, s, s, 3],
+            &pseudo_random(s * s * 3, 9, 127.0),
+        )?;
+        let net = net.clone();
+        v.push(Case {
+            name: format!("network/fast style transfer @{s}x{s}"),
+            kind: "network",
+            flops: arch.flops(s, s),
+            bytes: 4.0 * (2 * s * s * 3) as f64 + 4.0 * 1_677_638.0,
+            record: Box::new(move |rec| Ok(vec![net.forward(rec, &x)?])),
+        });
+    }
+    Ok(v)
+}

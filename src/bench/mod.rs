@@ -1,0 +1,102 @@
+//! `wgstyle bench`: a fixed, versioned suite of the project's GPU workloads, timed the same
+//! way on every adapter so that reports from different machines compare case by case.
+//!
+//! Each case records its dispatches into one submission; with `TIMESTAMP_QUERY` the time is
+//! the sum of the GPU durations of its passes (timestamps around every pass), otherwise the
+//! wall clock around submit-and-wait. Warm-up first, then repetitions: median and spread.
+
+pub mod cases;
+pub mod report;
+
+use std::time::Instant;
+
+use crate::error::Result;
+use crate::gpu::context::Context;
+use crate::gpu::record::Recorder;
+use cases::Case;
+use report::{CaseResult, Report};
+
+/// Version of the suite: bump when cases change, so that reports compare like with like.
+pub const SUITE_VERSION: u32 = 1;
+
+/// How to run the suite.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Short subset (CI): smallest sizes only, few repetitions.
+    pub quick: bool,
+    /// Timed repetitions per case.
+    pub reps: usize,
+    /// Untimed warm-up runs per case.
+    pub warmup: usize,
+    /// The adapter's float32 peak in GFLOP/s, if known, for the fraction-of-peak column.
+    pub peak_gflops: Option<f64>,
+    /// Only cases whose name contains this.
+    pub filter: Option<String>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            quick: false,
+            reps: 5,
+            warmup: 1,
+            peak_gflops: None,
+            filter: None,
+        }
+    }
+}
+
+/// Runs the suite on `ctx`, calling `progress(case name)` before each case.
+pub fn run(ctx: &Context, opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Report> {
+    let timestamps = ctx
+        .device()
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY);
+    let mut results = Vec::new();
+    for case in cases::suite(ctx, opts.quick)? {
+        if opts
+            .filter
+            .as_ref()
+            .is_some_and(|f| !case.name.contains(f.as_str()))
+        {
+            continue;
+        }
+        progress(&case.name);
+        results.push(time_case(ctx, &case, opts, timestamps)?);
+    }
+    Ok(Report::new(ctx, opts, timestamps, results))
+}
+
+fn time_case(
+    ctx: &Context,
+    case: &Case,
+    opts: &BenchOptions,
+    timestamps: bool,
+) -> Result<CaseResult> {
+    let mut gpu = Vec::new();
+    let mut wall = Vec::new();
+    let mut passes = 0;
+    for i in 0..opts.warmup + opts.reps.max(1) {
+        let mut rec = Recorder::new(ctx, &case.name);
+        if timestamps {
+            rec.enable_pass_timing(1024);
+        }
+        let keep = (case.record)(&mut rec)?;
+        let timing = rec.finish_timing();
+        passes = rec.dispatch_count();
+        let t0 = Instant::now();
+        rec.submit()?;
+        ctx.wait()?;
+        let w = t0.elapsed().as_secs_f64() * 1e3;
+        drop(keep);
+        let g = match timing {
+            Some(t) => Some(t.read(ctx)?.iter().map(|p| p.ms).sum::<f64>()),
+            None => None,
+        };
+        if i >= opts.warmup {
+            wall.push(w);
+            gpu.extend(g);
+        }
+    }
+    Ok(CaseResult::new(case, passes, &gpu, &wall, opts.peak_gflops))
+}

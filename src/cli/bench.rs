@@ -1,0 +1,73 @@
+//! `wgstyle bench`
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use wgstyle::bench::{report::Report, BenchOptions};
+use wgstyle::gpu::context::AdapterChoice;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Short subset (small sizes, 2 repetitions), e.g. for CI.
+    #[arg(long)]
+    quick: bool,
+    /// Timed repetitions per case.
+    #[arg(long)]
+    reps: Option<usize>,
+    /// Only cases whose name contains this text.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Backend: vulkan, metal, dx12 or gl (default: WGPU_BACKEND, else the best available).
+    #[arg(long)]
+    backend: Option<String>,
+    /// Adapter whose name contains this text (default: WGSTYLE_ADAPTER).
+    #[arg(long)]
+    adapter: Option<String>,
+    /// The adapter's float32 peak in GFLOP/s, for the fraction-of-peak column.
+    #[arg(long)]
+    peak_gflops: Option<f64>,
+    /// Write the full report (adapter, driver, limits, version, commit, cases) as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Print the per-case time ratios B/A of two JSON reports instead of running.
+    #[arg(long, num_args = 2, value_names = ["A.json", "B.json"])]
+    compare: Option<Vec<PathBuf>>,
+}
+
+fn read(path: &PathBuf) -> Result<Report> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a wgstyle bench report", path.display()))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if let Some(files) = &a.compare {
+        print!("{}", read(&files[0])?.compare(&read(&files[1])?));
+        return Ok(());
+    }
+    let choice = AdapterChoice {
+        backends: a
+            .backend
+            .as_deref()
+            .map(AdapterChoice::parse_backend)
+            .transpose()?,
+        name: a.adapter.clone(),
+    };
+    let ctx = wgstyle::Context::with_choice(&choice)?;
+    let opts = BenchOptions {
+        quick: a.quick,
+        reps: a.reps.unwrap_or(if a.quick { 2 } else { 5 }),
+        warmup: 1,
+        peak_gflops: a.peak_gflops,
+        filter: a.filter,
+    };
+    let report = wgstyle::bench::run(&ctx, &opts, |name| eprintln!("running {name}"))?;
+    print!("{}", report.table());
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        wgstyle::fsutil::write_bytes_atomic(path, true, text.as_bytes())?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

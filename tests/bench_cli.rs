@@ -1,0 +1,81 @@
+//! `wgstyle bench --quick` runs on this machine's adapter and writes a well-formed report
+//! (no timing is asserted: only structure and the arithmetic of the derived columns).
+
+use std::process::Command;
+
+#[test]
+fn quick_bench_writes_a_comparable_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_wgstyle"))
+        .args(["bench", "--quick", "--reps", "1", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("network/fast style transfer"), "{table}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in [
+        "suite_version",
+        "wgstyle_version",
+        "git_commit",
+        "timing",
+        "limits",
+    ] {
+        assert!(!report[key].is_null(), "missing {key}");
+    }
+    for key in ["name", "backend", "device_type", "driver", "driver_info"] {
+        assert!(report["adapter"][key].is_string(), "missing adapter.{key}");
+    }
+    let timing = report["timing"].as_str().unwrap();
+    assert!(timing == "gpu-timestamps" || timing == "wall-clock");
+    let cases = report["cases"].as_array().unwrap();
+    assert!(cases.len() >= 15, "{} cases", cases.len());
+    for c in cases {
+        let (ms, flops, gflops) = (
+            c["ms"].as_f64().unwrap(),
+            c["flops"].as_f64().unwrap(),
+            c["gflops"].as_f64().unwrap(),
+        );
+        assert!(ms.is_finite() && ms > 0.0, "{c}");
+        assert!(flops > 0.0);
+        assert!(
+            (gflops - flops / ms / 1e6).abs() <= 1e-9 * gflops.max(1.0),
+            "{c}"
+        );
+        assert!(c["passes"].as_u64().unwrap() >= 1);
+    }
+    // The transform network's FLOP count at 64x64 (2 per multiply-add).
+    let net = cases
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with("network/"))
+        .unwrap();
+    assert_eq!(
+        net["flops"].as_f64().unwrap(),
+        wgstyle::nets::transformer::Arch::LENGSTROM.flops(64, 64)
+    );
+
+    let cmp = Command::new(env!("CARGO_BIN_EXE_wgstyle"))
+        .arg("bench")
+        .arg("--compare")
+        .arg(&json)
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(cmp.status.success());
+    let text = String::from_utf8_lossy(&cmp.stdout);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.trim_end().ends_with("1.000"))
+            .count(),
+        cases.len(),
+        "{text}"
+    );
+}
