@@ -60,13 +60,21 @@ impl Picture {
 
 /// Reads an image file, detecting the format from its content, and applies its EXIF
 /// orientation (JPEG, WebP, TIFF, PNG). GIF files give their first frame.
+/// A truncated file is an error (JPEG decoders otherwise fill the missing part with grey).
 pub fn read(path: &Path) -> Result<Picture> {
-    let reader = ImageReader::open(path)
-        .map_err(|e| Error::io(path, e))?
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let reader = ImageReader::new(Cursor::new(&bytes))
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
-    if reader.format().is_none() {
-        return Err(Error::image(path, "not an image in a format wgstyle reads"));
+    match reader.format() {
+        None => return Err(Error::image(path, "not an image in a format wgstyle reads")),
+        Some(ImageFormat::Jpeg) if !jpeg_is_complete(&bytes) => {
+            return Err(Error::image(
+                path,
+                "truncated JPEG (no end-of-image marker)",
+            ))
+        }
+        Some(_) => {}
     }
     let mut decoder = reader.into_decoder().map_err(|e| Error::image(path, e))?;
     let orientation = decoder
@@ -75,6 +83,16 @@ pub fn read(path: &Path) -> Result<Picture> {
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| Error::image(path, e))?;
     img.apply_orientation(orientation);
     Ok(Picture::from_dynamic(img))
+}
+
+/// Whether a JPEG stream has an end-of-image marker (`FF D9`) after its last start-of-scan
+/// (`FF DA`); entropy-coded data cannot contain `FF D9`, so a truncated file has none.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_sos {
+        Some(i) => bytes[i..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    }
 }
 
 /// The size an image of `w × h` is stylized at: scaled by `scale` (if any), then shrunk so
@@ -159,6 +177,15 @@ mod tests {
         assert_eq!(target_size(640, 480, None, Some(0.5)), (320, 240));
         assert_eq!(target_size(640, 480, Some(100), Some(2.0)), (100, 75));
         assert_eq!(target_size(3, 1000, Some(10), None), (1, 10));
+    }
+
+    #[test]
+    fn truncated_jpeg_is_detected() {
+        let img = RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, 3]));
+        let pic = Picture::from_dynamic(DynamicImage::ImageRgb8(img));
+        let jpg = encode(&pic, ImageFormat::Jpeg, Path::new("x.jpg")).unwrap();
+        assert!(jpeg_is_complete(&jpg));
+        assert!(!jpeg_is_complete(&jpg[..jpg.len() - 10]));
     }
 
     #[test]

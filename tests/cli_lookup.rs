@@ -114,6 +114,7 @@ fn catalog_style_not_on_disk_names_the_fetch_command() {
         "{}",
         stderr(&out)
     );
+    let mut cmd = wgstyle(&tmp.path().join("data"));
     let out = run(cmd.args(["--style", "no_such_style"]).arg(&input));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("wgstyle styles"), "{}", stderr(&out));
