@@ -111,22 +111,24 @@ pub struct ResolvedStyle {
     pub path: PathBuf,
 }
 
-/// Resolves `--style`: an existing path (a `.safetensors` file or checkpoint directory) is
-/// used as is; anything else that looks like a path is an error; a bare name is looked up
-/// in `search`. A name that is only in `catalog` gives [`Error::StyleNotFound`] with
+/// Resolves `--style`. Something that looks like a path (it contains a path separator or
+/// ends in `.safetensors`) is used as a path. A bare name is looked up in `search`; failing
+/// that, an existing file or checkpoint directory of that name in the current directory is
+/// used. A name found nowhere but in `catalog` gives [`Error::StyleNotFound`] with
 /// `fetchable: true` (wgstyle never downloads without being asked).
 pub fn resolve(arg: &str, search: &SearchPath, catalog: &Catalog) -> Result<ResolvedStyle> {
     let as_path = Path::new(arg);
-    if as_path.exists() {
-        return Ok(ResolvedStyle {
-            name: style_name_of(as_path),
-            path: as_path.to_path_buf(),
-        });
-    }
     let looks_like_path = arg.contains('/')
         || arg.contains(std::path::MAIN_SEPARATOR)
         || arg.ends_with(".safetensors");
+    let by_path = || ResolvedStyle {
+        name: style_name_of(as_path),
+        path: as_path.to_path_buf(),
+    };
     if looks_like_path || arg.is_empty() {
+        if as_path.exists() {
+            return Ok(by_path());
+        }
         return Err(Error::io(
             as_path,
             std::io::Error::new(
@@ -135,15 +137,59 @@ pub fn resolve(arg: &str, search: &SearchPath, catalog: &Catalog) -> Result<Reso
             ),
         ));
     }
-    match search.find(arg) {
-        Some(path) => Ok(ResolvedStyle {
+    if let Some(path) = search.find(arg) {
+        return Ok(ResolvedStyle {
             name: arg.to_string(),
             path,
-        }),
-        None => Err(Error::StyleNotFound {
-            name: arg.to_string(),
-            searched: search.dirs.clone(),
-            fetchable: catalog.get(arg).is_some(),
-        }),
+        });
+    }
+    if as_path.is_file() || as_path.join("manifest.json").is_file() {
+        return Ok(by_path());
+    }
+    Err(Error::StyleNotFound {
+        name: arg.to_string(),
+        searched: search.dirs.clone(),
+        fetchable: catalog.get(arg).is_some(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_order_and_forms() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        std::fs::create_dir_all(a.join("wave")).unwrap();
+        std::fs::write(a.join("wave/manifest.json"), "{}").unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(b.join("wave.safetensors"), "").unwrap();
+        std::fs::write(b.join("mine.safetensors"), "").unwrap();
+        std::fs::create_dir_all(a.join("not_a_style")).unwrap();
+        let search = SearchPath {
+            dirs: vec![tmp.path().join("missing"), a.clone(), b.clone()],
+        };
+        let cat = Catalog::builtin();
+        assert_eq!(resolve("wave", &search, &cat).unwrap().path, a.join("wave"));
+        let mine = resolve("mine", &search, &cat).unwrap();
+        assert_eq!(
+            (mine.name.as_str(), mine.path),
+            ("mine", b.join("mine.safetensors"))
+        );
+        let listed: Vec<_> = search.list().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(listed, ["mine", "wave"]);
+        let by_path = b.join("wave.safetensors");
+        let r = resolve(by_path.to_str().unwrap(), &search, &cat).unwrap();
+        assert_eq!((r.name.as_str(), r.path), ("wave", by_path));
+        match resolve("udnie", &search, &cat) {
+            Err(Error::StyleNotFound { fetchable, .. }) => assert!(fetchable),
+            other => panic!("{other:?}"),
+        }
+        match resolve("not_a_style", &search, &cat) {
+            Err(Error::StyleNotFound { fetchable, .. }) => assert!(!fetchable),
+            other => panic!("{other:?}"),
+        }
+        assert!(resolve("x/none.safetensors", &search, &cat).is_err());
     }
 }
