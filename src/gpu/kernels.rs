@@ -138,11 +138,14 @@ impl KernelCache {
             pipeline,
             label: label.clone(),
         });
+        // Another thread may have compiled the same kernel meanwhile: keep the first, so that
+        // every user (and the bind groups cached under this label) shares one pipeline.
         self.pipelines
             .lock()
             .unwrap()
-            .insert(label, compiled.clone());
-        compiled
+            .entry(label)
+            .or_insert(compiled)
+            .clone()
     }
 
     /// Number of pipelines compiled so far.
