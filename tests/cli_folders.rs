@@ -28,6 +28,9 @@ fn folder_run_mixed_sizes_bad_files_and_no_overwrite() {
     let deep = image::DynamicImage::ImageRgb8(pattern(32, 24, 5)).to_rgb16();
     deep.save(input.join("deep16.png")).unwrap();
     pattern(20, 28, 6).save(input.join("sub/d.webp")).unwrap();
+    pattern(20, 28, 7).save(input.join("e.bmp")).unwrap();
+    pattern(32, 24, 8).save(input.join("f.tif")).unwrap();
+    pattern(20, 28, 9).save(input.join("g.gif")).unwrap();
     let jpg = std::fs::read(input.join("b.jpg")).unwrap();
     std::fs::write(input.join("broken.jpg"), &jpg[..jpg.len() / 2]).unwrap();
     std::fs::write(input.join("text.png"), b"this is not a PNG").unwrap();
@@ -55,7 +58,7 @@ fn folder_run_mixed_sizes_bad_files_and_no_overwrite() {
         "{err}"
     );
     assert!(
-        err.lines().any(|l| l.contains("6 written, 2 failed")),
+        err.lines().any(|l| l.contains("9 written, 2 failed")),
         "{err}"
     );
     for (name, size) in [
@@ -65,6 +68,9 @@ fn folder_run_mixed_sizes_bad_files_and_no_overwrite() {
         ("grey.scream.png", (20, 28)),
         ("deep16.scream.png", (32, 24)),
         ("sub/d.scream.webp", (20, 28)),
+        ("e.scream.bmp", (20, 28)),
+        ("f.scream.tif", (32, 24)),
+        ("g.scream.gif", (20, 28)),
     ] {
         assert_eq!(dims(&out_dir.join(name)), size, "{name}");
     }
@@ -78,7 +84,7 @@ fn folder_run_mixed_sizes_bad_files_and_no_overwrite() {
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     assert!(
-        stderr(&again).contains("0 written, 8 failed"),
+        stderr(&again).contains("0 written, 11 failed"),
         "{}",
         stderr(&again)
     );
@@ -141,8 +147,9 @@ fn resize_options_and_atomic_failure() {
     let mut cmd = wgstyle(&root.join("data"));
     cmd.args(["--style", "scream", "--scale", "0.25", "--weights-dir"])
         .arg(&wd);
-    run_ok(cmd.arg("-o").arg(root.join("scaled.png")).arg(&input));
-    assert_eq!(dims(&root.join("scaled.png")), (20, 15));
+    // `-o` without an extension is a directory, created on demand.
+    run_ok(cmd.arg("-o").arg(root.join("scaled")).arg(&input));
+    assert_eq!(dims(&root.join("scaled/big.scream.png")), (20, 15));
 
     let mut cmd = wgstyle(&root.join("data"));
     cmd.args(["--style", "scream", "--max-size", "8", "--weights-dir"])
@@ -163,8 +170,5 @@ fn resize_options_and_atomic_failure() {
         .collect();
     let mut names = names;
     names.sort();
-    assert_eq!(
-        names,
-        ["big.png", "blocker", "scaled.png", "small.png", "wd"]
-    );
+    assert_eq!(names, ["big.png", "blocker", "scaled", "small.png", "wd"]);
 }

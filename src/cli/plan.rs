@@ -22,8 +22,8 @@ pub struct Plan {
 }
 
 /// Expands files and folders into jobs. `output` is a file when there is exactly one input
-/// file and it is neither an existing directory nor ends with a separator; otherwise it is a
-/// directory (created when written to). Without `output`, each output goes beside its input
+/// file and `output` has an extension, is not an existing directory and does not end with a
+/// separator; otherwise it is a directory (created when written to). Without `output`, each output goes beside its input
 /// as `STEM.STYLE.EXT`. Outputs that exist (without `force`), that would be the input itself,
 /// or that two inputs share are refused.
 pub fn plan(
@@ -48,7 +48,7 @@ pub fn plan(
     }
     let single_file = inputs.len() == 1 && inputs[0].is_file();
     let out_dir = match output {
-        Some(o) if !(single_file && !o.is_dir() && !ends_with_separator(o)) => {
+        Some(o) if !(single_file && is_file_name(o)) => {
             if o.exists() && !o.is_dir() {
                 bail!("output {} exists and is not a directory", o.display());
             }
@@ -142,9 +142,12 @@ fn walk(dir: &Path, rel: &Path, recursive: bool, style: &str, out: &mut Vec<(Pat
     }
 }
 
-fn ends_with_separator(p: &Path) -> bool {
+/// Whether `-o PATH` names a file: it has an extension, is not a directory and does not end
+/// with a separator.
+fn is_file_name(p: &Path) -> bool {
     let s = p.as_os_str().to_string_lossy();
-    s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR)
+    let trailing = s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR);
+    !trailing && !p.is_dir() && p.extension().is_some()
 }
 
 /// An absolute, symlink-free form of `p` for comparisons (the parent is canonicalized when

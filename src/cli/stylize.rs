@@ -14,8 +14,8 @@ pub struct Args {
     /// directory), a .safetensors file, or a deeplearnjs checkpoint directory.
     #[arg(short, long, value_name = "STYLE")]
     style: Option<String>,
-    /// Output file (one input file) or directory (created if missing). Default: beside each
-    /// input, as STEM.STYLE.EXT.
+    /// Output file (one input file, PATH with an image extension) or directory (created if
+    /// missing). Default: beside each input, as STEM.STYLE.EXT.
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
     /// Descend into sub-folders of folder inputs.
