@@ -82,6 +82,9 @@ pub fn run(a: Args) -> Result<()> {
     for (path, why) in &plan.failures {
         eprintln!("error: {}: {why}", path.display());
     }
+    if plan.jobs.is_empty() && plan.failures.is_empty() {
+        bail!("no images found in the inputs (folders: --recursive to descend)");
+    }
     let refused = plan.failures.len();
     let outcome = if plan.jobs.is_empty() {
         process::Outcome::default()
