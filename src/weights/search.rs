@@ -16,9 +16,9 @@ pub const WEIGHTS_ENV: &str = "WGSTYLE_WEIGHTS";
 /// `styles/` folder).
 pub const DATA_DIR_ENV: &str = "WGSTYLE_DATA_DIR";
 
-/// wgstyle's user data directory: `$WGSTYLE_DATA_DIR`, else the platform's data directory
-/// + `wgstyle` (`~/.local/share/wgstyle` on Linux, `~/Library/Application Support/wgstyle`
-/// on macOS, `%APPDATA%\wgstyle` on Windows).
+/// wgstyle's user data directory: `$WGSTYLE_DATA_DIR`, else `wgstyle` in the platform's data
+/// directory (`~/.local/share/wgstyle` on Linux, `~/Library/Application Support/wgstyle` on
+/// macOS, `%APPDATA%\wgstyle` on Windows).
 pub fn data_dir() -> Option<PathBuf> {
     match std::env::var_os(DATA_DIR_ENV) {
         Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
