@@ -46,6 +46,47 @@ pub enum Error {
     /// An input was rejected before it reached the GPU.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// An image could not be decoded or encoded.
+    #[error("{}: {msg}", path.display())]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// What went wrong.
+        msg: String,
+    },
+    /// A style name was found neither on disk nor in the catalog, or only in the catalog.
+    #[error("{}", style_not_found(name, searched, *fetchable))]
+    StyleNotFound {
+        /// The name asked for.
+        name: String,
+        /// The directories searched, in order.
+        searched: Vec<PathBuf>,
+        /// Whether the catalog knows the style (it can be fetched).
+        fetchable: bool,
+    },
+    /// The style catalog is malformed or does not know a style.
+    #[error("catalog: {0}")]
+    Catalog(String),
+    /// A download failed (network error, HTTP status, dropped connection).
+    #[error("downloading {url}: {msg}")]
+    Download {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        msg: String,
+    },
+    /// A downloaded file does not have the catalog's checksum.
+    #[error(
+        "checksum mismatch for {url}: expected sha256 {expected}, got {actual}; nothing was kept"
+    )]
+    Checksum {
+        /// The URL.
+        url: String,
+        /// The catalog's sha256.
+        expected: String,
+        /// The sha256 of what arrived.
+        actual: String,
+    },
     /// An I/O error with the path it concerns.
     #[error("{}: {source}", path.display())]
     Io {
@@ -60,11 +101,38 @@ pub enum Error {
 /// Short for `Result<T, wgstyle::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+fn style_not_found(name: &str, searched: &[PathBuf], fetchable: bool) -> String {
+    let dirs: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
+    let mut s = format!(
+        "no style '{name}' in the weights search path ({})",
+        if dirs.is_empty() {
+            "empty".to_string()
+        } else {
+            dirs.join(", ")
+        }
+    );
+    if fetchable {
+        s.push_str(&format!(
+            ". It is in the catalog but not downloaded: run `wgstyle fetch {name}`"
+        ));
+    } else {
+        s.push_str(". `wgstyle styles` lists the styles it can see or fetch");
+    }
+    s
+}
+
 impl Error {
     pub(crate) fn weights(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
         Error::Weights {
             path: path.into(),
             msg: msg.into(),
+        }
+    }
+
+    pub(crate) fn image(path: impl Into<PathBuf>, msg: impl std::fmt::Display) -> Self {
+        Error::Image {
+            path: path.into(),
+            msg: msg.to_string(),
         }
     }
 

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 
 /// Writes `path` atomically: the bytes go to a temporary file beside it, which is renamed
 /// over `path` only once complete. With `overwrite == false` an existing `path` is an error
-/// and is never replaced.
+/// and is never replaced. On Unix the file gets mode 0644.
 pub fn write_atomic(
     path: &Path,
     overwrite: bool,
@@ -26,6 +26,15 @@ pub fn write_atomic(
         .and_then(|_| tmp.as_file_mut().flush())
         .map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        // Temporary files are created private (0600); outputs get the usual 0644.
+        use std::os::unix::fs::PermissionsExt;
+        let perms = std::fs::Permissions::from_mode(0o644);
+        tmp.as_file()
+            .set_permissions(perms)
+            .map_err(|e| Error::io(path, e))?;
+    }
     if overwrite {
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     } else {

@@ -14,9 +14,11 @@
 //! An embedding program can pass its own device with [`Context::from_device`].
 
 pub mod bench;
+pub mod color;
 pub mod error;
 pub mod fsutil;
 pub mod gpu;
+pub mod image_io;
 pub mod nets;
 pub mod ops;
 pub mod stylize;

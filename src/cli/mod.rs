@@ -3,17 +3,32 @@
 mod adapters;
 mod bench;
 mod convert;
+mod fetch;
+mod plan;
+mod process;
+mod styles;
 mod stylize;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 /// Neural style transfer on any GPU.
+///
+/// `wgstyle --style NAME INPUT...` stylizes image files and folders; outputs go beside each
+/// input as STEM.NAME.EXT unless -o says otherwise, and nothing is overwritten without --force.
 #[derive(Parser)]
 #[command(
     version,
     args_conflicts_with_subcommands = true,
-    after_help = "Example:\n  wgstyle --style ../shared/weights/styles/scream -o out.png photo.jpg"
+    after_help = "Examples:
+  wgstyle --style scream photo.jpg                  # -> photo.scream.jpg
+  wgstyle --style udnie --max-size 512 -o out/ holidays/ --recursive
+  wgstyle --style ../shared/weights/styles/wave --preserve-colors --strength 0.7 photo.png
+  wgstyle styles                                     # the styles it can see or fetch
+  wgstyle fetch scream                               # download a catalog style
+
+Styles are looked up by name in --weights-dir, $WGSTYLE_WEIGHTS (colon-separated), ./weights
+and the user data directory ($WGSTYLE_DATA_DIR, default ~/.local/share/wgstyle on Linux)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -24,11 +39,18 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Stylize images with a fast style network (the default command).
+    /// Stylize images and folders with a fast style network (the default command).
     #[command(
-        after_help = "Example:\n  wgstyle stylize --style ../shared/weights/styles/scream -o out.png photo.jpg"
+        after_help = "Example:\n  wgstyle stylize --style scream -o out/ photo.jpg holidays/"
     )]
     Stylize(stylize::Args),
+    /// List the styles wgstyle can see (and where) or fetch.
+    #[command(after_help = "Example:\n  wgstyle styles --weights-dir ../shared/weights/styles")]
+    Styles(styles::Args),
+    /// Download catalog styles, verify their checksums, convert them to safetensors.
+    #[command(after_help = "Examples:\n  wgstyle fetch scream wave\n  \
+        WGSTYLE_MIRROR=http://mirror.example/style-transfer/ wgstyle fetch udnie")]
+    Fetch(fetch::Args),
     /// List the GPU adapters wgpu can see.
     #[command(after_help = "Example:\n  WGPU_BACKEND=vulkan wgstyle adapters")]
     Adapters,
@@ -48,6 +70,8 @@ enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Stylize(a)) => stylize::run(a),
+        Some(Command::Styles(a)) => styles::run(a),
+        Some(Command::Fetch(a)) => fetch::run(a),
         Some(Command::Adapters) => adapters::run(),
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::Convert(a)) => convert::run(a),

@@ -1,57 +1,116 @@
-//! `wgstyle [stylize] --style STYLE [-o OUT] INPUT`
+//! `wgstyle [stylize] --style STYLE [options] INPUT...`
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
+use wgstyle::weights::catalog::Catalog;
+use wgstyle::weights::search::{resolve, SearchPath};
+
+use super::{plan, process};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Style network: a .safetensors file or a deeplearnjs checkpoint directory.
-    #[arg(short, long)]
-    style: Option<PathBuf>,
-    /// Output image (default: INPUT's stem + style name, beside the input).
-    #[arg(short, long)]
+    /// Style: a name (looked up in --weights-dir, $WGSTYLE_WEIGHTS, ./weights, the user data
+    /// directory), a .safetensors file, or a deeplearnjs checkpoint directory.
+    #[arg(short, long, value_name = "STYLE")]
+    style: Option<String>,
+    /// Output file (one input file, PATH with an image extension) or directory (created if
+    /// missing). Default: beside each input, as STEM.STYLE.EXT.
+    #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
-    /// Input image.
-    input: Option<PathBuf>,
+    /// Descend into sub-folders of folder inputs.
+    #[arg(short, long)]
+    recursive: bool,
+    /// Replace existing outputs (an input is never overwritten).
+    #[arg(short, long)]
+    force: bool,
+    /// Look style names up in DIR first.
+    #[arg(long, value_name = "DIR")]
+    weights_dir: Option<PathBuf>,
+    /// Stylize up to N images of the same size in one GPU pass.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+    /// Shrink images so that their longest side is at most N pixels.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_size: Option<u32>,
+    /// Scale images by F before stylizing (e.g. 0.5).
+    #[arg(long, value_name = "F")]
+    scale: Option<f32>,
+    /// Keep the input's colours: stylized luminance, original chroma (YCbCr).
+    #[arg(long)]
+    preserve_colors: bool,
+    /// How much style, 0..1: a blend of the stylized image (1) and the input (0).
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    strength: f32,
+    /// No progress bar and no per-file messages (errors are still reported).
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print per-image stylize (upload, GPU, readback) and end-to-end milliseconds, after a
+    /// warm-up run.
+    #[arg(long)]
+    timing: bool,
+    /// Input images and folders.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let (Some(style), Some(input)) = (a.style, a.input) else {
-        bail!("usage: wgstyle --style STYLE [-o OUT] INPUT (see --help)");
+    let Some(style) = a.style.as_deref() else {
+        bail!("no style given: wgstyle --style NAME INPUT... (see wgstyle --help)");
     };
-    let output = a.output.unwrap_or_else(|| {
-        let stem = input
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        let ext = input
-            .extension()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        let sname = style
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        input.with_file_name(format!("{stem}.{sname}.{ext}"))
-    });
-    if output == input {
-        bail!("output {} would overwrite the input", output.display());
+    if a.inputs.is_empty() {
+        bail!("no input images: wgstyle --style {style} INPUT... (see wgstyle --help)");
     }
-    let img = image::open(&input)
-        .with_context(|| format!("reading {}", input.display()))?
-        .to_rgb8();
-    let weights = wgstyle::weights::load_transform(&style)?;
-    let ctx = wgstyle::Context::new()?;
-    let out = wgstyle::Stylizer::new(&ctx, &weights)?.stylize(&img)?;
-    let format = image::ImageFormat::from_path(&output)
-        .with_context(|| format!("unknown image format for {}", output.display()))?;
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    out.write_to(&mut bytes, format)?;
-    wgstyle::fsutil::write_bytes_atomic(&output, false, bytes.get_ref())?;
-    eprintln!("wrote {}", output.display());
+    if !(0.0..=1.0).contains(&a.strength) {
+        bail!("--strength must be between 0 and 1, got {}", a.strength);
+    }
+    if let Some(s) = a.scale {
+        if !(s.is_finite() && s > 0.0) {
+            bail!("--scale must be a positive number, got {s}");
+        }
+    }
+    let search = SearchPath::from_env(a.weights_dir.as_deref());
+    let style = resolve(style, &search, &Catalog::builtin())?;
+    let plan = plan::plan(
+        &a.inputs,
+        a.output.as_deref(),
+        a.recursive,
+        &style.name,
+        a.force,
+    )?;
+    for (path, why) in &plan.failures {
+        eprintln!("error: {}: {why}", path.display());
+    }
+    if plan.jobs.is_empty() && plan.failures.is_empty() {
+        bail!("no images found in the inputs (folders: --recursive to descend)");
+    }
+    let refused = plan.failures.len();
+    let outcome = if plan.jobs.is_empty() {
+        process::Outcome::default()
+    } else {
+        let weights = wgstyle::weights::load_transform(&style.path)?;
+        let ctx = wgstyle::Context::new()?;
+        let stylizer = wgstyle::Stylizer::new(&ctx, &weights)?;
+        let opts = process::Options {
+            max_size: a.max_size,
+            scale: a.scale,
+            preserve_colors: a.preserve_colors,
+            strength: a.strength,
+            batch_size: a.batch_size as usize,
+            force: a.force,
+            quiet: a.quiet,
+            timing: a.timing,
+        };
+        process::run(&stylizer, plan.jobs, &opts)
+    };
+    let failed = refused + outcome.failed;
+    let summary = format!("{} written, {failed} failed", outcome.written);
+    if failed > 0 {
+        bail!(summary);
+    }
+    if !a.quiet {
+        eprintln!("{summary}");
+    }
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! Weight formats: wgstyle's native safetensors and the upstream formats it imports.
 
+pub mod catalog;
 pub mod deeplearnjs;
+pub mod fetch;
 pub mod safetensors;
+pub mod search;
 
 use std::path::Path;
 

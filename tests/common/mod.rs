@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use wgstyle::Context;
 
+pub mod cli;
+
 /// The GPU context shared by every test of this binary.
 pub fn ctx() -> &'static Context {
     static CTX: OnceLock<Context> = OnceLock::new();

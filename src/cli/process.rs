@@ -1,0 +1,176 @@
+//! The stylize loop: decode, resize, group same-sized images into GPU batches, post-process,
+//! encode and write each output atomically; a failing file is reported and skipped.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use wgstyle::image_io::{self, Picture};
+use wgstyle::Stylizer;
+
+use super::plan::Job;
+
+pub struct Options {
+    pub max_size: Option<u32>,
+    pub scale: Option<f32>,
+    pub preserve_colors: bool,
+    pub strength: f32,
+    pub batch_size: usize,
+    pub force: bool,
+    pub quiet: bool,
+    pub timing: bool,
+}
+
+#[derive(Default)]
+pub struct Outcome {
+    pub written: usize,
+    pub failed: usize,
+}
+
+struct Loaded {
+    job: Job,
+    pic: Picture,
+    start: Instant,
+}
+
+struct State<'a> {
+    stylizer: &'a Stylizer,
+    opts: &'a Options,
+    bar: ProgressBar,
+    warmed: bool,
+    outcome: Outcome,
+}
+
+/// Stylizes every job, in batches of up to `batch_size` images of one size.
+pub fn run(stylizer: &Stylizer, jobs: Vec<Job>, opts: &Options) -> Outcome {
+    let show = !opts.quiet && jobs.len() > 1 && std::io::stderr().is_terminal();
+    let bar = if show {
+        let bar = ProgressBar::new(jobs.len() as u64);
+        let style = ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {wide_msg}")
+            .expect("valid template");
+        bar.set_style(style);
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut st = State {
+        stylizer,
+        opts,
+        bar,
+        warmed: !opts.timing,
+        outcome: Outcome::default(),
+    };
+    let mut pending: Vec<((u32, u32), Vec<Loaded>)> = Vec::new();
+    for job in jobs {
+        let start = Instant::now();
+        st.bar.set_message(job.input.display().to_string());
+        let pic = match image_io::read(&job.input) {
+            Ok(p) => p,
+            Err(e) => {
+                st.fail(&job, &e.to_string());
+                continue;
+            }
+        };
+        let (w, h) = pic.dimensions();
+        let (tw, th) = image_io::target_size(w, h, opts.max_size, opts.scale);
+        let pic = pic.resized(tw, th);
+        let idx = match pending.iter().position(|(s, _)| *s == (tw, th)) {
+            Some(i) => i,
+            None => {
+                pending.push(((tw, th), Vec::new()));
+                pending.len() - 1
+            }
+        };
+        pending[idx].1.push(Loaded { job, pic, start });
+        if pending[idx].1.len() >= opts.batch_size {
+            let (_, batch) = pending.remove(idx);
+            st.flush(batch);
+        }
+    }
+    for (_, batch) in pending {
+        st.flush(batch);
+    }
+    st.bar.finish_and_clear();
+    st.outcome
+}
+
+impl State<'_> {
+    fn fail(&mut self, job: &Job, why: &str) {
+        let path = job.input.display().to_string();
+        let line = if why.starts_with(&path) {
+            format!("error: {why}")
+        } else {
+            format!("error: {path}: {why}")
+        };
+        self.bar.suspend(|| eprintln!("{line}"));
+        self.bar.inc(1);
+        self.outcome.failed += 1;
+    }
+
+    fn flush(&mut self, mut batch: Vec<Loaded>) {
+        let rgbs: Vec<_> = batch.iter().map(|l| l.pic.rgb.clone()).collect();
+        if !self.warmed {
+            // Compiles the pipelines and fills the buffer pool for this size; not timed.
+            let t = Instant::now();
+            let _ = self.stylizer.stylize_batch(&rgbs);
+            for l in &mut batch {
+                l.start += t.elapsed();
+            }
+            self.warmed = true;
+        }
+        let t = Instant::now();
+        let outs = match self.stylizer.stylize_batch(&rgbs) {
+            Ok(o) => o,
+            Err(e) => {
+                for l in &batch {
+                    self.fail(&l.job, &e.to_string());
+                }
+                return;
+            }
+        };
+        let gpu_ms = t.elapsed().as_secs_f64() * 1e3 / batch.len() as f64;
+        for (l, out) in batch.into_iter().zip(outs) {
+            match finish(&l, out, self.opts) {
+                Ok(()) => {
+                    self.outcome.written += 1;
+                    let (input, output) = (l.job.input.display(), l.job.output.display());
+                    let total_ms = l.start.elapsed().as_secs_f64() * 1e3;
+                    if self.opts.timing {
+                        self.bar.suspend(|| {
+                            println!("{input}: stylize {gpu_ms:.1} ms, end-to-end {total_ms:.1} ms")
+                        });
+                    }
+                    if !self.opts.quiet && self.bar.is_hidden() {
+                        eprintln!("wrote {output}");
+                    }
+                    self.bar.inc(1);
+                }
+                Err(e) => self.fail(&l.job, &format!("{e:#}")),
+            }
+        }
+    }
+}
+
+/// Post-processes one stylized image and writes it atomically.
+fn finish(l: &Loaded, stylized: image::RgbImage, opts: &Options) -> anyhow::Result<()> {
+    let original = &l.pic.rgb;
+    let mut rgb = stylized;
+    if opts.preserve_colors {
+        rgb = wgstyle::color::preserve_colors(&rgb, original)?;
+    }
+    if opts.strength < 1.0 {
+        rgb = wgstyle::color::blend(&rgb, original, opts.strength)?;
+    }
+    let pic = Picture {
+        rgb,
+        alpha: l.pic.alpha.clone(),
+    };
+    let out = &l.job.output;
+    let bytes = image_io::encode(&pic, l.job.format, out)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    }
+    wgstyle::fsutil::write_bytes_atomic(out, opts.force, &bytes)?;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Image files in and out: decoding (any format the `image` crate reads, EXIF orientation
+//! applied, greyscale / 16-bit / CMYK converted to 8-bit RGB, alpha kept aside), resizing, and
+//! encoding (alpha written back where the format has it).
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::imageops::FilterType;
+use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+
+use crate::error::{Error, Result};
+
+/// A decoded picture: 8-bit RGB pixels and, when the file had one, its alpha channel.
+#[derive(Clone, Debug)]
+pub struct Picture {
+    /// The colour pixels.
+    pub rgb: RgbImage,
+    /// The alpha channel, same size as `rgb`, if the input had one.
+    pub alpha: Option<GrayImage>,
+}
+
+impl Picture {
+    /// Splits any decoded image into 8-bit RGB and (if present) alpha.
+    pub fn from_dynamic(img: DynamicImage) -> Self {
+        if img.color().has_alpha() {
+            let rgba = img.to_rgba8();
+            let (w, h) = rgba.dimensions();
+            let alpha = GrayImage::from_fn(w, h, |x, y| image::Luma([rgba.get_pixel(x, y)[3]]));
+            let rgb = DynamicImage::ImageRgba8(rgba).to_rgb8();
+            Picture {
+                rgb,
+                alpha: Some(alpha),
+            }
+        } else {
+            Picture {
+                rgb: img.to_rgb8(),
+                alpha: None,
+            }
+        }
+    }
+
+    /// Width and height.
+    pub fn dimensions(&self) -> (u32, u32) {
+        self.rgb.dimensions()
+    }
+
+    /// This picture resized to `w × h` (Lanczos3; alpha too). A no-op at the same size.
+    pub fn resized(self, w: u32, h: u32) -> Self {
+        if self.dimensions() == (w, h) {
+            return self;
+        }
+        Picture {
+            rgb: image::imageops::resize(&self.rgb, w, h, FilterType::Lanczos3),
+            alpha: self
+                .alpha
+                .map(|a| image::imageops::resize(&a, w, h, FilterType::Lanczos3)),
+        }
+    }
+}
+
+/// Reads an image file, detecting the format from its content, and applies its EXIF
+/// orientation (JPEG, WebP, TIFF, PNG). GIF files give their first frame.
+/// A truncated file is an error (JPEG decoders otherwise fill the missing part with grey).
+pub fn read(path: &Path) -> Result<Picture> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let reader = ImageReader::new(Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    match reader.format() {
+        None => return Err(Error::image(path, "not an image in a format wgstyle reads")),
+        Some(ImageFormat::Jpeg) if !jpeg_is_complete(&bytes) => {
+            return Err(Error::image(
+                path,
+                "truncated JPEG (no end-of-image marker)",
+            ))
+        }
+        Some(_) => {}
+    }
+    let mut decoder = reader.into_decoder().map_err(|e| Error::image(path, e))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| Error::image(path, e))?;
+    img.apply_orientation(orientation);
+    Ok(Picture::from_dynamic(img))
+}
+
+/// Whether a JPEG stream has an end-of-image marker (`FF D9`) after its last start-of-scan
+/// (`FF DA`); entropy-coded data cannot contain `FF D9`, so a truncated file has none.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_sos {
+        Some(i) => bytes[i..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    }
+}
+
+/// The size an image of `w × h` is stylized at: scaled by `scale` (if any), then shrunk so
+/// that its longest side is at most `max_size` (if any), keeping the aspect ratio. Sides are
+/// at least 1 pixel.
+pub fn target_size(w: u32, h: u32, max_size: Option<u32>, scale: Option<f32>) -> (u32, u32) {
+    let (mut fw, mut fh) = (w as f64, h as f64);
+    if let Some(s) = scale {
+        fw *= s as f64;
+        fh *= s as f64;
+    }
+    if let Some(m) = max_size {
+        let longest = fw.max(fh);
+        if longest > m as f64 {
+            let k = m as f64 / longest;
+            fw *= k;
+            fh *= k;
+        }
+    }
+    let side = |v: f64| (v.round() as u32).max(1);
+    (side(fw), side(fh))
+}
+
+/// Whether wgstyle writes an alpha channel in this format.
+pub fn keeps_alpha(format: ImageFormat) -> bool {
+    matches!(
+        format,
+        ImageFormat::Png | ImageFormat::WebP | ImageFormat::Tiff
+    )
+}
+
+/// The format to write for an output path (from its extension), if the `image` crate can
+/// write it.
+pub fn output_format(path: &Path) -> Option<ImageFormat> {
+    ImageFormat::from_path(path)
+        .ok()
+        .filter(|f| f.writing_enabled())
+}
+
+/// Encodes a picture in `format` (JPEG at quality 95; alpha kept where [`keeps_alpha`]).
+/// `path` only names the file in errors.
+pub fn encode(pic: &Picture, format: ImageFormat, path: &Path) -> Result<Vec<u8>> {
+    let mut out = Cursor::new(Vec::new());
+    let img = match (&pic.alpha, keeps_alpha(format)) {
+        (Some(alpha), true) => {
+            let (w, h) = pic.dimensions();
+            let rgba = image::RgbaImage::from_fn(w, h, |x, y| {
+                let [r, g, b] = pic.rgb.get_pixel(x, y).0;
+                image::Rgba([r, g, b, alpha.get_pixel(x, y)[0]])
+            });
+            DynamicImage::ImageRgba8(rgba)
+        }
+        _ => DynamicImage::ImageRgb8(pic.rgb.clone()),
+    };
+    let res = if format == ImageFormat::Jpeg {
+        img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+            &mut out, 95,
+        ))
+    } else {
+        img.write_to(&mut out, format)
+    };
+    res.map_err(|e| Error::image(path, e))?;
+    Ok(out.into_inner())
+}
+
+/// Whether a directory entry looks like an image wgstyle can read (by extension).
+pub fn is_image_path(path: &Path) -> bool {
+    ImageFormat::from_path(path)
+        .map(|f| f.reading_enabled())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_sizes() {
+        assert_eq!(target_size(640, 480, None, None), (640, 480));
+        assert_eq!(target_size(640, 480, Some(320), None), (320, 240));
+        assert_eq!(target_size(480, 640, Some(1000), None), (480, 640));
+        assert_eq!(target_size(640, 480, None, Some(0.5)), (320, 240));
+        assert_eq!(target_size(640, 480, Some(100), Some(2.0)), (100, 75));
+        assert_eq!(target_size(3, 1000, Some(10), None), (1, 10));
+    }
+
+    #[test]
+    fn truncated_jpeg_is_detected() {
+        let img = RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, 3]));
+        let pic = Picture::from_dynamic(DynamicImage::ImageRgb8(img));
+        let jpg = encode(&pic, ImageFormat::Jpeg, Path::new("x.jpg")).unwrap();
+        assert!(jpeg_is_complete(&jpg));
+        assert!(!jpeg_is_complete(&jpg[..jpg.len() - 10]));
+    }
+
+    #[test]
+    fn alpha_round_trip_png() {
+        let img = image::RgbaImage::from_fn(5, 4, |x, y| image::Rgba([x as u8, y as u8, 7, 40]));
+        let pic = Picture::from_dynamic(DynamicImage::ImageRgba8(img.clone()));
+        let bytes = encode(&pic, ImageFormat::Png, Path::new("x.png")).unwrap();
+        let back = image::load_from_memory(&bytes).unwrap().to_rgba8();
+        assert_eq!(back, img);
+        let jpg = encode(&pic, ImageFormat::Jpeg, Path::new("x.jpg")).unwrap();
+        assert!(!image::load_from_memory(&jpg).unwrap().color().has_alpha());
+    }
+}
