@@ -103,13 +103,11 @@ impl Stylizer {
     /// Stylizes one image; the output has the input's size. Images too large for one pass
     /// (adapter limits or [`Stylizer::set_memory_budget`]) are done in tiles.
     pub fn stylize(&self, img: &RgbImage) -> Result<RgbImage> {
-        if let Some(t) = self.tile_size(img.height() as usize, img.width() as usize)? {
-            return self.stylize_tiled(img, t);
-        }
         Ok(self.stylize_batch(std::slice::from_ref(img))?.remove(0))
     }
 
-    /// Stylizes same-sized images in one GPU pass.
+    /// Stylizes same-sized images in one GPU pass (or, when that would exceed the adapter's
+    /// limits or the memory budget, one by one, in tiles where needed).
     pub fn stylize_batch(&self, imgs: &[RgbImage]) -> Result<Vec<RgbImage>> {
         let Some(first) = imgs.first() else {
             return Ok(Vec::new());
@@ -125,6 +123,15 @@ impl Stylizer {
             )));
         }
         let (w, h) = (w as usize, h as usize);
+        // Too large for one pass: image by image, in tiles if even one image is too large.
+        let batch_bytes =
+            (imgs.len() * h.div_ceil(4) * 4 * w.div_ceil(4) * 4) as u64 * BYTES_PER_PIXEL;
+        if imgs.len() > 1 && batch_bytes > self.budget.unwrap_or(u64::MAX) {
+            return imgs.iter().map(|i| self.stylize(i)).collect();
+        }
+        if let Some(t) = self.tile_size(h, w)? {
+            return imgs.iter().map(|i| self.stylize_tiled(i, t)).collect();
+        }
         let mut input = Vec::with_capacity(imgs.len() * h * w * 3);
         for img in imgs {
             input.extend(img.as_raw().iter().map(|&v| v as f32));
