@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod gpu;
 pub mod nets;
 pub mod ops;
+pub mod optimize;
 pub mod stylize;
 pub mod weights;
 

@@ -2,6 +2,10 @@
 
 pub mod deeplearnjs;
 pub mod safetensors;
+pub mod tfjs;
+pub mod vgg;
+
+pub use vgg::load_vgg19;
 
 use std::path::Path;
 
