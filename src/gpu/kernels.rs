@@ -180,11 +180,14 @@ impl KernelCache {
             pipeline,
             label: label.clone(),
         });
+        // Another thread may have compiled the same variant meanwhile: everyone uses the
+        // first one inserted, so bind groups (cached by label) match their pipeline.
         self.pipelines
             .lock()
             .unwrap()
-            .insert(label, compiled.clone());
-        compiled
+            .entry(label)
+            .or_insert(compiled)
+            .clone()
     }
 
     /// Number of pipelines compiled so far.

@@ -79,15 +79,10 @@ pub fn pool_backward(rec: &mut Recorder, x: &Tensor, dy: &Tensor, mode: Pooling)
     }
     let p = params(x.shape(), x.len())?;
     let dx = Tensor::uninit(rec.context(), "pool_backward", x.shape())?;
-    let entry = match mode {
-        Pooling::Max => "max_bwd",
-        Pooling::Avg => "avg_bwd",
+    let (entry, bindings): (_, &[(u32, &Tensor)]) = match mode {
+        Pooling::Max => ("max_bwd", &[(1, x), (2, dy), (3, &dx)]),
+        Pooling::Avg => ("avg_bwd", &[(2, dy), (3, &dx)]),
     };
-    rec.dispatch(
-        &Kernel::new(POOL, entry),
-        &p,
-        &[(1, x), (2, dy), (3, &dx)],
-        grid_elems(x.len()),
-    );
+    rec.dispatch(&Kernel::new(POOL, entry), &p, bindings, grid_elems(x.len()));
     Ok(dx)
 }
