@@ -2,6 +2,7 @@
 
 mod adapters;
 mod convert;
+mod optimize;
 mod stylize;
 
 use anyhow::Result;
@@ -36,6 +37,11 @@ enum Command {
         after_help = "Example:\n  wgstyle convert ../shared/weights/styles/scream scream.safetensors"
     )]
     Convert(convert::Args),
+    /// Optimisation style transfer (Gatys et al.): VGG19 losses, L-BFGS or Adam on the GPU.
+    #[command(
+        after_help = "Example:\n  wgstyle optimize photo.jpg --style-image starry_night.jpg -o out.png --vgg ../shared/weights/vgg19-tfjs"
+    )]
+    Optimize(optimize::Args),
 }
 
 /// Runs the parsed command line.
@@ -44,6 +50,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Stylize(a)) => stylize::run(a),
         Some(Command::Adapters) => adapters::run(),
         Some(Command::Convert(a)) => convert::run(a),
+        Some(Command::Optimize(a)) => optimize::run(a),
         None => stylize::run(cli.stylize),
     }
 }

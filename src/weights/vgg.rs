@@ -116,3 +116,51 @@ pub fn save_vgg19(
 ) -> Result<()> {
     crate::fsutil::write_bytes_atomic(path, overwrite, &vgg19_bytes(w, extra)?)
 }
+
+/// The directories searched for `vgg19.safetensors` / `vgg19-tfjs/`, in order:
+/// `weights_dir`, each directory of `WGSTYLE_WEIGHTS`, `./weights`, the user data
+/// directory (`$XDG_DATA_HOME/wgstyle` or `~/.local/share/wgstyle`).
+pub fn search_dirs(weights_dir: Option<&Path>) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> =
+        weights_dir.map(Path::to_path_buf).into_iter().collect();
+    if let Some(v) = std::env::var_os("WGSTYLE_WEIGHTS") {
+        dirs.extend(std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()));
+    }
+    dirs.push("weights".into());
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")));
+    if let Some(d) = data {
+        dirs.push(d.join("wgstyle"));
+    }
+    dirs
+}
+
+/// Finds VGG19: `explicit` if given, else `vgg19.safetensors` or `vgg19-tfjs/` in
+/// [`search_dirs`]. The error names every place looked at and how to get the weights.
+pub fn find_vgg19(
+    explicit: Option<&Path>,
+    weights_dir: Option<&Path>,
+) -> Result<std::path::PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    let dirs = search_dirs(weights_dir);
+    for d in &dirs {
+        for name in ["vgg19.safetensors", "vgg19-tfjs"] {
+            let p = d.join(name);
+            if p.exists() {
+                return Ok(p);
+            }
+        }
+    }
+    let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    Err(Error::InvalidInput(format!(
+        "VGG19 weights not found: looked for vgg19.safetensors and vgg19-tfjs/ in {}. \
+         Get the Keras VGG19 TensorFlow.js model (model.json + the first 20 shards, see \
+         ../shared/weights/README.md), pass it with --vgg DIR, or convert it once with \
+         `wgstyle convert DIR vgg19.safetensors` into one of those directories",
+        looked.join(", ")
+    )))
+}
