@@ -1,6 +1,7 @@
 // Vector kernels of the optimisers and of the VGG backward pass, flat float32 arrays.
 //   axpy:     y = y + alpha * a
 //   scale:    y = alpha * a
+//   fill:     y = alpha
 //   relu_bwd: y = (a > 0) ? b (+ c when flags & 1) : 0   (gradient through a ReLU with output a)
 
 struct Params {
@@ -38,4 +39,11 @@ fn relu_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     var g = b[i];
     if ((p.flags & 1u) != 0u) { g += c[i]; }
     y[i] = select(0.0, g, a[i] > 0.0);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.len) { return; }
+    y[i] = p.alpha;
 }

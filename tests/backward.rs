@@ -214,13 +214,18 @@ fn gram_and_style_loss_with_gradient() {
     let mut rng = Rng::new(5);
     for (h, w, c) in [(3, 5, 7), (9, 4, 20), (6, 6, 33)] {
         let f = rng.vec(h * w * c, 0.0, 2.0);
-        let a = rng.vec(c * c, 0.0, 1.0);
+        // Style targets are Gram matrices, hence symmetric (the backward relies on it).
+        let r = rng.vec(c * c, 0.0, 1.0);
+        let a: Vec<f32> = (0..c * c)
+            .map(|k| 0.5 * (r[k] + r[(k % c) * c + k / c]))
+            .collect();
         let weight = 0.7f32;
+        // Upload before recording (uploads are not ordered with recorded work).
+        let (ft, at) = (up([1, h, w, c], &f), up([1, 1, c, c], &a));
         let mut rec = Recorder::new(ctx(), "t");
-        let ft = up([1, h, w, c], &f);
         let gm = gram(&mut rec, &ft).unwrap();
-        let s = scalars(&rec, 1).unwrap();
-        let df = style_layer(&mut rec, &ft, &up([1, 1, c, c], &a), weight, &s, 0).unwrap();
+        let s = scalars(&mut rec, 1).unwrap();
+        let df = style_layer(&mut rec, &ft, &at, weight, &s, 0).unwrap();
         let (rg, rs, rd) = (rec.readback(&gm), rec.readback(&s), rec.readback(&df));
         rec.submit().unwrap();
         let (gm, s, df) = (
@@ -258,21 +263,14 @@ fn content_and_tv_losses_with_gradients() {
             rng.vec(n, -1.0, 1.0),
         );
         let sh = [1, h, w, c];
+        // Upload before recording (uploads are not ordered with recorded work).
+        let (xt, tt, gt) = (up(sh, &x), up(sh, &t), up(sh, &g0));
         let mut rec = Recorder::new(ctx(), "t");
-        let s = scalars(&rec, 4).unwrap();
-        let dc = content_layer(&mut rec, &up(sh, &x), &up(sh, &t), 1.5, &s, 0).unwrap();
-        let dt = tv(&mut rec, &up(sh, &x), 0.3, &up(sh, &g0), &s, 1).unwrap();
-        reduce_into(
-            &mut rec,
-            &up(sh, &x),
-            Some(&up(sh, &t)),
-            Reduce::Dot,
-            &s,
-            2,
-            2.0,
-        )
-        .unwrap();
-        reduce_into(&mut rec, &up(sh, &x), None, Reduce::SumSq, &s, 3, 1.0).unwrap();
+        let s = scalars(&mut rec, 4).unwrap();
+        let dc = content_layer(&mut rec, &xt, &tt, 1.5, &s, 0).unwrap();
+        let dt = tv(&mut rec, &xt, 0.3, &gt, &s, 1).unwrap();
+        reduce_into(&mut rec, &xt, Some(&tt), Reduce::Dot, &s, 2, 2.0).unwrap();
+        reduce_into(&mut rec, &xt, None, Reduce::SumSq, &s, 3, 1.0).unwrap();
         let (rs, rc, rt) = (rec.readback(&s), rec.readback(&dc), rec.readback(&dt));
         rec.submit().unwrap();
         let (s, dc, dt) = (

@@ -112,15 +112,15 @@ pub(crate) fn finish(
     Ok(())
 }
 
-/// A fresh vector of `n` scalars on the GPU (zeroed).
-pub fn scalars(rec: &Recorder, n: usize) -> Result<Tensor> {
-    Tensor::upload(rec.context(), "scalars", [1, 1, 1, n], &vec![0.0; n])
+/// A fresh vector of `n` scalars on the GPU, zeroed by a recorded dispatch.
+pub fn scalars(rec: &mut Recorder, n: usize) -> Result<Tensor> {
+    crate::ops::vecops::fill(rec, [1, 1, 1, n], 0.0)
 }
 
 /// `Σ a·b` read back to the CPU (one submission). For optimisers, which may read scalars.
 pub fn dot(ctx: &crate::Context, a: &Tensor, b: &Tensor) -> Result<f32> {
     let mut rec = Recorder::new(ctx, "dot");
-    let out = scalars(&rec, 1)?;
+    let out = scalars(&mut rec, 1)?;
     reduce_into(&mut rec, a, Some(b), Reduce::Dot, &out, 0, 1.0)?;
     let rb = rec.readback(&out);
     rec.submit()?;

@@ -61,6 +61,26 @@ pub fn scale(rec: &mut Recorder, x: &Tensor, alpha: f32) -> Result<Tensor> {
     Ok(y)
 }
 
+/// A new tensor of `shape` filled with `value` on the GPU. Unlike an upload, this is
+/// ordered with the recorded work, so it is safe in the middle of a recording (an upload
+/// may land in a pooled buffer that earlier recorded dispatches still use).
+pub fn fill(rec: &mut Recorder, shape: [usize; 4], value: f32) -> Result<Tensor> {
+    let y = Tensor::uninit(rec.context(), "fill", shape)?;
+    let p = Params {
+        len: y.len() as u32,
+        flags: 0,
+        alpha: value,
+        _p: 0,
+    };
+    rec.dispatch(
+        &Kernel::new(VECOPS, "fill"),
+        &p,
+        &[(4, &y)],
+        grid_elems(y.len()),
+    );
+    Ok(y)
+}
+
 /// Gradient through a ReLU with output `y`: `(g + extra) · [y > 0]`.
 pub fn relu_backward(
     rec: &mut Recorder,

@@ -21,7 +21,7 @@ use crate::ops::gram::gram;
 use crate::ops::loss::{
     combine, content_layer, style_layer, tv, FIRST_TERM_SLOT, SLOT_CONTENT, SLOT_STYLE, SLOT_TV,
 };
-use crate::ops::vecops::axpy;
+use crate::ops::vecops::{axpy, scale};
 
 /// Which layers and weights make up the loss.
 #[derive(Clone, Debug)]
@@ -131,15 +131,11 @@ impl<'a> Objective<'a> {
             let acts = vgg.forward(&mut rec, img, last)?;
             for (k, n) in spec.style_layers.iter().enumerate() {
                 let g = gram(&mut rec, &acts[layer_index(n)?])?;
-                let [_, _, cc, _] = g.shape();
-                let acc = match &grams[k] {
-                    Some(a) => a.clone(),
-                    None => {
-                        Tensor::upload(ctx, "style_target", [1, 1, cc, cc], &vec![0.0; cc * cc])?
-                    }
-                };
-                axpy(&mut rec, &acc, b / blend_sum, &g)?;
-                grams[k] = Some(acc);
+                // (No uploads while recording: see `ops::vecops::fill`.)
+                match &grams[k] {
+                    Some(acc) => axpy(&mut rec, acc, b / blend_sum, &g)?,
+                    None => grams[k] = Some(scale(&mut rec, &g, b / blend_sum)?),
+                }
             }
         }
         let mut s = Vec::new();
