@@ -1,5 +1,5 @@
 //! Optimisation against TensorFlow (`golden/gatys/`): Adam reproduces the loss at every
-//! step of `loss_history` within 1 % (the first `WGSTYLE_GATYS_STEPS` steps, default 6,
+//! step of `loss_history` within 1 % (the first `WGSTYLE_GATYS_STEPS` steps, default 10,
 //! since lavapipe is slow), and L-BFGS beats Adam at equal iterations.
 
 mod common;
@@ -17,7 +17,7 @@ fn steps() -> usize {
     std::env::var("WGSTYLE_GATYS_STEPS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(6)
+        .unwrap_or(10)
 }
 
 fn spec(cw: f32, sw: f32, tvw: f32) -> LossSpec {

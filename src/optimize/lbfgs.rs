@@ -84,7 +84,7 @@ pub fn lbfgs(
         }
         let mut gd = dot(ctx, &g, &d)?;
         let mut d = d;
-        if !(gd < 0.0) {
+        if gd >= 0.0 || gd.is_nan() {
             // Not a descent direction: restart from steepest descent.
             hist.clear();
             let gg = dot(ctx, &g, &g)?;
