@@ -31,6 +31,7 @@ fn spec(cw: f32, sw: f32, tvw: f32) -> LossSpec {
 
 fn adam_matches(config: &str, s: LossSpec) {
     let shared = shared_or_skip!();
+    let _gpu = common::gpu_lock();
     let w = wgstyle::weights::load_vgg19(&shared.join("weights/vgg19-tfjs")).unwrap();
     let g =
         read_safetensors(&shared.join(format!("golden/gatys/gatys_{config}_64x64.safetensors")));
@@ -52,6 +53,11 @@ fn adam_matches(config: &str, s: LossSpec) {
         );
         worst = worst.max(e);
         assert!(e <= 0.01, "{config} step {k}: {} vs {}", l.total, want[0]);
+        // The components too (all zero-free after the first step).
+        for (got, w) in [(l.content, want[1]), (l.style, want[2]), (l.tv, want[3])] {
+            let e = (got as f64 - w as f64).abs() / (w as f64).abs().max(1e-30);
+            assert!(k == 0 || e <= 0.01, "{config} step {k}: component {got} vs {w}");
+        }
         Ok(true)
     })
     .unwrap();
@@ -75,6 +81,7 @@ fn adam_matches_tensorflow_balanced_64() {
 #[test]
 fn lbfgs_beats_adam_at_equal_iterations() {
     let shared = shared_or_skip!();
+    let _gpu = common::gpu_lock();
     let w = wgstyle::weights::load_vgg19(&shared.join("weights/vgg19-tfjs")).unwrap();
     let g = read_safetensors(&shared.join("golden/gatys/gatys_balanced_64x64.safetensors"));
     let ctx = ctx();

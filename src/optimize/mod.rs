@@ -82,6 +82,9 @@ pub struct Losses {
 }
 
 /// The objective: targets computed once, then loss and gradient of any image.
+///
+/// Record on one thread at a time per [`Context`]: pooled tensors return to the pool when
+/// dropped, before the recording that used them is submitted.
 pub struct Objective<'a> {
     vgg: &'a Vgg,
     content: Vec<(usize, f32, Tensor)>,
