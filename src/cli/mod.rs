@@ -41,7 +41,7 @@ enum Command {
     #[command(
         after_help = "Example:\n  wgstyle optimize photo.jpg --style-image starry_night.jpg -o out.png --vgg ../shared/weights/vgg19-tfjs"
     )]
-    Optimize(optimize::Args),
+    Optimize(Box<optimize::Args>),
 }
 
 /// Runs the parsed command line.
@@ -50,7 +50,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Stylize(a)) => stylize::run(a),
         Some(Command::Adapters) => adapters::run(),
         Some(Command::Convert(a)) => convert::run(a),
-        Some(Command::Optimize(a)) => optimize::run(a),
+        Some(Command::Optimize(a)) => optimize::run(*a),
         None => stylize::run(cli.stylize),
     }
 }

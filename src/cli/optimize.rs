@@ -222,14 +222,14 @@ pub fn run(a: Args) -> Result<()> {
                 source,
             })?;
         }
-        if a.print_every > 0 && i % a.print_every == 0 {
+        if a.print_every > 0 && i.is_multiple_of(a.print_every) {
             eprintln!(
                 "\riteration {i}: total {:.4e} content {:.4e} style {:.4e} tv {:.4e} ({ms:.0} ms)",
                 l.total, l.content, l.style, l.tv
             );
         }
         progress(i, n, l);
-        if a.save_every > 0 && i % a.save_every == 0 && i < n {
+        if a.save_every > 0 && i.is_multiple_of(a.save_every) && i < n {
             let stem = a.output.file_stem().unwrap_or_default().to_string_lossy();
             let ext = a.output.extension().unwrap_or_default().to_string_lossy();
             let p = a.output.with_file_name(format!("{stem}_{i}.{ext}"));

@@ -9,8 +9,8 @@ use crate::nets::vgg::CAFFE_MEAN_BGR;
 pub fn preprocess(img: &RgbImage) -> Vec<f32> {
     let mut v = Vec::with_capacity(img.len());
     for p in img.pixels() {
-        for c in 0..3 {
-            v.push(p.0[2 - c] as f32 - CAFFE_MEAN_BGR[c]);
+        for (c, mean) in CAFFE_MEAN_BGR.iter().enumerate() {
+            v.push(p.0[2 - c] as f32 - mean);
         }
     }
     v

@@ -170,20 +170,18 @@ impl<'a> Objective<'a> {
         let scalars = crate::ops::reduce::scalars(rec, self.n_scalars())?;
         let acts = self.vgg.forward(rec, x, self.last)?;
         let mut grads: Vec<Option<Tensor>> = vec![None; acts.len()];
-        let mut slot = FIRST_TERM_SLOT;
         let terms = self
             .content
             .iter()
             .map(|t| (t, true))
             .chain(self.style.iter().map(|t| (t, false)));
-        for ((i, w, target), is_content) in terms {
+        for (slot, ((i, w, target), is_content)) in (FIRST_TERM_SLOT..).zip(terms) {
             let g = if is_content {
                 content_layer(rec, &acts[*i], target, *w, &scalars, slot)?
             } else {
                 style_layer(rec, &acts[*i], target, *w, &scalars, slot)?
             };
             grads[*i] = Some(crate::nets::vgg::add_opt(rec, grads[*i].take(), g)?);
-            slot += 1;
         }
         let g = self.vgg.backward(rec, &acts, &grads)?;
         let g = tv(rec, x, self.tv_weight, &g, &scalars, SLOT_TV)?;
