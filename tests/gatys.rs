@@ -78,6 +78,7 @@ fn adam_matches_tensorflow_balanced_64() {
 }
 
 /// The balanced problem at 32×32 (the 64×64 images averaged 2×2), 5 iterations each.
+/// Measured on lavapipe: Adam 1.244e7, L-BFGS 1.117e7.
 #[test]
 fn lbfgs_beats_adam_at_equal_iterations() {
     let shared = shared_or_skip!();
