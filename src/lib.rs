@@ -21,6 +21,7 @@ pub mod gpu;
 pub mod image_io;
 pub mod nets;
 pub mod ops;
+pub mod optimize;
 pub mod stylize;
 pub mod tiled;
 pub mod weights;

@@ -7,7 +7,7 @@ use wgstyle::weights::safetensors::{save_transform, Precision};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A deeplearnjs checkpoint directory or a .safetensors file.
+    /// A deeplearnjs checkpoint directory, a .safetensors file, or VGG19's tfjs model directory.
     src: PathBuf,
     /// Output .safetensors file.
     dst: PathBuf,
@@ -20,6 +20,14 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.src.join("model.json").is_file() {
+        // A TensorFlow.js layers model: VGG19 for `wgstyle optimize`.
+        let w = wgstyle::weights::load_vgg19(&a.src)?;
+        let source = a.src.display().to_string();
+        wgstyle::weights::vgg::save_vgg19(&w, &a.dst, a.force, &[("wgstyle.source", &source)])?;
+        eprintln!("wrote {}", a.dst.display());
+        return Ok(());
+    }
     let w = wgstyle::weights::load_transform(&a.src)?;
     let precision = if a.f16 {
         Precision::F16

@@ -4,6 +4,7 @@ mod adapters;
 mod bench;
 mod convert;
 mod fetch;
+mod optimize;
 mod plan;
 mod process;
 mod styles;
@@ -64,6 +65,11 @@ enum Command {
         after_help = "Example:\n  wgstyle convert ../shared/weights/styles/scream scream.safetensors"
     )]
     Convert(convert::Args),
+    /// Optimisation style transfer (Gatys et al.): VGG19 losses, L-BFGS or Adam on the GPU.
+    #[command(
+        after_help = "Example:\n  wgstyle optimize photo.jpg --style-image starry_night.jpg -o out.png --vgg ../shared/weights/vgg19-tfjs"
+    )]
+    Optimize(Box<optimize::Args>),
 }
 
 /// Runs the parsed command line.
@@ -75,6 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Adapters) => adapters::run(),
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::Convert(a)) => convert::run(a),
+        Some(Command::Optimize(a)) => optimize::run(*a),
         None => stylize::run(cli.stylize),
     }
 }

@@ -13,7 +13,19 @@ pub struct Shader {
 }
 
 /// Every shader in `shaders/`, for the pipeline cache and the naga validation test.
-pub const SHADERS: &[Shader] = &[CONV2D, INSTANCE_NORM, ELEMENTWISE, UPSAMPLE, CROP];
+pub const SHADERS: &[Shader] = &[
+    CONV2D,
+    INSTANCE_NORM,
+    ELEMENTWISE,
+    UPSAMPLE,
+    CROP,
+    POOL,
+    GRAM,
+    REDUCE,
+    LOSS,
+    OPTIM,
+    VECOPS,
+];
 
 /// `shaders/conv2d.wgsl`
 pub const CONV2D: Shader = Shader {
@@ -39,6 +51,37 @@ pub const CROP: Shader = Shader {
 pub const UPSAMPLE: Shader = Shader {
     name: "upsample.wgsl",
     source: include_str!("../../shaders/upsample.wgsl"),
+};
+
+/// `shaders/pool.wgsl`
+pub const POOL: Shader = Shader {
+    name: "pool.wgsl",
+    source: include_str!("../../shaders/pool.wgsl"),
+};
+/// `shaders/gram.wgsl`
+pub const GRAM: Shader = Shader {
+    name: "gram.wgsl",
+    source: include_str!("../../shaders/gram.wgsl"),
+};
+/// `shaders/reduce.wgsl`
+pub const REDUCE: Shader = Shader {
+    name: "reduce.wgsl",
+    source: include_str!("../../shaders/reduce.wgsl"),
+};
+/// `shaders/loss.wgsl`
+pub const LOSS: Shader = Shader {
+    name: "loss.wgsl",
+    source: include_str!("../../shaders/loss.wgsl"),
+};
+/// `shaders/optim.wgsl`
+pub const OPTIM: Shader = Shader {
+    name: "optim.wgsl",
+    source: include_str!("../../shaders/optim.wgsl"),
+};
+/// `shaders/vecops.wgsl`
+pub const VECOPS: Shader = Shader {
+    name: "vecops.wgsl",
+    source: include_str!("../../shaders/vecops.wgsl"),
 };
 
 /// One kernel variant: a shader entry point plus values for its override constants.

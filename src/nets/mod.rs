@@ -1,3 +1,4 @@
 //! Networks built from [`ops`](crate::ops).
 
 pub mod transformer;
+pub mod vgg;

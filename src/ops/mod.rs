@@ -4,5 +4,11 @@
 pub mod conv;
 pub mod crop;
 pub mod elementwise;
+pub mod gram;
+pub mod loss;
 pub mod norm;
+pub mod optim;
+pub mod pool;
+pub mod reduce;
 pub mod upsample;
+pub mod vecops;

@@ -5,6 +5,10 @@ pub mod deeplearnjs;
 pub mod fetch;
 pub mod safetensors;
 pub mod search;
+pub mod tfjs;
+pub mod vgg;
+
+pub use vgg::load_vgg19;
 
 use std::path::Path;
 

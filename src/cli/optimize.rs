@@ -1,0 +1,258 @@
+//! `wgstyle optimize CONTENT --style-image STYLE... -o OUT`: Gatys-style optimisation.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use image::RgbImage;
+use wgstyle::nets::vgg::Vgg;
+use wgstyle::ops::optim::AdamParams;
+use wgstyle::ops::pool::Pooling;
+use wgstyle::optimize::image::{
+    deprocess_f32, original_colors, preprocess, resize_longest, to_rgb8,
+};
+use wgstyle::optimize::lbfgs::LbfgsParams;
+use wgstyle::optimize::{adam::adam, lbfgs::lbfgs, LossSpec, Losses, Objective};
+use wgstyle::{Context, Tensor};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Content image.
+    content: PathBuf,
+    /// Style image(s).
+    #[arg(long = "style-image", required = true, num_args = 1..)]
+    style_images: Vec<PathBuf>,
+    /// Output image.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[arg(long, default_value_t = 500)]
+    iterations: usize,
+    /// lbfgs or adam.
+    #[arg(long, default_value = "lbfgs")]
+    optimizer: String,
+    /// Adam's step (pixel units of the 0..255 image).
+    #[arg(long, default_value_t = 2.0)]
+    learning_rate: f32,
+    /// L-BFGS history size.
+    #[arg(long, default_value_t = 10)]
+    lbfgs_history: usize,
+    #[arg(long, default_value_t = 1.0)]
+    content_weight: f32,
+    #[arg(long, default_value_t = 1e-3)]
+    style_weight: f32,
+    #[arg(long, default_value_t = 1e-4)]
+    tv_weight: f32,
+    #[arg(long, default_value = "relu4_2", value_delimiter = ',')]
+    content_layers: Vec<String>,
+    #[arg(
+        long,
+        default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+        value_delimiter = ','
+    )]
+    style_layers: Vec<String>,
+    /// Weights of the style images (normalised to sum 1; default equal).
+    #[arg(long, value_delimiter = ',')]
+    style_blend_weights: Vec<f32>,
+    /// Style images are resized to this fraction of --size.
+    #[arg(long, default_value_t = 1.0)]
+    style_scale: f32,
+    /// content, random or an image file.
+    #[arg(long, default_value = "content")]
+    init: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// max or avg.
+    #[arg(long, default_value = "max")]
+    pooling: String,
+    /// Keep the colours of the content image (luminance transfer only).
+    #[arg(long)]
+    original_colors: bool,
+    /// Longest side of the output.
+    #[arg(long, default_value_t = 512)]
+    size: u32,
+    /// Save an intermediate image every N iterations (OUT with `_N` before the extension).
+    #[arg(long, default_value_t = 0)]
+    save_every: usize,
+    /// Print the losses every N iterations.
+    #[arg(long, default_value_t = 0)]
+    print_every: usize,
+    /// Write one JSON object per iteration to this file.
+    #[arg(long)]
+    log_json: Option<PathBuf>,
+    /// VGG19: a tfjs model directory or a wgstyle .safetensors file.
+    #[arg(long)]
+    vgg: Option<PathBuf>,
+    /// Directory searched first for vgg19.safetensors / vgg19-tfjs.
+    #[arg(long)]
+    weights_dir: Option<PathBuf>,
+}
+
+fn open(p: &Path) -> Result<RgbImage> {
+    Ok(image::open(p)
+        .with_context(|| format!("reading {}", p.display()))?
+        .to_rgb8())
+}
+
+fn save(ctx: &Context, x: &Tensor, content: &[f32], a: &Args, path: &Path) -> Result<()> {
+    let [_, h, w, _] = x.shape();
+    let mut rgb = deprocess_f32(&ctx.download(x)?);
+    if a.original_colors {
+        rgb = original_colors(&rgb, content);
+    }
+    let img = to_rgb8(&rgb, w as u32, h as u32);
+    let format = image::ImageFormat::from_path(path)
+        .with_context(|| format!("unknown image format for {}", path.display()))?;
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, format)?;
+    wgstyle::fsutil::write_bytes_atomic(path, true, bytes.get_ref())?;
+    Ok(())
+}
+
+fn init_image(a: &Args, content: &RgbImage) -> Result<Vec<f32>> {
+    let (w, h) = content.dimensions();
+    Ok(match a.init.as_str() {
+        "content" => preprocess(content),
+        "random" => {
+            // Gaussian noise σ = 1e-3 around the mean colour, as jcjohnson's -init random.
+            let mut s = a.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut u = || {
+                s ^= s >> 12;
+                s ^= s << 25;
+                s ^= s >> 27;
+                ((s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+            };
+            (0..(w * h * 3))
+                .map(|_| {
+                    ((-2.0 * u().ln()).sqrt() * (std::f64::consts::TAU * u()).cos() * 1e-3) as f32
+                })
+                .collect()
+        }
+        file => {
+            let img = open(Path::new(file))?;
+            preprocess(&image::imageops::resize(
+                &img,
+                w,
+                h,
+                image::imageops::FilterType::CatmullRom,
+            ))
+        }
+    })
+}
+
+fn progress(i: usize, n: usize, l: &Losses) {
+    let done = (i * 30).checked_div(n).unwrap_or(30);
+    eprint!(
+        "\r[{}{}] {i}/{n} loss {:.4e}",
+        "#".repeat(done),
+        "-".repeat(30 - done),
+        l.total
+    );
+    let _ = std::io::stderr().flush();
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let pooling = match a.pooling.as_str() {
+        "max" => Pooling::Max,
+        "avg" => Pooling::Avg,
+        p => bail!("--pooling {p}: expected max or avg"),
+    };
+    if a.optimizer != "lbfgs" && a.optimizer != "adam" {
+        bail!("--optimizer {}: expected lbfgs or adam", a.optimizer);
+    }
+    let blend = if a.style_blend_weights.is_empty() {
+        vec![1.0; a.style_images.len()]
+    } else if a.style_blend_weights.len() == a.style_images.len() {
+        a.style_blend_weights.clone()
+    } else {
+        bail!("--style-blend-weights needs one weight per --style-image");
+    };
+    let vgg_path = wgstyle::weights::vgg::find_vgg19(a.vgg.as_deref(), a.weights_dir.as_deref())?;
+    let weights = wgstyle::weights::load_vgg19(&vgg_path)?;
+    let content = resize_longest(&open(&a.content)?, a.size);
+    let (w, h) = content.dimensions();
+    let spec = LossSpec {
+        content_layers: a.content_layers.clone(),
+        style_layers: a.style_layers.clone(),
+        content_weight: a.content_weight,
+        style_weight: a.style_weight,
+        style_layer_weights: None,
+        tv_weight: a.tv_weight,
+    };
+    let ctx = Context::new()?;
+    let vgg = Vgg::new(&ctx, &weights, spec.deepest()? + 1, pooling)?;
+    let shape = [1, h as usize, w as usize, 3];
+    let ct = Tensor::upload(&ctx, "content", shape, &preprocess(&content))?;
+    let mut styles = Vec::new();
+    for (p, b) in a.style_images.iter().zip(&blend) {
+        let s = resize_longest(
+            &open(p)?,
+            ((a.size as f32 * a.style_scale).round() as u32).max(16),
+        );
+        let (sw, sh) = s.dimensions();
+        styles.push((
+            Tensor::upload(
+                &ctx,
+                "style",
+                [1, sh as usize, sw as usize, 3],
+                &preprocess(&s),
+            )?,
+            *b,
+        ));
+    }
+    let obj = Objective::new(&ctx, &vgg, &spec, &ct, &styles)?;
+    let x = Tensor::upload(&ctx, "x", shape, &init_image(&a, &content)?)?;
+    let content_rgb = deprocess_f32(&preprocess(&content));
+    let mut log = match &a.log_json {
+        Some(p) => {
+            Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
+        None => None,
+    };
+    let mut t0 = Instant::now();
+    let n = a.iterations;
+    let mut step = |i: usize, l: &Losses| -> wgstyle::Result<bool> {
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        t0 = Instant::now();
+        if let Some(f) = log.as_mut() {
+            let line = serde_json::json!({"iteration": i, "content": l.content, "style": l.style,
+                "tv": l.tv, "total": l.total, "ms": ms});
+            writeln!(f, "{line}").map_err(|source| wgstyle::Error::Io {
+                path: a.log_json.clone().unwrap_or_default(),
+                source,
+            })?;
+        }
+        if a.print_every > 0 && i.is_multiple_of(a.print_every) {
+            eprintln!(
+                "\riteration {i}: total {:.4e} content {:.4e} style {:.4e} tv {:.4e} ({ms:.0} ms)",
+                l.total, l.content, l.style, l.tv
+            );
+        }
+        progress(i, n, l);
+        if a.save_every > 0 && i.is_multiple_of(a.save_every) && i < n {
+            let stem = a.output.file_stem().unwrap_or_default().to_string_lossy();
+            let ext = a.output.extension().unwrap_or_default().to_string_lossy();
+            let p = a.output.with_file_name(format!("{stem}_{i}.{ext}"));
+            save(&ctx, &x, &content_rgb, &a, &p)
+                .map_err(|e| wgstyle::Error::InvalidInput(e.to_string()))?;
+        }
+        Ok(true)
+    };
+    if a.optimizer == "adam" {
+        let p = AdamParams {
+            lr: a.learning_rate,
+            ..AdamParams::default()
+        };
+        adam(&ctx, &obj, &x, p, n, &mut step)?;
+    } else {
+        let p = LbfgsParams {
+            history: a.lbfgs_history,
+            ..LbfgsParams::default()
+        };
+        lbfgs(&ctx, &obj, &x, p, n, &mut step)?;
+    }
+    eprintln!();
+    save(&ctx, &x, &content_rgb, &a, &a.output)?;
+    eprintln!("wrote {}", a.output.display());
+    Ok(())
+}

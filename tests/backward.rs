@@ -1,0 +1,334 @@
+//! Backward kernels on random small shapes (odd sizes included), each against a CPU float64
+//! implementation (max |Δ| ≤ 1e-4 · max|ref|) and against central finite differences of
+//! the CPU float64 loss at sampled coordinates (relative error ≤ 1e-3 · max|grad|).
+
+mod common;
+
+use common::{ctx, rel_err, Rng};
+use wgstyle::gpu::record::Recorder;
+use wgstyle::nets::vgg::flip_kernel;
+use wgstyle::ops::conv::{conv2d, Conv2d, Padding};
+use wgstyle::ops::gram::gram;
+use wgstyle::ops::loss::{content_layer, style_layer, tv};
+use wgstyle::ops::pool::{pool, pool_backward, Pooling};
+use wgstyle::ops::reduce::{reduce_into, scalars, Reduce};
+use wgstyle::ops::vecops::relu_backward;
+use wgstyle::Tensor;
+
+const TOL: f64 = 1e-4;
+
+fn up(shape: [usize; 4], v: &[f32]) -> Tensor {
+    Tensor::upload(ctx(), "t", shape, v).unwrap()
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// Checks `grad` against central differences of `loss` at `k` sampled coordinates.
+fn finite_diff(x: &[f32], grad: &[f32], loss: impl Fn(&[f64]) -> f64, rng: &mut Rng, h: f64) {
+    let scale = grad
+        .iter()
+        .fold(0.0f64, |m, g| m.max(g.abs() as f64))
+        .max(1e-12);
+    let mut xv = f64s(x);
+    for _ in 0..12 {
+        let i = rng.range(0, x.len() - 1);
+        let o = xv[i];
+        xv[i] = o + h;
+        let lp = loss(&xv);
+        xv[i] = o - h;
+        let lm = loss(&xv);
+        xv[i] = o;
+        let fd = (lp - lm) / (2.0 * h);
+        let e = (fd - grad[i] as f64).abs() / scale;
+        assert!(
+            e <= 1e-3,
+            "coordinate {i}: fd {fd} vs gpu {} (rel {e:.1e})",
+            grad[i]
+        );
+    }
+}
+
+fn cpu_pool(x: &[f64], [_, h, w, c]: [usize; 4], max: bool) -> Vec<f64> {
+    let (ho, wo) = (h / 2, w / 2);
+    let mut y = vec![0.0; ho * wo * c];
+    for oy in 0..ho {
+        for ox in 0..wo {
+            for ch in 0..c {
+                let v: Vec<f64> = (0..4)
+                    .map(|k| x[((2 * oy + k / 2) * w + 2 * ox + k % 2) * c + ch])
+                    .collect();
+                y[(oy * wo + ox) * c + ch] = if max {
+                    v.iter().cloned().fold(f64::MIN, f64::max)
+                } else {
+                    v.iter().sum::<f64>() / 4.0
+                };
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn pooling_forward_and_backward() {
+    let _gpu = common::gpu_lock();
+    let mut rng = Rng::new(7);
+    for (h, w, c) in [(5, 7, 3), (8, 6, 17), (9, 9, 1)] {
+        for mode in [Pooling::Max, Pooling::Avg] {
+            let shape = [1, h, w, c];
+            let x = rng.vec(h * w * c, -1.0, 1.0);
+            let r = rng.vec((h / 2) * (w / 2) * c, -1.0, 1.0);
+            let (xt, rt) = (up(shape, &x), up([1, h / 2, w / 2, c], &r));
+            let mut rec = Recorder::new(ctx(), "t");
+            let y = pool(&mut rec, &xt, mode).unwrap();
+            let dx = pool_backward(&mut rec, &xt, &rt, mode).unwrap();
+            let (ry, rdx) = (rec.readback(&y), rec.readback(&dx));
+            rec.submit().unwrap();
+            let (y, dx) = (ry.read(ctx()).unwrap(), rdx.read(ctx()).unwrap());
+            let max = mode == Pooling::Max;
+            assert!(rel_err(&y, &cpu_pool(&f64s(&x), shape, max)) <= TOL);
+            // L = Σ r · pool(x)
+            let loss = |xv: &[f64]| -> f64 {
+                cpu_pool(xv, shape, max)
+                    .iter()
+                    .zip(&r)
+                    .map(|(a, b)| a * *b as f64)
+                    .sum()
+            };
+            finite_diff(&x, &dx, loss, &mut rng, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn relu_backward_masks_by_output() {
+    let _gpu = common::gpu_lock();
+    let mut rng = Rng::new(3);
+    let n = 1000;
+    let y: Vec<f32> = rng
+        .vec(n, -1.0, 1.0)
+        .into_iter()
+        .map(|v| v.max(0.0))
+        .collect();
+    let (g, e) = (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+    let mut rec = Recorder::new(ctx(), "t");
+    let s = [1, 1, 1, n];
+    let d = relu_backward(&mut rec, &up(s, &y), &up(s, &g), Some(&up(s, &e))).unwrap();
+    let rb = rec.readback(&d);
+    rec.submit().unwrap();
+    let got = rb.read(ctx()).unwrap();
+    let want: Vec<f64> = (0..n)
+        .map(|i| {
+            if y[i] > 0.0 {
+                g[i] as f64 + e[i] as f64
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    assert!(rel_err(&got, &want) <= TOL);
+}
+
+fn cpu_conv3(x: &[f64], [_, h, w, cin]: [usize; 4], k: &[f32], cout: usize) -> Vec<f64> {
+    let mut y = vec![0.0; h * w * cout];
+    for oy in 0..h {
+        for ox in 0..w {
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    let (iy, ix) = (oy as isize + ky as isize - 1, ox as isize + kx as isize - 1);
+                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                        continue;
+                    }
+                    for ci in 0..cin {
+                        let xv = x[((iy as usize) * w + ix as usize) * cin + ci];
+                        for co in 0..cout {
+                            y[(oy * w + ox) * cout + co] +=
+                                xv * k[((ky * 3 + kx) * cin + ci) * cout + co] as f64;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn conv_input_gradient_is_the_flipped_conv() {
+    let _gpu = common::gpu_lock();
+    let mut rng = Rng::new(11);
+    for (h, w, cin, cout) in [(5, 7, 3, 8), (6, 9, 13, 5), (4, 4, 2, 33)] {
+        let x = rng.vec(h * w * cin, -1.0, 1.0);
+        let k = rng.vec(9 * cin * cout, -1.0, 1.0);
+        let r = rng.vec(h * w * cout, -1.0, 1.0);
+        let wf = flip_kernel(&k, cin, cout);
+        let mut rec = Recorder::new(ctx(), "t");
+        let p = Conv2d {
+            stride: 1,
+            padding: Padding::Zero(1),
+            relu: false,
+        };
+        let dx = conv2d(
+            &mut rec,
+            &up([1, h, w, cout], &r),
+            &up([3, 3, cout, cin], &wf),
+            None,
+            p,
+        )
+        .unwrap();
+        let rb = rec.readback(&dx);
+        rec.submit().unwrap();
+        let dx = rb.read(ctx()).unwrap();
+        let loss = |xv: &[f64]| -> f64 {
+            cpu_conv3(xv, [1, h, w, cin], &k, cout)
+                .iter()
+                .zip(&r)
+                .map(|(a, b)| a * *b as f64)
+                .sum()
+        };
+        // CPU reference gradient: L is linear in x, so dL/dx_i = L(e_i).
+        let want: Vec<f64> = (0..x.len())
+            .map(|i| {
+                let mut e = vec![0.0; x.len()];
+                e[i] = 1.0;
+                loss(&e)
+            })
+            .collect();
+        assert!(rel_err(&dx, &want) <= TOL, "{h}x{w} {cin}->{cout}");
+        finite_diff(&x, &dx, loss, &mut rng, 1e-3);
+    }
+}
+
+fn cpu_gram(f: &[f64], hw: usize, c: usize) -> Vec<f64> {
+    let mut g = vec![0.0; c * c];
+    for k in 0..hw {
+        for i in 0..c {
+            for j in 0..c {
+                g[i * c + j] += f[k * c + i] * f[k * c + j];
+            }
+        }
+    }
+    g.iter().map(|v| v / (hw * c) as f64).collect()
+}
+
+#[test]
+fn gram_and_style_loss_with_gradient() {
+    let _gpu = common::gpu_lock();
+    let mut rng = Rng::new(5);
+    for (h, w, c) in [(3, 5, 7), (9, 4, 20), (6, 6, 33)] {
+        let f = rng.vec(h * w * c, 0.0, 2.0);
+        // Style targets are Gram matrices, hence symmetric (the backward relies on it).
+        let r = rng.vec(c * c, 0.0, 1.0);
+        let a: Vec<f32> = (0..c * c)
+            .map(|k| 0.5 * (r[k] + r[(k % c) * c + k / c]))
+            .collect();
+        let weight = 0.7f32;
+        // Upload before recording (uploads are not ordered with recorded work).
+        let (ft, at) = (up([1, h, w, c], &f), up([1, 1, c, c], &a));
+        let mut rec = Recorder::new(ctx(), "t");
+        let gm = gram(&mut rec, &ft).unwrap();
+        let s = scalars(&mut rec, 1).unwrap();
+        let df = style_layer(&mut rec, &ft, &at, weight, &s, 0).unwrap();
+        let (rg, rs, rd) = (rec.readback(&gm), rec.readback(&s), rec.readback(&df));
+        rec.submit().unwrap();
+        let (gm, s, df) = (
+            rg.read(ctx()).unwrap(),
+            rs.read(ctx()).unwrap(),
+            rd.read(ctx()).unwrap(),
+        );
+        assert!(rel_err(&gm, &cpu_gram(&f64s(&f), h * w, c)) <= TOL);
+        let loss = |fv: &[f64]| -> f64 {
+            let g = cpu_gram(fv, h * w, c);
+            weight as f64
+                * g.iter()
+                    .zip(&a)
+                    .map(|(x, y)| (x - *y as f64).powi(2))
+                    .sum::<f64>()
+        };
+        let l = loss(&f64s(&f));
+        assert!(
+            (s[0] as f64 - l).abs() <= TOL * l,
+            "style loss {} vs {l}",
+            s[0]
+        );
+        finite_diff(&f, &df, loss, &mut rng, 1e-3);
+    }
+}
+
+#[test]
+fn content_and_tv_losses_with_gradients() {
+    let _gpu = common::gpu_lock();
+    let mut rng = Rng::new(9);
+    for (h, w, c) in [(5, 7, 3), (8, 3, 11)] {
+        let n = h * w * c;
+        let (x, t, g0) = (
+            rng.vec(n, -5.0, 5.0),
+            rng.vec(n, -5.0, 5.0),
+            rng.vec(n, -1.0, 1.0),
+        );
+        let sh = [1, h, w, c];
+        // Upload before recording (uploads are not ordered with recorded work).
+        let (xt, tt, gt) = (up(sh, &x), up(sh, &t), up(sh, &g0));
+        let mut rec = Recorder::new(ctx(), "t");
+        let s = scalars(&mut rec, 4).unwrap();
+        let dc = content_layer(&mut rec, &xt, &tt, 1.5, &s, 0).unwrap();
+        let dt = tv(&mut rec, &xt, 0.3, &gt, &s, 1).unwrap();
+        reduce_into(&mut rec, &xt, Some(&tt), Reduce::Dot, &s, 2, 2.0).unwrap();
+        reduce_into(&mut rec, &xt, None, Reduce::SumSq, &s, 3, 1.0).unwrap();
+        let (rs, rc, rt) = (rec.readback(&s), rec.readback(&dc), rec.readback(&dt));
+        rec.submit().unwrap();
+        let (s, dc, dt) = (
+            rs.read(ctx()).unwrap(),
+            rc.read(ctx()).unwrap(),
+            rt.read(ctx()).unwrap(),
+        );
+        let content = |v: &[f64]| -> f64 {
+            1.5 * v
+                .iter()
+                .zip(&t)
+                .map(|(a, b)| (a - *b as f64).powi(2))
+                .sum::<f64>()
+                / n as f64
+        };
+        let tvf = |v: &[f64]| -> f64 {
+            let mut acc = 0.0;
+            for y in 0..h {
+                for xx in 0..w {
+                    for ch in 0..c {
+                        let i = (y * w + xx) * c + ch;
+                        if y + 1 < h {
+                            acc += (v[i + w * c] - v[i]).powi(2);
+                        }
+                        if xx + 1 < w {
+                            acc += (v[i + c] - v[i]).powi(2);
+                        }
+                    }
+                }
+            }
+            0.3 * acc
+        };
+        let xv = f64s(&x);
+        let dot: f64 = 2.0
+            * x.iter()
+                .zip(&t)
+                .map(|(a, b)| *a as f64 * *b as f64)
+                .sum::<f64>();
+        let sumsq: f64 = xv.iter().map(|v| v * v).sum();
+        for (got, want) in [
+            (s[0], content(&xv)),
+            (s[1], tvf(&xv)),
+            (s[2], dot),
+            (s[3], sumsq),
+        ] {
+            assert!(
+                (got as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
+        }
+        finite_diff(&x, &dc, content, &mut rng, 1e-3);
+        // tv_grad adds to g0: subtract it before comparing.
+        let dtv: Vec<f32> = dt.iter().zip(&g0).map(|(a, b)| a - b).collect();
+        finite_diff(&x, &dtv, tvf, &mut rng, 1e-3);
+    }
+}
