@@ -117,23 +117,12 @@ pub fn save_vgg19(
     crate::fsutil::write_bytes_atomic(path, overwrite, &vgg19_bytes(w, extra)?)
 }
 
-/// The directories searched for `vgg19.safetensors` / `vgg19-tfjs/`, in order:
-/// `weights_dir`, each directory of `WGSTYLE_WEIGHTS`, `./weights`, the user data
-/// directory (`$XDG_DATA_HOME/wgstyle` or `~/.local/share/wgstyle`).
+/// The directories searched for `vgg19.safetensors` / `vgg19-tfjs/`: the styles' search
+/// path (`weights_dir`, each directory of `WGSTYLE_WEIGHTS`, `./weights`, the user styles
+/// directory), then the user data directory itself.
 pub fn search_dirs(weights_dir: Option<&Path>) -> Vec<std::path::PathBuf> {
-    let mut dirs: Vec<std::path::PathBuf> =
-        weights_dir.map(Path::to_path_buf).into_iter().collect();
-    if let Some(v) = std::env::var_os("WGSTYLE_WEIGHTS") {
-        dirs.extend(std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()));
-    }
-    dirs.push("weights".into());
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")));
-    if let Some(d) = data {
-        dirs.push(d.join("wgstyle"));
-    }
+    let mut dirs = crate::weights::search::SearchPath::from_env(weights_dir).dirs;
+    dirs.extend(crate::weights::search::data_dir());
     dirs
 }
 
