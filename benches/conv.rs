@@ -3,27 +3,18 @@
 //!
 //! `cargo bench --bench conv` (`WGSTYLE_BENCH_SIZE=512` for another size).
 
+mod common;
+
 use std::time::Instant;
 
 use wgstyle::gpu::record::Recorder;
 use wgstyle::ops::conv::{conv2d_tiled, Conv2d, Padding, Tile};
-use wgstyle::{Context, Tensor};
+use wgstyle::Tensor;
 
 fn main() {
-    let s: usize = std::env::var("WGSTYLE_BENCH_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    let reps: usize = std::env::var("WGSTYLE_BENCH_REPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let ctx = Context::new().expect("GPU adapter");
-    let info = ctx.adapter_info();
-    println!(
-        "adapter: {} | backend {:?} | driver {} {}",
-        info.name, info.backend, info.driver, info.driver_info
-    );
+    let s = common::number("WGSTYLE_BENCH_SIZE", 256);
+    let reps = common::number("WGSTYLE_BENCH_REPS", 3);
+    let ctx = common::context();
     // (name, input size, k, stride, cin, cout)
     let cases = [
         ("conv1 9x9 3->32", s, 9, 1, 3, 32),
@@ -64,8 +55,7 @@ fn main() {
                     t0.elapsed().as_secs_f64() * 1e3
                 })
                 .collect();
-            t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            let med = t[t.len() / 2];
+            let med = common::median(&mut t);
             println!(
                 "{name:<22} {hw}x{hw} {tile:?}: {med:8.1} ms  {:6.2} GFLOP/s",
                 flop / med / 1e6

@@ -7,7 +7,8 @@
 //! `cargo bench --bench optimize` (VGG19 from `$WGSTYLE_SHARED` or `../shared`;
 //! `WGSTYLE_BENCH_SIZES=256,512`, `WGSTYLE_BENCH_REPS=3`).
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Instant;
 
 use wgstyle::gpu::record::Recorder;
@@ -15,12 +16,10 @@ use wgstyle::nets::vgg::Vgg;
 use wgstyle::ops::optim::{adam_step, AdamParams};
 use wgstyle::ops::pool::Pooling;
 use wgstyle::optimize::{LossSpec, Objective};
-use wgstyle::{Context, Tensor};
+use wgstyle::Tensor;
 
 fn main() {
-    let shared = std::env::var_os("WGSTYLE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let shared = common::shared();
     let vgg_dir = shared.join("weights/vgg19-tfjs");
     if !vgg_dir.is_dir() {
         eprintln!(
@@ -29,20 +28,9 @@ fn main() {
         );
         return;
     }
-    let sizes: Vec<usize> = std::env::var("WGSTYLE_BENCH_SIZES")
-        .ok()
-        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![256, 512]);
-    let reps: usize = std::env::var("WGSTYLE_BENCH_REPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let ctx = Context::new().expect("GPU adapter");
-    let info = ctx.adapter_info();
-    println!(
-        "adapter: {} | backend {:?} | {:?}",
-        info.name, info.backend, info.device_type
-    );
+    let sizes = common::sizes("WGSTYLE_BENCH_SIZES", &[256, 512]);
+    let reps = common::number("WGSTYLE_BENCH_REPS", 3);
+    let ctx = common::context();
     let w = wgstyle::weights::load_vgg19(&vgg_dir).expect("vgg19");
     let spec = LossSpec {
         tv_weight: 1e-4,

@@ -4,16 +4,14 @@
 //!
 //! `cargo bench --bench transform` (style from `$WGSTYLE_SHARED` or `../shared`).
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Instant;
 
-use wgstyle::{Context, Stylizer};
+use wgstyle::Stylizer;
 
 fn main() {
-    let shared = std::env::var_os("WGSTYLE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let style = shared.join("weights/styles/scream");
+    let style = common::shared().join("weights/styles/scream");
     if !style.is_dir() {
         eprintln!(
             "skipped: {} not found (set WGSTYLE_SHARED)",
@@ -21,20 +19,9 @@ fn main() {
         );
         return;
     }
-    let sizes: Vec<usize> = std::env::var("WGSTYLE_BENCH_SIZES")
-        .ok()
-        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![256, 512]);
-    let reps: usize = std::env::var("WGSTYLE_BENCH_REPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let ctx = Context::new().expect("GPU adapter");
-    let info = ctx.adapter_info();
-    println!(
-        "adapter: {} | backend {:?} | {:?} | driver {} {}",
-        info.name, info.backend, info.device_type, info.driver, info.driver_info
-    );
+    let sizes = common::sizes("WGSTYLE_BENCH_SIZES", &[256, 512]);
+    let reps = common::number("WGSTYLE_BENCH_REPS", 5);
+    let ctx = common::context();
     let weights = wgstyle::weights::load_transform(&style).expect("weights");
     let stylizer = Stylizer::new(&ctx, &weights).expect("upload");
     for s in sizes {
@@ -49,8 +36,7 @@ fn main() {
                 t.elapsed().as_secs_f64() * 1e3
             })
             .collect();
-        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let median = times[times.len() / 2];
+        let median = common::median(&mut times);
         let gflop = weights.arch.flops(s, s) / 1e9;
         println!(
             "transform {s}x{s}: median {median:.1} ms (min {:.1}, max {:.1}, n={reps}), {gflop:.2} GFLOP -> {:.2} GFLOP/s (end to end: upload, forward, readback)",

@@ -1,0 +1,46 @@
+//! Shared set-up of the benchmark binaries: `../shared` lookup, environment knobs, adapter line.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use wgstyle::Context;
+
+/// `$WGSTYLE_SHARED`, else `../shared` beside the project.
+pub fn shared() -> PathBuf {
+    std::env::var_os("WGSTYLE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+/// A comma-separated list of sizes from `var`, or `default`.
+pub fn sizes(var: &str, default: &[usize]) -> Vec<usize> {
+    std::env::var(var)
+        .ok()
+        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
+
+/// A number from `var`, or `default`.
+pub fn number(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The adapter wgstyle picks, after printing what it is (name, backend, type, driver).
+pub fn context() -> Context {
+    let ctx = Context::new().expect("GPU adapter");
+    let i = ctx.adapter_info();
+    println!(
+        "adapter: {} | backend {:?} | {:?} | driver {} {}",
+        i.name, i.backend, i.device_type, i.driver, i.driver_info
+    );
+    ctx
+}
+
+/// Median of `v` (sorted in place).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
