@@ -19,6 +19,7 @@ pub mod gpu;
 pub mod nets;
 pub mod ops;
 pub mod stylize;
+pub mod video;
 pub mod weights;
 
 pub use error::{Error, Result};

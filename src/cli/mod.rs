@@ -3,6 +3,7 @@
 mod adapters;
 mod convert;
 mod stylize;
+mod video;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -36,6 +37,11 @@ enum Command {
         after_help = "Example:\n  wgstyle convert ../shared/weights/styles/scream scream.safetensors"
     )]
     Convert(convert::Args),
+    /// Stylize a video (decoded and encoded by ffmpeg, audio kept).
+    #[command(
+        after_help = "Example:\n  wgstyle video clip.mp4 --style ../shared/weights/styles/scream -o clip.scream.mp4"
+    )]
+    Video(video::Args),
 }
 
 /// Runs the parsed command line.
@@ -44,6 +50,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Stylize(a)) => stylize::run(a),
         Some(Command::Adapters) => adapters::run(),
         Some(Command::Convert(a)) => convert::run(a),
+        Some(Command::Video(a)) => video::run(a),
         None => stylize::run(cli.stylize),
     }
 }
