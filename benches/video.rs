@@ -64,7 +64,15 @@ fn main() {
         };
         let clip = dir.path().join(format!("in-{size}.mp4"));
         let st = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
             .arg(format!("testsrc=size={size}:rate=30"))
             .args(["-f", "lavfi", "-i", "sine=frequency=440"])
             .args(["-frames:v", &frames.to_string(), "-t"])

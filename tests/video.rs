@@ -43,19 +43,34 @@ fn style() -> Option<PathBuf> {
     common::shared().map(|s| s.join("weights/styles/scream"))
 }
 
-/// A `testsrc` clip with a 440 Hz sine audio track.
+/// A `testsrc` clip with a 440 Hz sine audio track (H.264 + AAC; yuv444p for odd sizes,
+/// which yuv420p cannot hold).
 fn make_clip(dir: &Path, name: &str, size: &str, secs: u32) -> PathBuf {
     let p = dir.join(name);
+    let odd = size.split('x').any(|v| v.parse::<u32>().unwrap() % 2 == 1);
+    let pix_fmt = if odd { "yuv444p" } else { "yuv420p" };
     let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
         .arg(format!("testsrc=size={size}:rate=10"))
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
         .args(["-t", &secs.to_string()])
-        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .args(["-c:v", "libx264", "-pix_fmt", pix_fmt, "-c:a", "aac"])
         .arg(&p)
         .output()
         .expect("ffmpeg");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     p
 }
 
@@ -120,7 +135,10 @@ fn probe_parses_ffprobe_json() {
     let no_audio = br#"{"streams":[{"codec_type":"video","width":4,"height":4,
         "r_frame_rate":"0/0","avg_frame_rate":"25/1","nb_frames":"7"}],"format":{}}"#;
     let i = video::parse_probe(no_audio).unwrap();
-    assert_eq!((i.rate.as_str(), i.frames, i.has_audio()), ("25/1", Some(7), false));
+    assert_eq!(
+        (i.rate.as_str(), i.frames, i.has_audio()),
+        ("25/1", Some(7), false)
+    );
     assert!(video::parse_probe(br#"{"streams":[{"codec_type":"audio"}]}"#).is_err());
 }
 
@@ -130,9 +148,18 @@ fn output_size_rules() {
     assert_eq!(video::output_size(33, 25, None, "yuv420p"), (32, 24));
     assert_eq!(video::output_size(33, 25, None, "yuv444p"), (33, 25));
     assert_eq!(video::output_size(33, 25, None, "rgb24"), (33, 25));
-    assert_eq!(video::output_size(1280, 720, Some(640), "yuv420p"), (640, 360));
-    assert_eq!(video::output_size(720, 1280, Some(100), "yuv420p"), (56, 100));
-    assert_eq!(video::output_size(640, 480, Some(1000), "yuv420p"), (640, 480));
+    assert_eq!(
+        video::output_size(1280, 720, Some(640), "yuv420p"),
+        (640, 360)
+    );
+    assert_eq!(
+        video::output_size(720, 1280, Some(100), "yuv420p"),
+        (56, 100)
+    );
+    assert_eq!(
+        video::output_size(640, 480, Some(1000), "yuv420p"),
+        (640, 480)
+    );
 }
 
 /// The default path (H.264, yuv420p, crf 18): frame count, size, rate and audio survive, and
@@ -153,7 +180,10 @@ fn stylizes_clip_keeping_rate_size_audio() {
         out_path.as_os_str(),
     ]);
     check_ok(&out);
-    eprintln!("stylized 10 frames of 32x24 in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "stylized 10 frames of 32x24 in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("10 frames"), "{stderr}");
 
@@ -181,7 +211,10 @@ fn stylizes_clip_keeping_rate_size_audio() {
         let want = st.stylize(&input[k]).unwrap();
         let (mean, max, psnr) = diff(&frames[k], &want);
         eprintln!("lossy frame {k}: mean {mean:.2}, max {max}, PSNR {psnr:.1} dB");
-        assert!(mean <= 8.0 && psnr >= 25.0, "frame {k}: mean {mean}, PSNR {psnr}");
+        assert!(
+            mean <= 8.0 && psnr >= 25.0,
+            "frame {k}: mean {mean}, PSNR {psnr}"
+        );
         let (wrong, _, _) = diff(&frames[k], &st.stylize(&input[(k + 3) % 10]).unwrap());
         eprintln!("  vs another frame: mean {wrong:.2}");
     }
@@ -215,7 +248,10 @@ fn lossless_output_matches_image_stylization() {
     ]);
     check_ok(&out);
     let info = video::probe(&out_path).unwrap();
-    assert_eq!((info.width, info.height, info.rate.as_str()), (33, 25, "10/1"));
+    assert_eq!(
+        (info.width, info.height, info.rate.as_str()),
+        (33, 25, "10/1")
+    );
     assert!(info.has_audio());
     let frames = video::decode_all(&out_path).unwrap();
     assert_eq!(frames.len(), 10);
@@ -229,7 +265,10 @@ fn lossless_output_matches_image_stylization() {
         let want = st.stylize(&input[k]).unwrap();
         let (mean, max, psnr) = diff(&frames[k], &want);
         eprintln!("lossless frame {k}: mean {mean:.4}, max {max}, PSNR {psnr:.1} dB");
-        assert!(max <= 1 && mean <= 0.01, "frame {k}: mean {mean}, max {max}");
+        assert!(
+            max <= 1 && mean <= 0.01,
+            "frame {k}: mean {mean}, max {max}"
+        );
     }
 }
 
@@ -294,7 +333,10 @@ fn existing_output_is_not_overwritten() {
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already exists") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&out_path).unwrap(), b"precious");
     // The input is never the output, even with --force.
     let out = wgstyle(&[
@@ -356,7 +398,10 @@ fn sigint_leaves_no_output() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert!(child.try_wait().unwrap().is_none(), "finished before SIGINT");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "finished before SIGINT"
+    );
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     assert_eq!(rc, 0);
     let out = child.wait_with_output().unwrap();
