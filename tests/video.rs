@@ -448,3 +448,47 @@ fn sigint_leaves_no_output() {
     assert!(!out_path.exists(), "output written despite SIGINT");
     assert_eq!(temp_files(dir.path()), Vec::<String>::new());
 }
+
+/// Library: progress is reported per batch with the expected total, and setting the cancel
+/// flag mid-run returns `Cancelled` with nothing under the output name and no temporary file.
+#[test]
+fn library_progress_and_cancel() {
+    ffmpeg_or_skip!();
+    let Some(style) = style() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", "32x24", 1);
+    let out_path = dir.path().join("cancelled.mkv");
+    let st = Stylizer::new(
+        common::ctx(),
+        &wgstyle::weights::load_transform(&style).unwrap(),
+    )
+    .unwrap();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let mut seen = Vec::new();
+    let opts = video::VideoOptions {
+        batch_size: 3,
+        ..Default::default()
+    };
+    let e = video::stylize_video(&st, &clip, &out_path, &opts, &cancel, |p| {
+        seen.push((p.frames, p.total));
+        if p.frames >= 6 {
+            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    })
+    .unwrap_err();
+    assert!(matches!(e, wgstyle::Error::Cancelled), "{e}");
+    assert_eq!(seen, vec![(3, Some(10)), (6, Some(10))]);
+    assert!(!out_path.exists());
+    assert_eq!(temp_files(dir.path()), Vec::<String>::new());
+    // Without cancelling, the same call completes: 10 frames in batches of 3.
+    cancel.store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut last = 0;
+    let s =
+        video::stylize_video(&st, &clip, &out_path, &opts, &cancel, |p| last = p.frames).unwrap();
+    assert_eq!(
+        (s.frames, last, s.width, s.height, s.audio),
+        (10, 10, 32, 24, true)
+    );
+    assert!(out_path.exists());
+    assert_eq!(temp_files(dir.path()), Vec::<String>::new());
+}
