@@ -521,7 +521,7 @@ pub fn stylize_video(
         .into_temp_path();
 
     let mut decoder = Decoder::open_with(input, info.width, info.height, w, h, Some(&info.rate))?;
-    let dec_child = decoder.child.take().expect("just spawned");
+    let mut dec_child = decoder.child.take().expect("just spawned");
 
     let mut enc = Command::new("ffmpeg");
     enc.args(["-hide_banner", "-loglevel", "error", "-y"])
@@ -546,7 +546,14 @@ pub fn stylize_video(
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut enc_child = spawn(&mut enc, "ffmpeg")?;
+    let mut enc_child = match spawn(&mut enc, "ffmpeg") {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = dec_child.kill();
+            let _ = dec_child.wait();
+            return Err(e);
+        }
+    };
     let stdin = enc_child.stdin.take().expect("piped");
     let enc_stderr = collect_stderr(&mut enc_child);
 
