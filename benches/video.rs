@@ -127,9 +127,11 @@ fn main() {
         });
         println!(
             "video {size}: {} frames (batch {batch}) in {total:.2} s end to end (decode, stylize, \
-             encode H.264 crf 18) -> {fps:.3} frames/s = {:.2} GFLOP/s ({gflop:.1} GFLOP/frame)\
+             encode H.264 crf 18) -> {fps:.4} frames/s ({:.1} s/frame) = {:.2} GFLOP/s \
+             ({gflop:.1} GFLOP/frame)\
              {net} | warm-up {warm:.2} s",
             s.frames,
+            1.0 / fps,
             gflop * fps,
         );
     }
