@@ -414,8 +414,9 @@ fn sigint_leaves_no_output() {
     ffmpeg_or_skip!();
     let Some(style) = style() else { return };
     let dir = tempfile::tempdir().unwrap();
-    // 3 s at 10 fps, 48x32, one frame per batch: long enough to interrupt in the middle.
-    let clip = make_clip(dir.path(), "long.mp4", "48x32", 3);
+    // 60 s at 10 fps, 48x32, one frame per batch: long enough to interrupt in the middle even
+    // on a fast GPU (only the first second or so is ever stylized on lavapipe).
+    let clip = make_clip(dir.path(), "long.mp4", "48x32", 60);
     let out_path = dir.path().join("out.mp4");
     let mut child = Command::new(env!("CARGO_BIN_EXE_wgstyle"))
         .args(["video", "--batch-size", "1", "--style"])
