@@ -96,6 +96,26 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// `ffmpeg` or `ffprobe` is not on the PATH.
+    #[error("{tool} not found on the PATH; install ffmpeg (Debian/Ubuntu: `apt-get install ffmpeg`, macOS: `brew install ffmpeg`, others: https://ffmpeg.org/download.html)")]
+    FfmpegMissing {
+        /// The program that could not be started.
+        tool: String,
+    },
+    /// `ffmpeg` or `ffprobe` failed or produced something unexpected.
+    #[error("{tool} failed: {msg}")]
+    Ffmpeg {
+        /// The program concerned.
+        tool: String,
+        /// What went wrong, with the end of the program's error output where there is one.
+        msg: String,
+    },
+    /// The output exists and overwriting was not allowed.
+    #[error("{} already exists (use --force to overwrite it)", .0.display())]
+    OutputExists(PathBuf),
+    /// The operation was cancelled (e.g. by Ctrl-C); nothing was written under the output name.
+    #[error("cancelled; no output was written")]
+    Cancelled,
 }
 
 /// Short for `Result<T, wgstyle::Error>`.

@@ -24,6 +24,7 @@ pub mod ops;
 pub mod optimize;
 pub mod stylize;
 pub mod tiled;
+pub mod video;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@ mod plan;
 mod process;
 mod styles;
 mod stylize;
+mod video;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -70,6 +71,11 @@ enum Command {
         after_help = "Example:\n  wgstyle optimize photo.jpg --style-image starry_night.jpg -o out.png --vgg ../shared/weights/vgg19-tfjs"
     )]
     Optimize(Box<optimize::Args>),
+    /// Stylize a video (decoded and encoded by ffmpeg, audio kept).
+    #[command(
+        after_help = "Example:\n  wgstyle video clip.mp4 --style ../shared/weights/styles/scream -o clip.scream.mp4"
+    )]
+    Video(video::Args),
 }
 
 /// Runs the parsed command line.
@@ -82,6 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::Convert(a)) => convert::run(a),
         Some(Command::Optimize(a)) => optimize::run(*a),
+        Some(Command::Video(a)) => video::run(a),
         None => stylize::run(cli.stylize),
     }
 }

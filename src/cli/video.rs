@@ -1,0 +1,163 @@
+//! `wgstyle video INPUT --style STYLE [-o OUT]`: stylize a video through ffmpeg.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use wgstyle::video::{self, VideoOptions};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Input video (anything ffmpeg reads).
+    input: PathBuf,
+    /// Style network: a .safetensors file or a deeplearnjs checkpoint directory.
+    #[arg(short, long)]
+    style: PathBuf,
+    /// Output video; the extension chooses the container (default: INPUT's stem + style name
+    /// + .mp4, beside the input).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Frames stylized per GPU pass.
+    #[arg(long, default_value_t = 4)]
+    batch_size: usize,
+    /// ffmpeg video encoder (-c:v), e.g. libx264, libx265, libvpx-vp9, libx264rgb.
+    #[arg(long, default_value = "libx264")]
+    codec: String,
+    /// Constant rate factor (-crf): lower is better quality (0 = lossless with libx264).
+    #[arg(long, default_value_t = 18)]
+    crf: u32,
+    /// Output pixel format (-pix_fmt); yuv420p plays everywhere, and makes odd sizes even by
+    /// cropping the last row/column.
+    #[arg(long, default_value = "yuv420p")]
+    pix_fmt: String,
+    /// ffmpeg audio encoder (-c:a); default: copy the input's audio where the container
+    /// accepts it, else AAC (MP4/MOV) or Opus (WebM).
+    #[arg(long)]
+    audio_codec: Option<String>,
+    /// Scale frames down (before stylizing) so that the longer side is at most this many pixels.
+    #[arg(long)]
+    max_size: Option<u32>,
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    force: bool,
+    /// No progress bar or summary.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    if CANCEL.swap(true, Ordering::SeqCst) {
+        // Second Ctrl-C: the watchdog has already removed the temporary file.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+fn install_handlers() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only touches an atomic and calls the async-signal-safe `_exit`.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let output = a.output.clone().unwrap_or_else(|| {
+        let stem = a.input.file_stem().unwrap_or_default().to_string_lossy();
+        let sname = a.style.file_stem().unwrap_or_default().to_string_lossy();
+        a.input.with_file_name(format!("{stem}.{sname}.mp4"))
+    });
+    if output == a.input {
+        bail!("output {} would overwrite the input", output.display());
+    }
+    if output.exists() && !a.force {
+        return Err(wgstyle::Error::OutputExists(output).into());
+    }
+    let info = video::probe(&a.input)?;
+    let weights = wgstyle::weights::load_transform(&a.style)?;
+    let ctx = wgstyle::Context::new()?;
+    let stylizer = wgstyle::Stylizer::new(&ctx, &weights)?;
+    let opts = VideoOptions {
+        batch_size: a.batch_size,
+        codec: a.codec,
+        crf: Some(a.crf),
+        pix_fmt: a.pix_fmt,
+        audio_codec: a.audio_codec,
+        max_size: a.max_size,
+        overwrite: a.force,
+    };
+    let (w, h) = video::output_size(info.width, info.height, opts.max_size, &opts.pix_fmt);
+    if !a.quiet && (w, h) != (info.width, info.height) {
+        eprintln!(
+            "note: {}x{} -> {w}x{h} ({})",
+            info.width,
+            info.height,
+            if opts
+                .max_size
+                .is_some_and(|m| info.width.max(info.height) > m)
+            {
+                "--max-size"
+            } else {
+                "cropped to even dimensions for the pixel format"
+            }
+        );
+    }
+
+    let show = !a.quiet && std::io::stderr().is_terminal();
+    let bar = match info.frames {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.set_draw_target(if show {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames, {msg}, ETA {eta}",
+        )
+        .expect("template"),
+    );
+    bar.set_message("- fps");
+    bar.enable_steady_tick(Duration::from_millis(200));
+
+    install_handlers();
+    let result = video::stylize_video(&stylizer, &a.input, &output, &opts, &CANCEL, |p| {
+        bar.set_position(p.frames);
+        if let Some(t) = p.total {
+            bar.set_length(t.max(p.frames));
+        }
+        let fps = p.frames as f64 / p.elapsed.as_secs_f64().max(1e-9);
+        bar.set_message(format!("{fps:.2} fps"));
+    });
+    bar.finish_and_clear();
+    match result {
+        Ok(s) => {
+            if !a.quiet {
+                eprintln!(
+                    "wrote {}: {} frames, {}x{} at {} fps{}, in {:.1} s ({:.2} frames/s)",
+                    output.display(),
+                    s.frames,
+                    s.width,
+                    s.height,
+                    s.rate,
+                    if s.audio { ", with audio" } else { "" },
+                    s.elapsed.as_secs_f64(),
+                    s.frames as f64 / s.elapsed.as_secs_f64().max(1e-9)
+                );
+            }
+            Ok(())
+        }
+        Err(wgstyle::Error::Cancelled) => {
+            eprintln!("interrupted: no output written");
+            std::process::exit(130);
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,787 @@
+//! Video: decode with an `ffmpeg` subprocess, stylize frames in batches, encode with another
+//! `ffmpeg` subprocess. Frames travel as raw RGB24 through pipes (no temporary image files).
+//!
+//! The encoder writes to a temporary file beside the output (same extension, so ffmpeg picks
+//! the same container) which is renamed to the output name only once ffmpeg has finished
+//! successfully; cancelling (see [`stylize_video`]'s `cancel` flag) kills both subprocesses and
+//! removes the temporary file, so there is never a half-written file under the final name.
+//!
+//! Sizes: formats with chroma subsampling (`yuv420p`, the default, and `yuv422p`, `nv12`, ...)
+//! need even dimensions, so an odd width or height is cropped by one pixel (the last column or
+//! row) before stylizing; nothing is scaled or padded. `max_size` scales the frames down (before
+//! stylizing) so that the longer side is at most that many pixels, to even dimensions.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+
+use crate::error::{Error, Result};
+use crate::stylize::Stylizer;
+
+/// What `ffprobe` says about a video file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoInfo {
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+    /// Frame rate as ffmpeg writes it, e.g. `"30000/1001"` (the stream's `r_frame_rate`, or
+    /// `avg_frame_rate` when that is unknown).
+    pub rate: String,
+    /// The frame rate as a number.
+    pub fps: f64,
+    /// Number of frames: the stream's `nb_frames`, else duration × frame rate (an estimate).
+    pub frames: Option<u64>,
+    /// Duration in seconds, when known.
+    pub duration: Option<f64>,
+    /// The video codec's name (e.g. `h264`).
+    pub codec: String,
+    /// The first audio stream's codec, when the file has audio.
+    pub audio_codec: Option<String>,
+}
+
+impl VideoInfo {
+    /// Whether the file has an audio stream.
+    pub fn has_audio(&self) -> bool {
+        self.audio_codec.is_some()
+    }
+}
+
+/// Options for [`stylize_video`].
+#[derive(Clone, Debug)]
+pub struct VideoOptions {
+    /// Frames stylized per GPU submission (at least 1).
+    pub batch_size: usize,
+    /// ffmpeg video encoder (`-c:v`), e.g. `libx264`, `libx265`, `libvpx-vp9`, `libx264rgb`.
+    pub codec: String,
+    /// Constant rate factor (`-crf`); `None` leaves the encoder's default.
+    pub crf: Option<u32>,
+    /// Output pixel format (`-pix_fmt`), e.g. `yuv420p` (plays everywhere), `yuv444p`, `rgb24`.
+    pub pix_fmt: String,
+    /// Audio encoder (`-c:a`); `None` copies the input's audio where the container accepts it
+    /// (re-encoding to AAC for MP4/MOV, Opus for WebM otherwise).
+    pub audio_codec: Option<String>,
+    /// Scale frames down so that the longer side is at most this many pixels.
+    pub max_size: Option<u32>,
+    /// Replace an existing output file (never the input).
+    pub overwrite: bool,
+}
+
+impl Default for VideoOptions {
+    fn default() -> Self {
+        VideoOptions {
+            batch_size: 4,
+            codec: "libx264".into(),
+            crf: Some(18),
+            pix_fmt: "yuv420p".into(),
+            audio_codec: None,
+            max_size: None,
+            overwrite: false,
+        }
+    }
+}
+
+/// Progress of [`stylize_video`], reported after each batch.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// Frames stylized and handed to the encoder so far.
+    pub frames: u64,
+    /// Expected number of frames, when known.
+    pub total: Option<u64>,
+    /// Time since decoding started.
+    pub elapsed: Duration,
+}
+
+/// What [`stylize_video`] produced.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Frames written.
+    pub frames: u64,
+    /// Output width.
+    pub width: u32,
+    /// Output height.
+    pub height: u32,
+    /// Output frame rate, as passed to ffmpeg.
+    pub rate: String,
+    /// Whether an audio stream was carried over.
+    pub audio: bool,
+    /// Wall time from start to the renamed output.
+    pub elapsed: Duration,
+}
+
+fn spawn(cmd: &mut Command, tool: &str) -> Result<Child> {
+    #[cfg(unix)]
+    {
+        // Own process group: a terminal's Ctrl-C reaches only wgstyle, which then stops the
+        // children itself (so ffmpeg does not finish a file behind its back).
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    cmd.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::FfmpegMissing { tool: tool.into() }
+        } else {
+            Error::Ffmpeg {
+                tool: tool.into(),
+                msg: format!("could not start: {e}"),
+            }
+        }
+    })
+}
+
+fn ffmpeg_err(tool: &str, msg: impl Into<String>) -> Error {
+    Error::Ffmpeg {
+        tool: tool.into(),
+        msg: msg.into(),
+    }
+}
+
+/// The last few lines of a program's error output, for error messages.
+fn tail(stderr: &[u8]) -> String {
+    let s = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(6)..].join("\n")
+}
+
+/// Parses `"num/den"` (or a plain number) into frames per second; `None` for `0/0` and junk.
+pub fn parse_rate(r: &str) -> Option<f64> {
+    let v = match r.split_once('/') {
+        Some((n, d)) => n.trim().parse::<f64>().ok()? / d.trim().parse::<f64>().ok()?,
+        None => r.trim().parse().ok()?,
+    };
+    (v.is_finite() && v > 0.0).then_some(v)
+}
+
+/// Runs `ffprobe` on `path`.
+pub fn probe(path: &Path) -> Result<VideoInfo> {
+    if !path.is_file() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        ));
+    }
+    let out = spawn(
+        Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-print_format",
+                "json",
+                "-show_streams",
+                "-show_format",
+            ])
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        "ffprobe",
+    )?
+    .wait_with_output()
+    .map_err(|e| ffmpeg_err("ffprobe", e.to_string()))?;
+    if !out.status.success() {
+        return Err(ffmpeg_err(
+            "ffprobe",
+            format!("{}: {}", path.display(), tail(&out.stderr)),
+        ));
+    }
+    parse_probe(&out.stdout)
+        .map_err(|msg| ffmpeg_err("ffprobe", format!("{}: {msg}", path.display())))
+}
+
+/// Parses `ffprobe -print_format json -show_streams -show_format` output.
+pub fn parse_probe(json: &[u8]) -> std::result::Result<VideoInfo, String> {
+    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let streams = v["streams"].as_array().cloned().unwrap_or_default();
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video" && s["disposition"]["attached_pic"] != 1)
+        .ok_or("no video stream")?;
+    let num = |x: &serde_json::Value| -> Option<f64> {
+        x.as_f64()
+            .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+    };
+    let width = video["width"]
+        .as_u64()
+        .ok_or("video stream without width")? as u32;
+    let height = video["height"]
+        .as_u64()
+        .ok_or("video stream without height")? as u32;
+    let rate = [&video["r_frame_rate"], &video["avg_frame_rate"]]
+        .into_iter()
+        .filter_map(|r| r.as_str())
+        .find(|r| parse_rate(r).is_some())
+        .ok_or("unknown frame rate")?
+        .to_string();
+    let fps = parse_rate(&rate).expect("checked");
+    let duration = num(&video["duration"]).or_else(|| num(&v["format"]["duration"]));
+    let frames = num(&video["nb_frames"])
+        .filter(|&n| n > 0.0)
+        .map(|n| n as u64)
+        .or_else(|| duration.map(|d| (d * fps).round() as u64));
+    let audio_codec = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .map(|s| s["codec_name"].as_str().unwrap_or("unknown").to_string());
+    Ok(VideoInfo {
+        width,
+        height,
+        rate,
+        fps,
+        frames,
+        duration,
+        codec: video["codec_name"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string(),
+        audio_codec,
+    })
+}
+
+/// Whether `pix_fmt` subsamples chroma (and so needs even dimensions).
+fn subsampled(pix_fmt: &str) -> bool {
+    ["420", "422", "411", "410", "440", "nv1", "nv2", "nv4"]
+        .iter()
+        .any(|p| pix_fmt.contains(p))
+}
+
+/// The frame size [`stylize_video`] produces for a `width × height` input: scaled down to
+/// `max_size` (longer side) if given, then made even when `pix_fmt` subsamples chroma.
+pub fn output_size(width: u32, height: u32, max_size: Option<u32>, pix_fmt: &str) -> (u32, u32) {
+    let even = subsampled(pix_fmt);
+    let (mut w, mut h) = (width, height);
+    if let Some(m) = max_size {
+        let long = w.max(h);
+        if long > m && m > 0 {
+            let s = m as f64 / long as f64;
+            w = ((w as f64 * s).round() as u32).max(1);
+            h = ((h as f64 * s).round() as u32).max(1);
+        }
+    }
+    if even {
+        w = (w & !1).max(2);
+        h = (h & !1).max(2);
+    }
+    (w, h)
+}
+
+/// Reads raw RGB24 frames from an `ffmpeg` subprocess.
+pub struct Decoder {
+    child: Option<Child>,
+    stdout: ChildStdout,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+    width: u32,
+    height: u32,
+}
+
+fn collect_stderr(child: &mut Child) -> std::thread::JoinHandle<Vec<u8>> {
+    let mut err = child.stderr.take().expect("piped");
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    })
+}
+
+impl Decoder {
+    /// Decodes `path` at its own size.
+    pub fn open(path: &Path) -> Result<Self> {
+        let info = probe(path)?;
+        Self::open_with(path, info.width, info.height, info.width, info.height, None)
+    }
+
+    /// Decodes `path` (of size `in_w × in_h`) to `width × height` frames: cropped (top left)
+    /// when only a row or column less, scaled otherwise; `rate` forces a constant frame rate.
+    pub fn open_with(
+        path: &Path,
+        in_w: u32,
+        in_h: u32,
+        width: u32,
+        height: u32,
+        rate: Option<&str>,
+    ) -> Result<Self> {
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i"])
+            .arg(path)
+            .args(["-map", "0:v:0", "-an", "-sn", "-dn"]);
+        if (width, height) != (in_w, in_h) {
+            let filter =
+                if width <= in_w && height <= in_h && in_w - width <= 1 && in_h - height <= 1 {
+                    format!("crop={width}:{height}:0:0")
+                } else {
+                    format!("scale={width}:{height}:flags=area")
+                };
+            cmd.args(["-vf", &filter]);
+        }
+        if let Some(r) = rate {
+            cmd.args(["-r", r]);
+        }
+        cmd.args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = spawn(&mut cmd, "ffmpeg")?;
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = collect_stderr(&mut child);
+        Ok(Decoder {
+            child: Some(child),
+            stdout,
+            stderr,
+            width,
+            height,
+        })
+    }
+
+    /// The next frame, or `None` at the end of the stream.
+    pub fn read_frame(&mut self) -> Result<Option<RgbImage>> {
+        let mut buf = vec![0u8; self.width as usize * self.height as usize * 3];
+        let mut got = 0;
+        while got < buf.len() {
+            match self.stdout.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ffmpeg_err("ffmpeg (decoder)", e.to_string())),
+            }
+        }
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < buf.len() {
+            return Err(ffmpeg_err(
+                "ffmpeg (decoder)",
+                format!("truncated frame: {got} of {} bytes", buf.len()),
+            ));
+        }
+        Ok(Some(
+            RgbImage::from_raw(self.width, self.height, buf).expect("size"),
+        ))
+    }
+
+    /// Waits for ffmpeg to exit; an error if it failed.
+    pub fn finish(self) -> Result<()> {
+        let status = match self.child {
+            Some(mut c) => Some(
+                c.wait()
+                    .map_err(|e| ffmpeg_err("ffmpeg (decoder)", e.to_string()))?,
+            ),
+            None => None,
+        };
+        let err = self.stderr.join().unwrap_or_default();
+        if let Some(status) = status.filter(|s| !s.success()) {
+            return Err(ffmpeg_err(
+                "ffmpeg (decoder)",
+                format!("{status}: {}", tail(&err)),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// All frames of a (small) video at its own size.
+pub fn decode_all(path: &Path) -> Result<Vec<RgbImage>> {
+    let mut d = Decoder::open(path)?;
+    let mut frames = Vec::new();
+    while let Some(f) = d.read_frame()? {
+        frames.push(f);
+    }
+    d.finish()?;
+    Ok(frames)
+}
+
+/// The audio encoder for `output`: the caller's choice, else copy when the container takes the
+/// input's codec, else the container's usual codec.
+fn audio_codec(opts: &VideoOptions, input_audio: &str, output: &Path) -> String {
+    if let Some(c) = &opts.audio_codec {
+        return c.clone();
+    }
+    let ext = output
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "webm" if !matches!(input_audio, "opus" | "vorbis") => "libopus".into(),
+        "mp4" | "m4v" | "mov"
+            if !matches!(
+                input_audio,
+                "aac" | "mp3" | "alac" | "ac3" | "eac3" | "opus" | "flac"
+            ) =>
+        {
+            "aac".into()
+        }
+        _ => "copy".into(),
+    }
+}
+
+/// What the watchdog and the main loop share: the child processes and the temporary output.
+struct Shared {
+    decoder: Option<Child>,
+    encoder: Option<Child>,
+    temp: Option<tempfile::TempPath>,
+    /// Set by the main loop once the output is in place (or the run failed): the watchdog
+    /// must not touch anything any more.
+    settled: bool,
+}
+
+impl Shared {
+    /// Kills the children and removes the temporary file.
+    fn abort(&mut self) {
+        for c in [self.decoder.as_mut(), self.encoder.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.decoder = None;
+        self.encoder = None;
+        if let Some(t) = self.temp.take() {
+            let _ = t.close();
+        }
+        self.settled = true;
+    }
+}
+
+/// Kills everything still running when the run ends early (error, panic).
+struct AbortOnDrop(Arc<Mutex<Shared>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !s.settled {
+            s.abort();
+        }
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Stylizes the video `input` into `output`: decodes with ffmpeg, stylizes `batch_size` frames
+/// per GPU pass, encodes with ffmpeg keeping the input's frame rate, size (see the module
+/// notes on odd sizes and `max_size`) and first audio stream.
+///
+/// `progress` is called after each batch. Setting `cancel` (e.g. from a Ctrl-C handler) stops
+/// the run within a few milliseconds of the flag being set: the ffmpeg processes are killed and
+/// the temporary file removed at once (a GPU batch in flight finishes in the background), and
+/// the function returns [`Error::Cancelled`]. The output name is only ever written by a rename
+/// of a complete file; an existing output is an error unless `opts.overwrite`, and the input is
+/// never overwritten.
+pub fn stylize_video(
+    stylizer: &Stylizer,
+    input: &Path,
+    output: &Path,
+    opts: &VideoOptions,
+    cancel: &AtomicBool,
+    mut progress: impl FnMut(&Progress),
+) -> Result<Summary> {
+    let start = Instant::now();
+    if opts.batch_size == 0 {
+        return Err(Error::InvalidInput("batch size must be at least 1".into()));
+    }
+    if same_file(input, output) {
+        return Err(Error::InvalidInput(format!(
+            "output {} is the input",
+            output.display()
+        )));
+    }
+    if output.exists() && !opts.overwrite {
+        return Err(Error::OutputExists(output.to_path_buf()));
+    }
+    let ext = output
+        .extension()
+        .map(|e| e.to_string_lossy().to_string())
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "output {} needs an extension (e.g. .mp4, .mkv, .webm) to choose the container",
+                output.display()
+            ))
+        })?;
+    let info = probe(input)?;
+    let (w, h) = output_size(info.width, info.height, opts.max_size, &opts.pix_fmt);
+
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".wgstyle-")
+        .suffix(&format!(".{ext}"))
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .into_temp_path();
+
+    let mut decoder = Decoder::open_with(input, info.width, info.height, w, h, Some(&info.rate))?;
+    let mut dec_child = decoder.child.take().expect("just spawned");
+
+    let mut enc = Command::new("ffmpeg");
+    enc.args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24"])
+        .args(["-s", &format!("{w}x{h}"), "-framerate", &info.rate])
+        .args(["-i", "-"])
+        .arg("-i")
+        .arg(input)
+        .args(["-map", "0:v:0", "-map", "1:a:0?"])
+        .args(["-c:v", &opts.codec, "-pix_fmt", &opts.pix_fmt]);
+    if let Some(crf) = opts.crf {
+        enc.args(["-crf", &crf.to_string()]);
+    }
+    let audio = info
+        .audio_codec
+        .as_deref()
+        .map(|a| audio_codec(opts, a, output));
+    if let Some(a) = &audio {
+        enc.args(["-c:a", a]);
+    }
+    enc.arg(&*temp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut enc_child = match spawn(&mut enc, "ffmpeg") {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = dec_child.kill();
+            let _ = dec_child.wait();
+            return Err(e);
+        }
+    };
+    let stdin = enc_child.stdin.take().expect("piped");
+    let enc_stderr = collect_stderr(&mut enc_child);
+
+    let shared = Arc::new(Mutex::new(Shared {
+        decoder: Some(dec_child),
+        encoder: Some(enc_child),
+        temp: Some(temp),
+        settled: false,
+    }));
+    let guard = AbortOnDrop(shared.clone());
+    let done = AtomicBool::new(false);
+
+    let result = std::thread::scope(|scope| {
+        // Watchdog: reacts to `cancel` even while the GPU is busy with a batch.
+        scope.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                if cancel.load(Ordering::Acquire) {
+                    let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    if !s.settled {
+                        s.abort();
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let r = run_frames(
+            stylizer,
+            &mut decoder,
+            stdin,
+            opts.batch_size,
+            cancel,
+            info.frames,
+            start,
+            &mut progress,
+        );
+        let r = finish(
+            &shared,
+            r,
+            decoder,
+            enc_stderr,
+            cancel,
+            output,
+            opts.overwrite,
+        );
+        done.store(true, Ordering::Release);
+        r
+    });
+    drop(guard);
+    let frames = result?;
+    Ok(Summary {
+        frames,
+        width: w,
+        height: h,
+        rate: info.rate,
+        audio: audio.is_some(),
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Waits for the decoder (`which == 0`) or the encoder (`which == 1`) without holding the lock
+/// (so that the watchdog can still cancel); `Cancelled` when the watchdog got there first.
+fn wait_child(shared: &Mutex<Shared>, which: usize) -> Result<std::process::ExitStatus> {
+    loop {
+        {
+            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            if s.settled {
+                return Err(Error::Cancelled);
+            }
+            let c = if which == 0 {
+                s.decoder.as_mut()
+            } else {
+                s.encoder.as_mut()
+            };
+            let Some(c) = c else {
+                return Err(Error::Cancelled);
+            };
+            if let Some(st) = c
+                .try_wait()
+                .map_err(|e| ffmpeg_err("ffmpeg", e.to_string()))?
+            {
+                return Ok(st);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// After the frame loop: checks both ffmpeg processes and renames the finished file.
+fn finish(
+    shared: &Mutex<Shared>,
+    frames: Result<u64>,
+    decoder: Decoder,
+    enc_stderr: std::thread::JoinHandle<Vec<u8>>,
+    cancel: &AtomicBool,
+    output: &Path,
+    overwrite: bool,
+) -> Result<u64> {
+    if cancel.load(Ordering::Acquire) {
+        return Err(Error::Cancelled);
+    }
+    let frames = match frames {
+        // The encoder stopped reading: its own message is the useful one.
+        Err(Error::Ffmpeg { tool, msg }) if tool == "ffmpeg (encoder)" => {
+            let st = wait_child(shared, 1)?;
+            let err = enc_stderr.join().unwrap_or_default();
+            return Err(ffmpeg_err(
+                "ffmpeg (encoder)",
+                if st.success() {
+                    msg
+                } else {
+                    format!("{st}: {}", tail(&err))
+                },
+            ));
+        }
+        r => r?,
+    };
+    let dec = wait_child(shared, 0)?;
+    if !dec.success() {
+        drop(decoder.stdout);
+        let err = decoder.stderr.join().unwrap_or_default();
+        return Err(ffmpeg_err(
+            "ffmpeg (decoder)",
+            format!("{dec}: {}", tail(&err)),
+        ));
+    }
+    let enc = wait_child(shared, 1)?;
+    let err = enc_stderr.join().unwrap_or_default();
+    if !enc.success() {
+        return Err(ffmpeg_err(
+            "ffmpeg (encoder)",
+            format!("{enc}: {}", tail(&err)),
+        ));
+    }
+    if frames == 0 {
+        return Err(ffmpeg_err("ffmpeg (decoder)", "the input has no frames"));
+    }
+    let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+    if s.settled || cancel.load(Ordering::Acquire) {
+        s.abort();
+        return Err(Error::Cancelled);
+    }
+    s.decoder = None;
+    s.encoder = None;
+    let temp = s.temp.take().expect("present until settled");
+    s.settled = true;
+    let persisted = if overwrite {
+        temp.persist(output)
+    } else {
+        temp.persist_noclobber(output)
+    };
+    persisted.map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::OutputExists(output.to_path_buf())
+        } else {
+            Error::io(output, e.error)
+        }
+    })?;
+    Ok(frames)
+}
+
+/// The decode → stylize → encode loop; returns the number of frames written.
+#[allow(clippy::too_many_arguments)]
+fn run_frames(
+    stylizer: &Stylizer,
+    decoder: &mut Decoder,
+    stdin: ChildStdin,
+    batch_size: usize,
+    cancel: &AtomicBool,
+    total: Option<u64>,
+    start: Instant,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<u64> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RgbImage>>(1);
+    std::thread::scope(|scope| {
+        // Writer: hands stylized frames to the encoder while the GPU works on the next batch.
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            let mut stdin = std::io::BufWriter::with_capacity(1 << 20, stdin);
+            for batch in rx {
+                for f in batch {
+                    stdin.write_all(f.as_raw())?;
+                }
+            }
+            stdin.flush()
+            // stdin dropped here: ffmpeg sees the end of the stream.
+        });
+        let mut frames = 0u64;
+        let read = (|| -> Result<()> {
+            loop {
+                if cancel.load(Ordering::Acquire) {
+                    return Err(Error::Cancelled);
+                }
+                let mut batch = Vec::with_capacity(batch_size);
+                while batch.len() < batch_size {
+                    match decoder.read_frame() {
+                        Ok(Some(f)) => batch.push(f),
+                        Ok(None) => break,
+                        Err(_) if cancel.load(Ordering::Acquire) => return Err(Error::Cancelled),
+                        Err(e) => return Err(e),
+                    }
+                }
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                let out = stylizer.stylize_batch(&batch)?;
+                if cancel.load(Ordering::Acquire) {
+                    return Err(Error::Cancelled);
+                }
+                let n = out.len() as u64;
+                if tx.send(out).is_err() {
+                    // The writer stopped: its error says why.
+                    return Ok(());
+                }
+                frames += n;
+                progress(&Progress {
+                    frames,
+                    total,
+                    elapsed: start.elapsed(),
+                });
+            }
+        })();
+        drop(tx);
+        let written = writer.join().expect("writer thread");
+        read?;
+        if cancel.load(Ordering::Acquire) {
+            return Err(Error::Cancelled);
+        }
+        written.map_err(|e| ffmpeg_err("ffmpeg (encoder)", format!("writing frames: {e}")))?;
+        Ok(frames)
+    })
+}
