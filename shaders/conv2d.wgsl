@@ -184,8 +184,76 @@ fn main(
 // CPU drivers, which serialise barriers and treat workgroup memory like any other memory,
 // run this faster than the tiled kernel; GPUs prefer the tiled one.
 
-const DTM: u32 = 4u;
-const DTN: u32 = 8u;
+const DTM: u32 = 4u; // pixels per invocation
+const DTN: u32 = 8u; // channels per invocation (two vec4 accumulators per pixel)
+
+// Input offset of pixel (oy0, ox0) + tap (ky, kx), and 1.0 if it lies inside the input
+// (0.0 for padding; the offset is then 0, a valid address).
+struct Tap {
+    addr: u32,
+    ok: f32,
+}
+
+fn tap(base: u32, oy0: i32, ox0: i32, ky: u32, kx: u32, inside: bool) -> Tap {
+    let h = i32(p.h);
+    let w = i32(p.w);
+    var iy: i32;
+    var ix: i32;
+    var valid = inside;
+    if (p.mode == MODE_TRANSPOSED) {
+        let s = i32(p.stride);
+        let ny = oy0 - i32(ky);
+        let nx = ox0 - i32(kx);
+        valid = valid && ny >= 0 && nx >= 0 && ny % s == 0 && nx % s == 0;
+        iy = ny / s;
+        ix = nx / s;
+    } else {
+        iy = oy0 + i32(ky);
+        ix = ox0 + i32(kx);
+        if (p.mode == MODE_REFLECT_PAD) {
+            iy = reflect(iy, h);
+            ix = reflect(ix, w);
+        }
+    }
+    valid = valid && iy >= 0 && iy < h && ix >= 0 && ix < w;
+    return Tap(select(0u, base + (u32(iy) * p.w + u32(ix)) * p.cin, valid), select(0.0, 1.0, valid));
+}
+
+struct Pixel {
+    base: u32,
+    oy0: i32,
+    ox0: i32,
+    inside: bool,
+}
+
+fn pixel(m: u32, m_count: u32) -> Pixel {
+    let mm = min(m, m_count - 1u);
+    let ox = mm % p.wo;
+    let t = mm / p.wo;
+    let oy = t % p.ho;
+    let base = (t / p.ho) * p.h * p.w * p.cin;
+    if (p.mode == MODE_TRANSPOSED) {
+        return Pixel(base, i32(oy) + p.pad_t, i32(ox) + p.pad_l, m < m_count);
+    }
+    return Pixel(base, i32(oy * p.stride) - p.pad_t, i32(ox * p.stride) - p.pad_l, m < m_count);
+}
+
+fn weight(i: u32, n: u32) -> f32 {
+    return select(0.0, wt[min(i, arrayLength(&wt) - 1u)], n < p.cout);
+}
+
+fn store(m: u32, n0: u32, v0: vec4<f32>, v1: vec4<f32>, m_count: u32) {
+    if (m >= m_count) { return; }
+    let v = array<f32, 8>(v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w);
+    for (var j = 0u; j < DTN; j++) {
+        let n = n0 + j;
+        if (n >= p.cout) { return; }
+        var r = v[j];
+        if ((p.flags & FLAG_BIAS) != 0u) { r += bias[n]; }
+        if ((p.flags & FLAG_RELU) != 0u) { r = max(r, 0.0); }
+        y[m * p.cout + n] = r;
+    }
+}
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn direct(
@@ -198,85 +266,39 @@ fn direct(
     let n0 = (wid.y * WG_Y + lid.y) * DTN;
     if (m0 >= m_count || n0 >= p.cout) { return; }
 
-    var base: array<u32, DTM>;
-    var oy0: array<i32, DTM>;
-    var ox0: array<i32, DTM>;
-    for (var i = 0u; i < DTM; i++) {
-        let m = min(m0 + i, m_count - 1u);
-        let ox = m % p.wo;
-        let t = m / p.wo;
-        let oy = t % p.ho;
-        base[i] = (t / p.ho) * p.h * p.w * p.cin;
-        if (p.mode == MODE_TRANSPOSED) {
-            oy0[i] = i32(oy) + p.pad_t;
-            ox0[i] = i32(ox) + p.pad_l;
-        } else {
-            oy0[i] = i32(oy * p.stride) - p.pad_t;
-            ox0[i] = i32(ox * p.stride) - p.pad_l;
-        }
-    }
-
-    var acc: array<array<f32, DTN>, DTM>;
-    for (var i = 0u; i < DTM; i++) {
-        for (var j = 0u; j < DTN; j++) { acc[i][j] = 0.0; }
-    }
-    let h = i32(p.h);
-    let w = i32(p.w);
-    let s = i32(p.stride);
+    // Plain variables rather than arrays, so that CPU compilers keep them in registers.
+    let q0 = pixel(m0, m_count);
+    let q1 = pixel(m0 + 1u, m_count);
+    let q2 = pixel(m0 + 2u, m_count);
+    let q3 = pixel(m0 + 3u, m_count);
+    var a00 = vec4<f32>(0.0); var a01 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0);
+    var a20 = vec4<f32>(0.0); var a21 = vec4<f32>(0.0);
+    var a30 = vec4<f32>(0.0); var a31 = vec4<f32>(0.0);
     for (var ky = 0u; ky < p.kh; ky++) {
         for (var kx = 0u; kx < p.kw; kx++) {
-            // Input offset and validity of each pixel for this tap.
-            var addr: array<u32, DTM>;
-            var ok: array<f32, DTM>;
-            for (var i = 0u; i < DTM; i++) {
-                var iy: i32;
-                var ix: i32;
-                var valid = true;
-                if (p.mode == MODE_TRANSPOSED) {
-                    let ny = oy0[i] - i32(ky);
-                    let nx = ox0[i] - i32(kx);
-                    valid = ny >= 0 && nx >= 0 && ny % s == 0 && nx % s == 0;
-                    iy = ny / s;
-                    ix = nx / s;
-                    valid = valid && iy < h && ix < w;
-                } else {
-                    iy = oy0[i] + i32(ky);
-                    ix = ox0[i] + i32(kx);
-                    if (p.mode == MODE_REFLECT_PAD) {
-                        iy = reflect(iy, h);
-                        ix = reflect(ix, w);
-                    }
-                    valid = iy >= 0 && iy < h && ix >= 0 && ix < w;
-                }
-                valid = valid && (m0 + i) < m_count;
-                ok[i] = select(0.0, 1.0, valid);
-                addr[i] = select(0u, base[i] + (u32(iy) * p.w + u32(ix)) * p.cin, valid);
-            }
-            let wrow = (ky * p.kw + kx) * p.cin;
+            let t0 = tap(q0.base, q0.oy0, q0.ox0, ky, kx, q0.inside);
+            let t1 = tap(q1.base, q1.oy0, q1.ox0, ky, kx, q1.inside);
+            let t2 = tap(q2.base, q2.oy0, q2.ox0, ky, kx, q2.inside);
+            let t3 = tap(q3.base, q3.oy0, q3.ox0, ky, kx, q3.inside);
+            var wi = (ky * p.kw + kx) * p.cin * p.cout + n0;
             for (var ci = 0u; ci < p.cin; ci++) {
-                var b: array<f32, DTN>;
-                let wbase = (wrow + ci) * p.cout + n0;
-                for (var j = 0u; j < DTN; j++) {
-                    b[j] = select(0.0, wt[min(wbase + j, arrayLength(&wt) - 1u)], n0 + j < p.cout);
-                }
-                for (var i = 0u; i < DTM; i++) {
-                    let a = x[addr[i] + ci] * ok[i];
-                    for (var j = 0u; j < DTN; j++) { acc[i][j] = fma(a, b[j], acc[i][j]); }
-                }
+                let b0 = vec4<f32>(weight(wi, n0), weight(wi + 1u, n0 + 1u), weight(wi + 2u, n0 + 2u), weight(wi + 3u, n0 + 3u));
+                let b1 = vec4<f32>(weight(wi + 4u, n0 + 4u), weight(wi + 5u, n0 + 5u), weight(wi + 6u, n0 + 6u), weight(wi + 7u, n0 + 7u));
+                let x0 = x[t0.addr + ci] * t0.ok;
+                let x1 = x[t1.addr + ci] * t1.ok;
+                let x2 = x[t2.addr + ci] * t2.ok;
+                let x3 = x[t3.addr + ci] * t3.ok;
+                a00 = fma(vec4<f32>(x0), b0, a00); a01 = fma(vec4<f32>(x0), b1, a01);
+                a10 = fma(vec4<f32>(x1), b0, a10); a11 = fma(vec4<f32>(x1), b1, a11);
+                a20 = fma(vec4<f32>(x2), b0, a20); a21 = fma(vec4<f32>(x2), b1, a21);
+                a30 = fma(vec4<f32>(x3), b0, a30); a31 = fma(vec4<f32>(x3), b1, a31);
+                wi += p.cout;
             }
         }
     }
-
-    for (var i = 0u; i < DTM; i++) {
-        let m = m0 + i;
-        if (m >= m_count) { continue; }
-        for (var j = 0u; j < DTN; j++) {
-            let n = n0 + j;
-            if (n >= p.cout) { continue; }
-            var v = acc[i][j];
-            if ((p.flags & FLAG_BIAS) != 0u) { v += bias[n]; }
-            if ((p.flags & FLAG_RELU) != 0u) { v = max(v, 0.0); }
-            y[m * p.cout + n] = v;
-        }
-    }
+    store(m0, n0, a00, a01, m_count);
+    store(m0 + 1u, n0, a10, a11, m_count);
+    store(m0 + 2u, n0, a20, a21, m_count);
+    store(m0 + 3u, n0, a30, a31, m_count);
 }
