@@ -13,9 +13,13 @@ use wgstyle::video::{self, VideoOptions};
 pub struct Args {
     /// Input video (anything ffmpeg reads).
     input: PathBuf,
-    /// Style network: a .safetensors file or a deeplearnjs checkpoint directory.
+    /// Style: a name (looked up like `wgstyle --style`), a .safetensors file, or a
+    /// deeplearnjs checkpoint directory.
     #[arg(short, long)]
-    style: PathBuf,
+    style: String,
+    /// Look style names up in DIR first.
+    #[arg(long, value_name = "DIR")]
+    weights_dir: Option<PathBuf>,
     /// Output video; the extension chooses the container (default: INPUT's stem + style name
     /// + .mp4, beside the input).
     #[arg(short, long)]
@@ -67,10 +71,14 @@ fn install_handlers() {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    // ffmpeg first: without it nothing else matters.
+    let info = video::probe(&a.input)?;
+    let search = wgstyle::weights::search::SearchPath::from_env(a.weights_dir.as_deref());
+    let catalog = wgstyle::weights::catalog::Catalog::builtin();
+    let style = wgstyle::weights::search::resolve(&a.style, &search, &catalog)?;
     let output = a.output.clone().unwrap_or_else(|| {
         let stem = a.input.file_stem().unwrap_or_default().to_string_lossy();
-        let sname = a.style.file_stem().unwrap_or_default().to_string_lossy();
-        a.input.with_file_name(format!("{stem}.{sname}.mp4"))
+        a.input.with_file_name(format!("{stem}.{}.mp4", style.name))
     });
     if output == a.input {
         bail!("output {} would overwrite the input", output.display());
@@ -78,8 +86,7 @@ pub fn run(a: Args) -> Result<()> {
     if output.exists() && !a.force {
         return Err(wgstyle::Error::OutputExists(output).into());
     }
-    let info = video::probe(&a.input)?;
-    let weights = wgstyle::weights::load_transform(&a.style)?;
+    let weights = wgstyle::weights::load_transform(&style.path)?;
     let ctx = wgstyle::Context::new()?;
     let stylizer = wgstyle::Stylizer::new(&ctx, &weights)?;
     let opts = VideoOptions {
