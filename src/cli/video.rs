@@ -73,6 +73,18 @@ fn install_handlers() {
 pub fn run(a: Args) -> Result<()> {
     // ffmpeg first: without it nothing else matters.
     let info = video::probe(&a.input)?;
+    let check = |output: &PathBuf| -> Result<()> {
+        if *output == a.input {
+            bail!("output {} would overwrite the input", output.display());
+        }
+        if output.exists() && !a.force {
+            return Err(wgstyle::Error::OutputExists(output.clone()).into());
+        }
+        Ok(())
+    };
+    if let Some(o) = &a.output {
+        check(o)?;
+    }
     let search = wgstyle::weights::search::SearchPath::from_env(a.weights_dir.as_deref());
     let catalog = wgstyle::weights::catalog::Catalog::builtin();
     let style = wgstyle::weights::search::resolve(&a.style, &search, &catalog)?;
@@ -80,12 +92,7 @@ pub fn run(a: Args) -> Result<()> {
         let stem = a.input.file_stem().unwrap_or_default().to_string_lossy();
         a.input.with_file_name(format!("{stem}.{}.mp4", style.name))
     });
-    if output == a.input {
-        bail!("output {} would overwrite the input", output.display());
-    }
-    if output.exists() && !a.force {
-        return Err(wgstyle::Error::OutputExists(output).into());
-    }
+    check(&output)?;
     let weights = wgstyle::weights::load_transform(&style.path)?;
     let ctx = wgstyle::Context::new()?;
     let stylizer = wgstyle::Stylizer::new(&ctx, &weights)?;
