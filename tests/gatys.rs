@@ -1,6 +1,7 @@
 //! Optimisation against TensorFlow (`golden/gatys/`): Adam reproduces the loss at every
-//! step of `loss_history` within 1 % (the first `WGSTYLE_GATYS_STEPS` steps, default 10,
-//! since lavapipe is slow), and L-BFGS beats Adam at equal iterations.
+//! step of `loss_history` within 1 % (all 200 steps by default, about 5 minutes per config
+//! on 2 lavapipe cores; `WGSTYLE_GATYS_STEPS` runs fewer), and L-BFGS beats Adam at equal
+//! iterations. Measured on lavapipe: worst relative error over 200 steps 6.4e-4 (`spec`).
 
 mod common;
 
@@ -17,7 +18,7 @@ fn steps() -> usize {
     std::env::var("WGSTYLE_GATYS_STEPS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10)
+        .unwrap_or(200)
 }
 
 fn spec(cw: f32, sw: f32, tvw: f32) -> LossSpec {
