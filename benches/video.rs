@@ -10,19 +10,17 @@
 //!
 //! `cargo bench --bench video` (style from `$WGSTYLE_SHARED` or `../shared`; needs ffmpeg).
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use wgstyle::video::{self, VideoOptions};
-use wgstyle::{Context, Stylizer};
+use wgstyle::Stylizer;
 
 fn main() {
-    let shared = std::env::var_os("WGSTYLE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let style = shared.join("weights/styles/scream");
+    let style = common::shared().join("weights/styles/scream");
     if !style.is_dir() {
         eprintln!(
             "skipped: {} not found (set WGSTYLE_SHARED)",
@@ -34,13 +32,8 @@ fn main() {
         eprintln!("skipped: ffmpeg not on the PATH");
         return;
     }
-    let ctx = Context::new().expect("GPU adapter");
-    let info = ctx.adapter_info();
-    println!(
-        "adapter: {} | backend {:?} | {:?} | driver {} {}",
-        info.name, info.backend, info.device_type, info.driver, info.driver_info
-    );
-    let cpu = info.device_type == wgpu::DeviceType::Cpu;
+    let ctx = common::context();
+    let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
     let frames: u32 = std::env::var("WGSTYLE_BENCH_FRAMES")
         .ok()
         .and_then(|v| v.parse().ok())
