@@ -257,8 +257,8 @@ impl Context {
 
     /// The largest single buffer (in bytes) a kernel may bind on this device.
     pub fn max_binding_bytes(&self) -> u64 {
-        (self.inner.limits.max_storage_buffer_binding_size as u64)
-            .min(self.inner.limits.max_buffer_size)
+        let l = &self.inner.limits;
+        l.max_storage_buffer_binding_size.min(l.max_buffer_size)
     }
 
     /// Returns the first GPU error reported since the last call, if any.
