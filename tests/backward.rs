@@ -72,7 +72,6 @@ fn cpu_pool(x: &[f64], [_, h, w, c]: [usize; 4], max: bool) -> Vec<f64> {
 
 #[test]
 fn pooling_forward_and_backward() {
-    let _gpu = common::gpu_lock();
     let mut rng = Rng::new(7);
     for (h, w, c) in [(5, 7, 3), (8, 6, 17), (9, 9, 1)] {
         for mode in [Pooling::Max, Pooling::Avg] {
@@ -103,7 +102,6 @@ fn pooling_forward_and_backward() {
 
 #[test]
 fn relu_backward_masks_by_output() {
-    let _gpu = common::gpu_lock();
     let mut rng = Rng::new(3);
     let n = 1000;
     let y: Vec<f32> = rng
@@ -156,7 +154,6 @@ fn cpu_conv3(x: &[f64], [_, h, w, cin]: [usize; 4], k: &[f32], cout: usize) -> V
 
 #[test]
 fn conv_input_gradient_is_the_flipped_conv() {
-    let _gpu = common::gpu_lock();
     let mut rng = Rng::new(11);
     for (h, w, cin, cout) in [(5, 7, 3, 8), (6, 9, 13, 5), (4, 4, 2, 33)] {
         let x = rng.vec(h * w * cin, -1.0, 1.0);
@@ -214,7 +211,6 @@ fn cpu_gram(f: &[f64], hw: usize, c: usize) -> Vec<f64> {
 
 #[test]
 fn gram_and_style_loss_with_gradient() {
-    let _gpu = common::gpu_lock();
     let mut rng = Rng::new(5);
     for (h, w, c) in [(3, 5, 7), (9, 4, 20), (6, 6, 33)] {
         let f = rng.vec(h * w * c, 0.0, 2.0);
@@ -258,7 +254,6 @@ fn gram_and_style_loss_with_gradient() {
 
 #[test]
 fn content_and_tv_losses_with_gradients() {
-    let _gpu = common::gpu_lock();
     let mut rng = Rng::new(9);
     for (h, w, c) in [(5, 7, 3), (8, 3, 11)] {
         let n = h * w * c;

@@ -32,7 +32,6 @@ fn spec(cw: f32, sw: f32, tvw: f32) -> LossSpec {
 
 fn adam_matches(config: &str, s: LossSpec) {
     let shared = shared_or_skip!();
-    let _gpu = common::gpu_lock();
     let w = wgstyle::weights::load_vgg19(&shared.join("weights/vgg19-tfjs")).unwrap();
     let g =
         read_safetensors(&shared.join(format!("golden/gatys/gatys_{config}_64x64.safetensors")));
@@ -83,7 +82,6 @@ fn adam_matches_tensorflow_balanced_64() {
 #[test]
 fn lbfgs_beats_adam_at_equal_iterations() {
     let shared = shared_or_skip!();
-    let _gpu = common::gpu_lock();
     let w = wgstyle::weights::load_vgg19(&shared.join("weights/vgg19-tfjs")).unwrap();
     let g = read_safetensors(&shared.join("golden/gatys/gatys_balanced_64x64.safetensors"));
     let ctx = ctx();

@@ -33,7 +33,6 @@ fn img(g: &Golden, key: &str) -> Tensor {
 
 fn check(file: &str, pooling: Pooling) {
     let shared = shared_or_skip!();
-    let _gpu = common::gpu_lock();
     let w: VggWeights = wgstyle::weights::load_vgg19(&shared.join("weights/vgg19-tfjs")).unwrap();
     let g = read_safetensors(&shared.join("golden/grad").join(file));
     let ctx = ctx();

@@ -17,7 +17,6 @@ fn load(shared: &std::path::Path) -> VggWeights {
 #[test]
 fn tfjs_dequantisation_matches_spot_checks() {
     let shared = shared_or_skip!();
-    let _gpu = common::gpu_lock();
     let w = load(&shared);
     let check = read_safetensors(&shared.join("golden/vgg/vgg19_dequant_check.safetensors"));
     for c in &w.convs {
@@ -60,7 +59,6 @@ fn tfjs_dequantisation_matches_spot_checks() {
 #[test]
 fn safetensors_round_trip_keeps_every_value() {
     let shared = shared_or_skip!();
-    let _gpu = common::gpu_lock();
     let w = load(&shared);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vgg19.safetensors");
@@ -79,7 +77,6 @@ fn safetensors_round_trip_keeps_every_value() {
 
 fn check_golden(name: &str) {
     let shared = shared_or_skip!();
-    let _gpu = common::gpu_lock();
     let w = load(&shared);
     let g = read_safetensors(&shared.join(format!("golden/vgg/{name}.safetensors")));
     let (shape, x) = &g["input_bgr"];

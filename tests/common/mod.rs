@@ -102,12 +102,3 @@ pub fn rel_err(a: &[f32], b: &[f64]) -> f64 {
         .fold(0.0f64, |m, (x, y)| m.max((*x as f64 - y).abs()));
     diff / scale
 }
-
-/// Serialises GPU work between the tests of one binary. wgstyle's buffer pool recycles a
-/// tensor as soon as it is dropped, possibly before the recording that used it is
-/// submitted; another thread's upload or recording may then receive that buffer and be
-/// overwritten. One thread at a time per `Context` avoids it.
-pub fn gpu_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
