@@ -185,6 +185,17 @@ impl BufferPool {
 
     fn give_back(&self, key: Key, buffer: wgpu::Buffer) {
         self.in_use.fetch_sub(key.0, Ordering::Relaxed);
+        // Freed while this thread records on this pool: the recording may still use it.
+        let id = self.id();
+        let mut buffer = Some(buffer);
+        // (During thread teardown FRAMES may be gone: then no recording is open either.)
+        let _ = FRAMES.try_with(|f| {
+            let mut frames = f.borrow_mut();
+            if let Some(fr) = frames.iter_mut().rev().find(|fr| fr.pool == id) {
+                fr.free.extend(buffer.take().map(|b| (key, b)));
+            }
+        });
+        let Some(buffer) = buffer else { return };
         self.free
             .lock()
             .unwrap()
