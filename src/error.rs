@@ -35,6 +35,14 @@ pub enum Error {
         /// The adapter's limit.
         limit: u64,
     },
+    /// Host memory could not be allocated.
+    #[error("out of host memory: {what} needs {bytes} bytes")]
+    HostMemory {
+        /// What was being allocated.
+        what: String,
+        /// Bytes needed.
+        bytes: u64,
+    },
     /// A weights file or directory is missing, unreadable or malformed.
     #[error("{}: {msg}", path.display())]
     Weights {

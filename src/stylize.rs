@@ -7,7 +7,7 @@ use crate::gpu::context::Context;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::nets::transformer::{TransformNet, TransformWeights};
-use crate::tiled::{Tiler, BYTES_PER_PIXEL, HALO};
+use crate::tiled::{Tiler, BYTES_PER_PIXEL, HALO, TILE_BYTES_PER_PIXEL};
 
 /// A style network on the GPU, ready to stylize images of any size.
 pub struct Stylizer {
@@ -43,23 +43,35 @@ impl Stylizer {
         if widest <= self.ctx.max_binding_bytes() && px * BYTES_PER_PIXEL <= budget {
             return Ok(None);
         }
-        let limit = budget.min(self.ctx.max_binding_bytes().saturating_mul(3));
-        // A tile's window: the tile plus the receptive-field halo, clipped to the image.
+        // A tile's window: the tile plus the halo, clipped to the image. It must fit the
+        // budget, and its widest tensor one buffer binding.
         let window =
             |t: u64| (t + 2 * HALO as u64).min(hq as u64) * (t + 2 * HALO as u64).min(wq as u64);
-        let fits = |t: u64| window(t) * BYTES_PER_PIXEL <= limit;
-        if !fits(16) {
+        let channel_bytes = 4 * self.net.arch().width as u64;
+        let fits = |t: u64| {
+            window(t) * TILE_BYTES_PER_PIXEL <= budget
+                && window(t) * channel_bytes <= self.ctx.max_binding_bytes()
+        };
+        const MIN_TILE: u64 = 16;
+        if !fits(MIN_TILE) {
+            let limit = budget.min(self.ctx.max_binding_bytes());
             return Err(Error::TooLarge {
-                what: format!("a {w}x{h} image even in 16-pixel tiles"),
-                bytes: window(16) * BYTES_PER_PIXEL,
+                what: format!("a {w}x{h} image even in {MIN_TILE}-pixel tiles"),
+                bytes: window(MIN_TILE) * TILE_BYTES_PER_PIXEL,
                 limit,
             });
         }
-        let mut t = 16u64;
-        while fits(t * 2) && t * 2 < hq.max(wq) as u64 {
-            t *= 2;
+        // The largest multiple of 16 that fits (tiles are then balanced by the tiler).
+        let (mut lo, mut hi) = (1, hq.max(wq).div_ceil(16) as u64);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if fits(16 * mid) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
         }
-        Ok(Some(t as usize))
+        Ok(Some(16 * lo as usize))
     }
 
     /// Stylizes one image in tiles of at most `tile × tile` output pixels (see

@@ -8,7 +8,14 @@
 //! A last pass computes the output tiles. Every convolution of a window uses the image's
 //! own zero padding at the image border and real neighbours inside, so the result equals
 //! the untiled one up to float rounding; GPU memory is bounded by the tile size.
-
+//!
+//! Recomputing every earlier layer for every statistics pass would cost about nine
+//! forward passes. Instead the quarter-resolution activations between the residual blocks
+//! (conv3's output, then each block's output: `4·width` channels at 1/16 of the pixels, 32
+//! bytes per input pixel for lengstrom's network) are checkpointed in host memory as soon
+//! as the statistics they depend on are known, and later passes start from the newest
+//! checkpoint. Two checkpoints are alive at most (the one read and the one being written);
+//! the whole run costs about three untiled forward passes.
 use image::RgbImage;
 
 use crate::error::{Error, Result};
@@ -49,12 +56,19 @@ fn split(n: usize, t: usize) -> Vec<(usize, usize)> {
     (0..k).map(|i| (i * n / k, (i + 1) * n / k)).collect()
 }
 
-/// Receptive-field radius of the whole network in input pixels (rounded up).
-pub const HALO: usize = 64;
+/// How far (in input pixels, rounded up) a tile's windows reach beyond the tile: with the
+/// quarter-resolution checkpoints no pass reads more than about 12 pixels around its tile
+/// (conv_out's 9×9 plus the upsampling layers, or two 3×3 convolutions at quarter resolution).
+pub const HALO: usize = 16;
 
 /// Estimated peak GPU bytes per pixel of an untiled pass (a few 32-channel float tensors
-/// at full resolution are alive at once).
+/// at full resolution are alive at once; measured 364 at 200×150).
 pub const BYTES_PER_PIXEL: u64 = 400;
+
+/// Estimated peak GPU bytes per pixel of a tile's window (tensors are dropped as soon as
+/// the next layer has read them; measured 192 at 200×150 in 64-pixel tiles, incl. the
+/// pool's size classes).
+pub const TILE_BYTES_PER_PIXEL: u64 = 256;
 
 /// Tiled forward pass of one image through `net`.
 pub struct Tiler<'a> {
@@ -63,6 +77,49 @@ pub struct Tiler<'a> {
     /// Output grid of each conv layer.
     grids: Vec<(usize, usize)>,
     stats: Vec<Option<Tensor>>,
+    /// The newest quarter-resolution checkpoint.
+    ckpt: Option<Checkpoint>,
+}
+
+/// A block's output on the whole quarter-resolution grid, in host memory (`[h4, w4, c]`).
+struct Checkpoint {
+    /// Which block's output: `usize::MAX` for conv3's (see [`Tiler::block_out`]).
+    block: usize,
+    w: usize,
+    c: usize,
+    data: Vec<f32>,
+}
+
+impl Checkpoint {
+    fn new(block: usize, (h, w): (usize, usize), c: usize) -> Result<Self> {
+        let n = h * w * c;
+        let mut data = Vec::new();
+        data.try_reserve_exact(n).map_err(|_| Error::HostMemory {
+            what: format!("a {w}x{h}x{c} activation checkpoint"),
+            bytes: 4 * n as u64,
+        })?;
+        data.resize(n, 0.0);
+        Ok(Checkpoint { block, w, c, data })
+    }
+
+    /// Row-major values of window `r`.
+    fn window(&self, r: Region) -> Vec<f32> {
+        let mut v = Vec::with_capacity(r.h() * r.w() * self.c);
+        for y in r.y0..r.y1 {
+            let row = (y * self.w + r.x0) * self.c;
+            v.extend_from_slice(&self.data[row..row + r.w() * self.c]);
+        }
+        v
+    }
+
+    /// Stores window `r`'s values `v`.
+    fn put(&mut self, r: Region, v: &[f32]) {
+        let n = r.w() * self.c;
+        for (i, y) in (r.y0..r.y1).enumerate() {
+            let row = (y * self.w + r.x0) * self.c;
+            self.data[row..row + n].copy_from_slice(&v[i * n..(i + 1) * n]);
+        }
+    }
 }
 
 impl<'a> Tiler<'a> {
@@ -79,6 +136,7 @@ impl<'a> Tiler<'a> {
             img,
             grids,
             stats: vec![None; 16],
+            ckpt: None,
         }
     }
 
@@ -206,6 +264,10 @@ impl<'a> Tiler<'a> {
 
     /// Output of residual block `b` (0..5) on window `r`; `b == usize::MAX` is conv3's output.
     fn block_out(&self, rec: &mut Recorder, b: usize, r: Region) -> Result<Tensor> {
+        if let Some(ck) = self.ckpt.as_ref().filter(|ck| ck.block == b) {
+            let shape = [1, r.h(), r.w(), ck.c];
+            return Tensor::upload(self.net_ctx(), "tile.checkpoint", shape, &ck.window(r));
+        }
         if b == usize::MAX {
             let x = self.raw(rec, 2, r)?;
             return self.norm(rec, 2, &x, None, true);
@@ -241,6 +303,28 @@ impl<'a> Tiler<'a> {
         self.conv_local(rec, l, &x, s, r)
     }
 
+    /// Computes block `b`'s output (`usize::MAX`: conv3's) over the whole quarter grid in
+    /// tiles, from the current checkpoint, and makes it the new checkpoint.
+    fn checkpoint(&mut self, b: usize, tile: usize) -> Result<()> {
+        let ctx = self.net_ctx().clone();
+        let grid = self.grids[2];
+        let mut ck = Checkpoint::new(b, grid, self.net.layer_weights(2).0.cout)?;
+        for r in self.tiles(grid, self.tile_for(grid, tile)) {
+            let mut rec = Recorder::new(&ctx, "tiled.checkpoint");
+            let y = self.block_out(&mut rec, b, r)?;
+            let rb = rec.readback(&y);
+            rec.submit()?;
+            ck.put(r, &rb.read(&ctx)?);
+        }
+        self.ckpt = Some(ck);
+        Ok(())
+    }
+
+    /// Lower-resolution grids get proportionally smaller tiles.
+    fn tile_for(&self, grid: (usize, usize), tile: usize) -> usize {
+        (tile * grid.0).div_ceil(self.grids[15].0.max(1)).max(4)
+    }
+
     fn tiles(&self, grid: (usize, usize), t: usize) -> Vec<Region> {
         let mut v = Vec::new();
         for (y0, y1) in split(grid.0, t) {
@@ -259,8 +343,7 @@ impl<'a> Tiler<'a> {
         let eps = self.net.arch().eps;
         for l in 0..16 {
             let (h, w) = self.grids[l];
-            // Lower-resolution grids get proportionally smaller tiles.
-            let t = (tile * h).div_ceil(self.grids[15].0.max(1)).max(4);
+            let t = self.tile_for((h, w), tile);
             let mut acc = vec![Moments::default(); self.net.layer_weights(l).0.cout];
             for r in self.tiles((h, w), t) {
                 let mut rec = Recorder::new(&ctx, "tiled.stats");
@@ -272,6 +355,12 @@ impl<'a> Tiler<'a> {
                 Moments::accumulate(&mut acc, &rb.read(&ctx)?);
             }
             self.stats[l] = Some(stats_tensor(&ctx, &acc, eps)?);
+            // conv3's output needs stats 0..=2; block b's output needs stats up to 4 + 2b.
+            match l {
+                2 => self.checkpoint(usize::MAX, tile)?,
+                4 | 6 | 8 | 10 | 12 => self.checkpoint((l - 4) / 2, tile)?,
+                _ => {}
+            }
         }
         let (h, w) = (self.img.height() as usize, self.img.width() as usize);
         let mut out = RgbImage::new(w as u32, h as u32);
