@@ -47,6 +47,7 @@ fn t(ctx: &Context, shape: [usize; 4], seed: u64) -> Result<Tensor> {
     )
 }
 
+#[allow(clippy::too_many_arguments)] // one case: the shape, spelled out
 fn conv_case(
     ctx: &Context,
     name: &str,

@@ -128,7 +128,7 @@ impl Report {
         let limits = [
             (
                 "max_storage_buffer_binding_size",
-                l.max_storage_buffer_binding_size as u64,
+                l.max_storage_buffer_binding_size,
             ),
             ("max_buffer_size", l.max_buffer_size),
             (

@@ -176,6 +176,20 @@ impl Recorder {
             .copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, Some(src.bytes()));
     }
 
+    /// Records a copy of `len` elements from `src` at element `src_at` into `dst` at `dst_at`.
+    pub fn copy_range(&mut self, src: &Tensor, src_at: usize, dst: &Tensor, dst_at: usize, len: usize) {
+        assert!(src_at + len <= src.len() && dst_at + len <= dst.len(), "copy out of range");
+        if len > 0 {
+            self.enc().copy_buffer_to_buffer(
+                src.buffer(),
+                4 * src_at as u64,
+                dst.buffer(),
+                4 * dst_at as u64,
+                Some(4 * len as u64),
+            );
+        }
+    }
+
     /// Records a copy of `t` into a mappable buffer; read it after [`Recorder::submit`].
     pub fn readback(&mut self, t: &Tensor) -> Readback {
         let bytes = t.bytes().max(4);

@@ -20,7 +20,8 @@ use crate::ops::norm::instance_norm;
 use crate::ops::upsample::upsample_nearest;
 
 /// How the network goes back up to full resolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Upsample {
     /// 3×3 stride-2 transposed convolution (lengstrom; can leave checkerboard artifacts).
     Transpose,
@@ -29,7 +30,7 @@ pub enum Upsample {
 }
 
 /// A transform-network architecture.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Arch {
     /// Channels of the first layer (32 for lengstrom's network, 16 for the half-width variant).
     pub width: usize,

@@ -82,6 +82,11 @@ pub fn layer_index(name: &str) -> Result<usize> {
     Ok(sizes[..b - 1].iter().sum::<usize>() + c - 1)
 }
 
+/// Output channels of layer `i`.
+pub fn layer_channels(i: usize) -> usize {
+    VGG19_CONVS[i].2
+}
+
 /// The `reluB_C` name of layer `i`.
 pub fn layer_name(i: usize) -> String {
     let name = VGG19_CONVS[i].0;

@@ -1,4 +1,5 @@
-//! Window copy (`shaders/crop.wgsl`), used to cut tiles out of larger tensors.
+//! Window copy (`shaders/crop.wgsl`), used to cut tiles out of larger tensors, and batch
+//! items in and out of batches.
 
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{Kernel, CROP};
@@ -59,4 +60,32 @@ pub fn crop(
         grid_elems(y.len()),
     );
     Ok(y)
+}
+
+/// Image `i` of a batch, `[1, h, w, c]` (a buffer copy).
+pub fn batch_item(rec: &mut Recorder, x: &Tensor, i: usize) -> Result<Tensor> {
+    let [n, h, w, c] = x.shape();
+    if i >= n {
+        return Err(Error::InvalidInput(format!(
+            "image {i} of a batch {:?}",
+            x.shape()
+        )));
+    }
+    let y = Tensor::uninit(rec.context(), "batch_item", [1, h, w, c])?;
+    rec.copy_range(x, i * y.len(), &y, 0, y.len());
+    Ok(y)
+}
+
+/// Writes `item` `[1, h, w, c]` into image `i` of the batch `x` (a buffer copy).
+pub fn set_batch_item(rec: &mut Recorder, x: &Tensor, i: usize, item: &Tensor) -> Result<()> {
+    let [n, h, w, c] = x.shape();
+    if i >= n || item.shape() != [1, h, w, c] {
+        return Err(Error::InvalidInput(format!(
+            "image {i} {:?} into a batch {:?}",
+            item.shape(),
+            x.shape()
+        )));
+    }
+    rec.copy_range(item, 0, x, i * item.len(), item.len());
+    Ok(())
 }

@@ -159,6 +159,29 @@ impl<'a> Objective<'a> {
         })
     }
 
+    /// The same style targets with the content targets of another image (preprocessed,
+    /// `[1, h, w, 3]`), recorded into `rec`: in training every batch image is its own
+    /// content target.
+    pub fn with_content(&self, rec: &mut Recorder, content: &Tensor) -> Result<Objective<'a>> {
+        let content_targets = match self.content.iter().map(|c| c.0).max() {
+            Some(last) => {
+                let acts = self.vgg.forward(rec, content, last)?;
+                self.content
+                    .iter()
+                    .map(|(i, w, _)| (*i, *w, acts[*i].clone()))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        Ok(Objective {
+            vgg: self.vgg,
+            content: content_targets,
+            style: self.style.clone(),
+            tv_weight: self.tv_weight,
+            last: self.last,
+        })
+    }
+
     /// Number of scalar slots [`Objective::record`] fills.
     pub fn n_scalars(&self) -> usize {
         FIRST_TERM_SLOT + self.content.len() + self.style.len()

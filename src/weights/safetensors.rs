@@ -151,6 +151,20 @@ pub fn transform_bytes(
     precision: Precision,
     extra: &[(&str, &str)],
 ) -> Result<Vec<u8>> {
+    transform_bytes_with(w, precision, extra, &[])
+}
+
+/// An additional float32 tensor stored beside a network: name, shape, values.
+pub type ExtraTensor<'a> = (String, Vec<usize>, &'a [f32]);
+
+/// [`transform_bytes`] with additional float32 tensors (a training checkpoint's optimizer
+/// state); [`load_transform`] ignores them, so the file still loads as a network.
+pub fn transform_bytes_with(
+    w: &TransformWeights,
+    precision: Precision,
+    extra: &[(&str, &str)],
+    tensors: &[ExtraTensor],
+) -> Result<Vec<u8>> {
     w.validate()
         .map_err(|m| Error::InvalidInput(format!("refusing to save inconsistent weights: {m}")))?;
     let mut meta: HashMap<String, String> = [
@@ -204,9 +218,19 @@ pub fn transform_bytes(
         Precision::F32 => Dtype::F32,
         Precision::F16 => Dtype::F16,
     };
+    let n_model = blobs.len();
+    for (name, shape, v) in tensors {
+        blobs.push((
+            name.clone(),
+            shape.clone(),
+            bytemuck::cast_slice::<f32, u8>(v).to_vec(),
+        ));
+    }
     let views = blobs
         .iter()
-        .map(|(n, s, b)| {
+        .enumerate()
+        .map(|(i, (n, s, b))| {
+            let dtype = if i < n_model { dtype } else { Dtype::F32 };
             Ok((
                 n.clone(),
                 safetensors::tensor::TensorView::new(dtype, s.clone(), b)
