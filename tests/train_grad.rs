@@ -383,6 +383,8 @@ fn conv_gradients_match_cpu_and_finite_differences() {
         case(2, (23, 25), 13, 70, 3, 1),
         // Stride 2 with several splits and odd channel counts.
         case(2, (31, 36), 9, 17, 3, 2),
+        // A long reduction (2·97·89 pixels): the split count at its cap of 64.
+        case(2, (97, 89), 3, 4, 3, 1),
     ] {
         check_conv(&c, &mut rng);
     }
