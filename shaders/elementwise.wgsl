@@ -37,3 +37,12 @@ fn output_tanh(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     if (i >= p.len) { return; }
     y[i] = stable_tanh(a[i]) * p.scale + p.offset;
 }
+
+// Backward of output_tanh: y = dy * scale * (1 - tanh(x)^2), with a = x and b = dy.
+@compute @workgroup_size(256, 1, 1)
+fn output_tanh_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= p.len) { return; }
+    let t = stable_tanh(a[i]);
+    y[i] = b[i] * p.scale * (1.0 - t * t);
+}

@@ -25,6 +25,8 @@ pub const SHADERS: &[Shader] = &[
     LOSS,
     OPTIM,
     VECOPS,
+    CONV2D_GRAD,
+    INSTANCE_NORM_GRAD,
 ];
 
 /// `shaders/conv2d.wgsl`
@@ -82,6 +84,17 @@ pub const OPTIM: Shader = Shader {
 pub const VECOPS: Shader = Shader {
     name: "vecops.wgsl",
     source: include_str!("../../shaders/vecops.wgsl"),
+};
+
+/// `shaders/conv2d_grad.wgsl`
+pub const CONV2D_GRAD: Shader = Shader {
+    name: "conv2d_grad.wgsl",
+    source: include_str!("../../shaders/conv2d_grad.wgsl"),
+};
+/// `shaders/instance_norm_grad.wgsl`
+pub const INSTANCE_NORM_GRAD: Shader = Shader {
+    name: "instance_norm_grad.wgsl",
+    source: include_str!("../../shaders/instance_norm_grad.wgsl"),
 };
 
 /// One kernel variant: a shader entry point plus values for its override constants.

@@ -56,3 +56,34 @@ pub fn output_tanh(rec: &mut Recorder, x: &Tensor, scale: f32, offset: f32) -> R
     );
     Ok(y)
 }
+
+/// Backward of [`output_tanh`] given its input `x` and the output gradient `dy`:
+/// `dx = dy · scale · (1 − tanh(x)²)`.
+pub fn output_tanh_backward(
+    rec: &mut Recorder,
+    x: &Tensor,
+    dy: &Tensor,
+    scale: f32,
+) -> Result<Tensor> {
+    if x.shape() != dy.shape() {
+        return Err(Error::InvalidInput(format!(
+            "output_tanh_backward of {:?} given gradient {:?}",
+            x.shape(),
+            dy.shape()
+        )));
+    }
+    let dx = Tensor::uninit(rec.context(), "output_tanh_backward", x.shape())?;
+    let p = Params {
+        len: x.len() as u32,
+        scale,
+        offset: 0.0,
+        _p: 0,
+    };
+    rec.dispatch(
+        &Kernel::new(ELEMENTWISE, "output_tanh_backward"),
+        &p,
+        &[(1, x), (2, dy), (3, &dx)],
+        grid_elems(x.len()),
+    );
+    Ok(dx)
+}

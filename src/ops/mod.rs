@@ -2,11 +2,13 @@
 //! [`Recorder`](crate::gpu::record::Recorder) and returns its output tensor.
 
 pub mod conv;
+pub mod conv_grad;
 pub mod crop;
 pub mod elementwise;
 pub mod gram;
 pub mod loss;
 pub mod norm;
+pub mod norm_grad;
 pub mod optim;
 pub mod pool;
 pub mod reduce;

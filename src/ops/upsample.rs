@@ -42,3 +42,33 @@ pub fn upsample_nearest(rec: &mut Recorder, x: &Tensor, factor: usize) -> Result
     );
     Ok(y)
 }
+
+/// Backward of [`upsample_nearest`]: `dx[n, y, x, c]` is the sum of `dy` over the
+/// `factor × factor` block that `x[n, y, x, c]` was copied to; output `[n, h / f, w / f, c]`.
+pub fn upsample_nearest_backward(rec: &mut Recorder, dy: &Tensor, factor: usize) -> Result<Tensor> {
+    let [n, ho, wo, c] = dy.shape();
+    if factor == 0 || ho % factor != 0 || wo % factor != 0 {
+        return Err(crate::Error::InvalidInput(format!(
+            "upsample_nearest_backward: {:?} is not a ×{factor} upsampling",
+            dy.shape()
+        )));
+    }
+    let (h, w) = (ho / factor, wo / factor);
+    let dx = Tensor::uninit(rec.context(), "upsample_nearest_backward", [n, h, w, c])?;
+    let p = Params {
+        n: n as u32,
+        h: h as u32,
+        w: w as u32,
+        c: c as u32,
+        factor: factor as u32,
+        total: dx.len() as u32,
+        _p: [0; 2],
+    };
+    rec.dispatch(
+        &Kernel::new(UPSAMPLE, "nearest_backward"),
+        &p,
+        &[(3, dy), (4, &dx)],
+        grid_elems(dx.len()),
+    );
+    Ok(dx)
+}
