@@ -22,8 +22,10 @@ pub mod image_io;
 pub mod nets;
 pub mod ops;
 pub mod optimize;
+pub mod rng;
 pub mod stylize;
 pub mod tiled;
+pub mod train;
 pub mod video;
 pub mod weights;
 

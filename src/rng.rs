@@ -20,9 +20,9 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
-    /// Uniform in [0, 1).
+    /// Uniform in (0, 1).
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
 
     /// Uniform integer in `0..n` (`n > 0`), without modulo bias worth noticing for n ≪ 2⁶⁴.
@@ -32,7 +32,17 @@ impl SplitMix64 {
 
     /// Standard normal (Box–Muller).
     pub fn normal(&mut self) -> f64 {
-        let u = 1.0 - self.uniform();
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
+        (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
+    }
+
+    /// Standard normal redrawn until within two standard deviations, as TensorFlow's
+    /// `truncated_normal`.
+    pub fn truncated_normal(&mut self) -> f64 {
+        loop {
+            let z = self.normal();
+            if z.abs() <= 2.0 {
+                return z;
+            }
+        }
     }
 }

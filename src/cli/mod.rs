@@ -9,6 +9,7 @@ mod plan;
 mod process;
 mod styles;
 mod stylize;
+mod train;
 mod video;
 
 use anyhow::Result;
@@ -76,6 +77,11 @@ enum Command {
         after_help = "Example:\n  wgstyle video clip.mp4 --style ../shared/weights/styles/scream -o clip.scream.mp4"
     )]
     Video(video::Args),
+    /// Train a fast style network for a style image on a folder of photos.
+    #[command(
+        after_help = "Example:\n  wgstyle train --style-image wave.jpg --dataset ../shared/train256 -o wave.safetensors --test-image photo.jpg"
+    )]
+    Train(Box<train::Args>),
 }
 
 /// Runs the parsed command line.
@@ -89,6 +95,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Convert(a)) => convert::run(a),
         Some(Command::Optimize(a)) => optimize::run(*a),
         Some(Command::Video(a)) => video::run(a),
+        Some(Command::Train(a)) => train::run(*a),
         None => stylize::run(cli.stylize),
     }
 }

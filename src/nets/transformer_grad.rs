@@ -253,7 +253,7 @@ impl TransformNet {
     /// standard deviation 0.1 truncated at two standard deviations (redrawn beyond), shift 0,
     /// scale 1. The same `seed` gives the same weights.
     pub fn init(ctx: &Context, arch: Arch, seed: u64) -> Result<TransformNet> {
-        let mut rng = SplitMix::new(seed);
+        let mut rng = crate::rng::SplitMix64::new(seed);
         let mut layers = BTreeMap::new();
         for l in arch.layers() {
             let kernel = (0..l.k * l.k * l.cin * l.cout)
@@ -299,39 +299,5 @@ impl TransformNet {
             arch: self.arch(),
             layers,
         })
-    }
-}
-
-/// SplitMix64: a small, well-mixed deterministic generator for the initialisation.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn new(seed: u64) -> Self {
-        SplitMix(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1).
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box–Muller) redrawn until within two standard deviations, as
-    /// TensorFlow's `truncated_normal`.
-    fn truncated_normal(&mut self) -> f64 {
-        loop {
-            let z = (-2.0 * self.uniform().ln()).sqrt()
-                * (std::f64::consts::TAU * self.uniform()).cos();
-            if z.abs() <= 2.0 {
-                return z;
-            }
-        }
     }
 }

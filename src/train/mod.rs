@@ -119,6 +119,9 @@ pub struct StepLosses {
     pub iteration: u64,
     /// The loss terms, summed over the batch.
     pub losses: Losses,
+    /// Seconds from the submission to the losses being read back: the GPU's share of the
+    /// iteration (the rest is recording on the CPU and waiting for data).
+    pub gpu_seconds: f64,
 }
 
 /// A network being trained, with its optimizer state.
@@ -264,12 +267,14 @@ impl<'a> Trainer<'a> {
             adam_step(&mut rec, scale, &g.scale, &mc.0, &mc.1, a, t)?;
         }
         let rb = rec.readback(scalars.as_ref().expect("batch_size >= 1"));
+        let t0 = std::time::Instant::now();
         rec.submit()?;
         let losses = self.objective.losses(&rb.read(&self.ctx)?);
         self.iteration += 1;
         Ok(StepLosses {
             iteration: self.iteration,
             losses,
+            gpu_seconds: t0.elapsed().as_secs_f64(),
         })
     }
 
