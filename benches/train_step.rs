@@ -1,5 +1,7 @@
 //! Times `Trainer::step` (forward, VGG loss, backward, Adam) on synthetic photos: median of
-//! several steps after one warm-up step. Needs `../shared` (VGG-19 weights, the wave style).
+//! several steps after one warm-up step, wall clock and the CPU time of the whole process
+//! (lavapipe's threads included; steadier than wall clock on a shared machine). Needs
+//! `../shared` (VGG-19 weights, the wave style).
 //!
 //! `cargo bench --bench train_step` (`WGSTYLE_BENCH_SIZES=64:2,256:4` for size:batch pairs,
 //! `WGSTYLE_BENCH_REPS`).
@@ -62,14 +64,28 @@ fn main() {
             })
             .collect();
         trainer.step(&pixels).unwrap();
-        let mut t: Vec<f64> = (0..reps)
+        let (mut t, mut c): (Vec<f64>, Vec<f64>) = (0..reps)
             .map(|_| {
-                let t0 = Instant::now();
+                let (t0, c0) = (Instant::now(), cpu_seconds());
                 trainer.step(&pixels).unwrap();
-                t0.elapsed().as_secs_f64() * 1e3
+                (t0.elapsed().as_secs_f64() * 1e3, (cpu_seconds() - c0) * 1e3)
             })
-            .collect();
-        let med = common::median(&mut t);
-        println!("train step {batch}x{size}x{size}: {med:9.1} ms (median of {reps})");
+            .unzip();
+        let (med, cpu) = (common::median(&mut t), common::median(&mut c));
+        println!(
+            "train step {batch}x{size}x{size}: {med:9.1} ms wall, {cpu:9.1} ms CPU (medians of {reps})"
+        );
     }
+}
+
+/// User + system CPU time of this process (all threads), from `/proc/self/stat`; 0 elsewhere.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap_or(0.0) + f[12].parse::<f64>().unwrap_or(0.0);
+    ticks / 100.0 // USER_HZ
 }
