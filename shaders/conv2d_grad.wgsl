@@ -137,6 +137,125 @@ fn weight_partial(
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Direct variant of `weight_partial`: no workgroup memory and no barriers (for CPU drivers
+// such as lavapipe, which run barriers as coroutine switches; see `direct` in conv2d.wgsl).
+// Invocations run along x over the rows m = (ky, kx, ci); each computes DRM consecutive
+// rows x DRN consecutive output channels in eight vec4 variables, looping over the pixels
+// of its split. All invocations of a workgroup read the same dy pixel and channels, so the
+// dy loads are uniform (broadcast); the gathered x loads are the only per-lane loads.
+// Same grid of splits and same partials layout as the tiled kernel: `weight_reduce` adds
+// them up. Dispatch: [ceil(m / (DWG * DRM)), ceil(cout / DRN), splits].
+
+const DWG: u32 = 64u; // invocations per workgroup (along rows)
+const DRM: u32 = 4u;  // rows (ky, kx, ci) per invocation
+const DRN: u32 = 8u;  // output channels per invocation (two vec4 per row)
+
+// A row of the GEMM: its offset in x relative to the pixel (oy*s - pad_t, ox*s - pad_l)
+// and its tap; `ok` is false past the last row.
+struct Row {
+    off: i32,
+    ky: i32,
+    kx: i32,
+    ok: bool,
+}
+
+fn grad_row(m: u32, m_count: u32) -> Row {
+    let mm = min(m, m_count - 1u);
+    let ci = mm % p.cin;
+    let tap = mm / p.cin;
+    let kx = tap % p.kw;
+    let ky = tap / p.kw;
+    return Row(i32((ky * p.w + kx) * p.cin + ci), i32(ky), i32(kx), m < m_count);
+}
+
+// x for row `q` at the pixel whose window starts at (y0, x0), input offset `pix` (may be
+// negative in the padding); zero outside the input.
+fn grad_x(q: Row, pix: i32, y0: i32, x0: i32) -> f32 {
+    let iy = y0 + q.ky;
+    let ix = x0 + q.kx;
+    let ok = q.ok && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+    return select(0.0, x[select(0u, u32(pix + q.off), ok)], ok);
+}
+
+fn grad_dy(i: u32, n: u32) -> f32 {
+    return select(0.0, dy[min(i, arrayLength(&dy) - 1u)], n < p.cout);
+}
+
+fn grad_store(split: u32, m: u32, n0: u32, v0: vec4<f32>, v1: vec4<f32>, m_count: u32) {
+    if (m >= m_count) { return; }
+    let v = array<f32, 8>(v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w);
+    let base = (split * m_count + m) * p.cout;
+    for (var j = 0u; j < DRN; j++) {
+        let n = n0 + j;
+        if (n >= p.cout) { return; }
+        partials[base + n] = v[j];
+    }
+}
+
+@compute @workgroup_size(DWG, 1, 1)
+fn weight_partial_direct(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let m_count = p.kh * p.kw * p.cin;
+    let r_count = p.n * p.ho * p.wo;
+    let m0 = (wid.x * DWG + lid.x) * DRM;
+    let n0 = wid.y * DRN;
+    let split = wid.z;
+    if (m0 >= m_count) { return; }
+    let r_begin = split * p.chunk;
+    let r_end = min(r_begin + p.chunk, r_count);
+
+    let q0 = grad_row(m0, m_count);
+    let q1 = grad_row(m0 + 1u, m_count);
+    let q2 = grad_row(m0 + 2u, m_count);
+    let q3 = grad_row(m0 + 3u, m_count);
+    var a00 = vec4<f32>(0.0); var a01 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0);
+    var a20 = vec4<f32>(0.0); var a21 = vec4<f32>(0.0);
+    var a30 = vec4<f32>(0.0); var a31 = vec4<f32>(0.0);
+
+    // The pixel (img, oy, ox) of r, advanced without divisions.
+    var ox = r_begin % p.wo;
+    let t = r_begin / p.wo;
+    var oy = t % p.ho;
+    var img = t / p.ho;
+    let s = i32(p.stride);
+    let hw = i32(p.h * p.w);
+    let cin = i32(p.cin);
+    var bi = r_begin * p.cout + n0;
+    for (var r = r_begin; r < r_end; r++) {
+        let y0 = i32(oy) * s - p.pad_t;
+        let x0 = i32(ox) * s - p.pad_l;
+        let pix = ((i32(img) * hw) + y0 * i32(p.w) + x0) * cin;
+        let b0 = vec4<f32>(grad_dy(bi, n0), grad_dy(bi + 1u, n0 + 1u), grad_dy(bi + 2u, n0 + 2u), grad_dy(bi + 3u, n0 + 3u));
+        let b1 = vec4<f32>(grad_dy(bi + 4u, n0 + 4u), grad_dy(bi + 5u, n0 + 5u), grad_dy(bi + 6u, n0 + 6u), grad_dy(bi + 7u, n0 + 7u));
+        let x0v = grad_x(q0, pix, y0, x0);
+        let x1v = grad_x(q1, pix, y0, x0);
+        let x2v = grad_x(q2, pix, y0, x0);
+        let x3v = grad_x(q3, pix, y0, x0);
+        a00 = fma(vec4<f32>(x0v), b0, a00); a01 = fma(vec4<f32>(x0v), b1, a01);
+        a10 = fma(vec4<f32>(x1v), b0, a10); a11 = fma(vec4<f32>(x1v), b1, a11);
+        a20 = fma(vec4<f32>(x2v), b0, a20); a21 = fma(vec4<f32>(x2v), b1, a21);
+        a30 = fma(vec4<f32>(x3v), b0, a30); a31 = fma(vec4<f32>(x3v), b1, a31);
+        bi += p.cout;
+        ox += 1u;
+        if (ox == p.wo) {
+            ox = 0u;
+            oy += 1u;
+            if (oy == p.ho) {
+                oy = 0u;
+                img += 1u;
+            }
+        }
+    }
+    grad_store(split, m0, n0, a00, a01, m_count);
+    grad_store(split, m0 + 1u, n0, a10, a11, m_count);
+    grad_store(split, m0 + 2u, n0, a20, a21, m_count);
+    grad_store(split, m0 + 3u, n0, a30, a31, m_count);
+}
+
 // dW = the sum of the splits' partials, in split order. With FLAG_SWAP the output is
 // written as [kh, kw, cout, cin] instead of [kh, kw, cin, cout].
 @compute @workgroup_size(256, 1, 1)

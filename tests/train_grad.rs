@@ -20,8 +20,8 @@ use wgstyle::gpu::record::Recorder;
 use wgstyle::nets::transformer::{Arch, LayerKind, TransformNet, TransformWeights, Upsample};
 use wgstyle::ops::conv::{conv2d, conv2d_transpose, Conv2d, Padding};
 use wgstyle::ops::conv_grad::{
-    conv2d_input_grad, conv2d_transpose_input_grad, conv2d_transpose_weight_grad,
-    conv2d_weight_grad,
+    conv2d_input_grad, conv2d_transpose_input_grad, conv2d_transpose_weight_grad_with,
+    conv2d_weight_grad_with, WeightGradKernel,
 };
 use wgstyle::ops::elementwise::{output_tanh, output_tanh_backward};
 use wgstyle::ops::norm::{instance_norm_apply, instance_norm_stats};
@@ -316,28 +316,44 @@ fn check_conv(c: &ConvCase, rng: &mut Rng) {
                     padding: Padding::Same,
                     relu: false,
                 };
-                vec![
+                let mut v = vec![
                     conv2d(rec, &xt, &wtt, None, p).unwrap(),
-                    conv2d_weight_grad(rec, &xt, &dyt, (k, k), s, Padding::Same).unwrap(),
                     conv2d_input_grad(rec, &dyt, &wtt, (h, w), s, Padding::Same).unwrap(),
-                ]
+                ];
+                for kernel in WeightGradKernel::VARIANTS {
+                    let pad = Padding::Same;
+                    v.push(
+                        conv2d_weight_grad_with(rec, &xt, &dyt, (k, k), s, pad, kernel).unwrap(),
+                    );
+                }
+                v
             }
-            Some(out) => vec![
-                conv2d_transpose(rec, &xt, &wtt, s, out, false).unwrap(),
-                conv2d_transpose_weight_grad(rec, &xt, &dyt, (k, k), s).unwrap(),
-                conv2d_transpose_input_grad(rec, &dyt, &wtt, (h, w), s).unwrap(),
-            ],
+            Some(out) => {
+                let mut v = vec![
+                    conv2d_transpose(rec, &xt, &wtt, s, out, false).unwrap(),
+                    conv2d_transpose_input_grad(rec, &dyt, &wtt, (h, w), s).unwrap(),
+                ];
+                for kernel in WeightGradKernel::VARIANTS {
+                    v.push(
+                        conv2d_transpose_weight_grad_with(rec, &xt, &dyt, (k, k), s, kernel)
+                            .unwrap(),
+                    );
+                }
+                v
+            }
         }
     });
+    // got: forward, dX, then dW from each of WeightGradKernel::VARIANTS.
     let (xd, wd, dyd) = (f64s(&x), f64s(&wt), f64s(&dy));
     let e_fwd = rel_err(&got[0], &cn.forward(&xd, ci, &wd, co, n * ho * wo));
-    let e_dw = rel_err(&got[1], &cn.weight_grad(&xd, ci, &dyd, co));
-    let e_dx = rel_err(&got[2], &cn.input_grad(&dyd, co, &wd, ci, n * h * w));
+    let dw_ref = cn.weight_grad(&xd, ci, &dyd, co);
+    let e_dws: Vec<f64> = got[2..].iter().map(|g| rel_err(g, &dw_ref)).collect();
+    let e_dx = rel_err(&got[1], &cn.input_grad(&dyd, co, &wd, ci, n * h * w));
     // L = Σ dy · conv(x, w), in float64 on the CPU.
     let loss_w = |wv: &[f64]| dot(&cn.forward(&xd, ci, wv, co, n * ho * wo), &dy);
     let loss_x = |xv: &[f64]| dot(&cn.forward(xv, ci, &wd, co, n * ho * wo), &dy);
-    let fd_dw = finite_diff(&wt, &got[1], loss_w, rng, 1e-3);
-    let fd_dx = finite_diff(&x, &got[2], loss_x, rng, 1e-3);
+    let fd_dw = finite_diff(&wt, &got[2], loss_w, rng, 1e-3);
+    let fd_dx = finite_diff(&x, &got[1], loss_x, rng, 1e-3);
     let what = format!(
         "{}{n}x{h}x{w}x{ci} k{k} s{s} -> {ho}x{wo}x{co} (pad {pt},{pl})",
         if c.transposed.is_some() {
@@ -346,14 +362,16 @@ fn check_conv(c: &ConvCase, rng: &mut Rng) {
             ""
         }
     );
+    let dws: Vec<String> = e_dws.iter().map(|e| format!("{e:.1e}")).collect();
     eprintln!(
-        "{what}: forward {e_fwd:.1e}, dW {e_dw:.1e} (fd {fd_dw:.1e}), dX {e_dx:.1e} (fd {fd_dx:.1e})"
+        "{what}: forward {e_fwd:.1e}, dW tiled/direct {} (fd {fd_dw:.1e}), dX {e_dx:.1e} (fd {fd_dx:.1e})",
+        dws.join("/")
     );
     assert!(e_fwd <= TOL, "{what}: forward reference {e_fwd:.1e}");
-    assert!(
-        e_dw <= TOL && fd_dw <= FD_TOL,
-        "{what}: dW {e_dw:.1e} fd {fd_dw:.1e}"
-    );
+    for (kernel, e_dw) in WeightGradKernel::VARIANTS.iter().zip(&e_dws) {
+        assert!(*e_dw <= TOL, "{what}: dW ({kernel:?}) {e_dw:.1e}");
+    }
+    assert!(fd_dw <= FD_TOL, "{what}: dW fd {fd_dw:.1e}");
     assert!(
         e_dx <= TOL && fd_dx <= FD_TOL,
         "{what}: dX {e_dx:.1e} fd {fd_dx:.1e}"

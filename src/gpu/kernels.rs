@@ -269,4 +269,23 @@ mod tests {
             .unwrap_or_else(|e| panic!("{tile:?}: {e}"));
         }
     }
+
+    #[test]
+    fn weight_grad_variants_validate() {
+        let (module, info) = validate(&CONV2D_GRAD);
+        for kernel in crate::ops::conv_grad::WeightGradKernel::VARIANTS {
+            assert!(
+                module.entry_points.iter().any(|e| e.name == kernel.entry()),
+                "{kernel:?}: no entry point {}",
+                kernel.entry()
+            );
+            naga::back::pipeline_constants::process_overrides(
+                &module,
+                &info,
+                Some((naga::ShaderStage::Compute, kernel.entry())),
+                &naga::back::PipelineConstants::default(),
+            )
+            .unwrap_or_else(|e| panic!("{kernel:?}: {e}"));
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! Gradients of the convolutions of [`conv`](crate::ops::conv) (`shaders/conv2d_grad.wgsl`).
 //!
-//! Weight gradients are an implicit GEMM over workgroup tiles with split-K partial sums,
-//! added up by a second kernel in a fixed order (deterministic). Input gradients reuse the
+//! Weight gradients are an implicit GEMM with split-K partial sums, added up by a second
+//! kernel in a fixed order (deterministic). The partial sums come from one of two kernels
+//! ([`WeightGradKernel`]): workgroup-shared tiles (GPUs) or a direct kernel without
+//! workgroup memory (CPU drivers). Input gradients reuse the
 //! forward convolution kernel through [`conv2d_window`] with the kernel's channel axes
 //! exchanged ([`swap_io`]):
 //! - a convolution's input gradient is a transposed convolution of `dy` with the same
@@ -46,6 +48,66 @@ struct Params {
 
 const FLAG_SWAP: u32 = 1;
 
+/// Rows (kernel taps × input channels) per workgroup of the direct kernel (`DWG * DRM`).
+const DIRECT_ROWS: usize = 256;
+/// Output channels per workgroup of the direct kernel (`DRN`).
+const DIRECT_COLS: usize = 8;
+
+/// The kernel that computes a weight gradient's split-K partial sums.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WeightGradKernel {
+    /// 64×64 tiles staged in workgroup memory, a 4×4 block per invocation (GPUs).
+    Tiled,
+    /// No workgroup memory and no barriers: each invocation accumulates 4 rows (tap, input
+    /// channel) × 8 output channels in registers straight from global memory, with the
+    /// output-gradient loads shared by the whole workgroup (CPU drivers such as lavapipe).
+    Direct,
+}
+
+impl WeightGradKernel {
+    /// Every variant.
+    pub const VARIANTS: [WeightGradKernel; 2] = [WeightGradKernel::Tiled, WeightGradKernel::Direct];
+
+    /// The entry point in `shaders/conv2d_grad.wgsl`.
+    pub fn entry(self) -> &'static str {
+        match self {
+            WeightGradKernel::Tiled => "weight_partial",
+            WeightGradKernel::Direct => "weight_partial_direct",
+        }
+    }
+
+    /// The default on this adapter: direct on CPU drivers, tiled on GPUs (as
+    /// [`Tile::default_for`](crate::ops::conv::Tile::default_for)).
+    pub fn default_for(device_type: wgpu::DeviceType) -> WeightGradKernel {
+        if device_type == wgpu::DeviceType::Cpu {
+            WeightGradKernel::Direct
+        } else {
+            WeightGradKernel::Tiled
+        }
+    }
+
+    fn default_on(rec: &Recorder) -> WeightGradKernel {
+        Self::default_for(rec.context().adapter_info().device_type)
+    }
+
+    /// Workgroups of the partial-sum kernel for `rows × cols` with `splits` splits.
+    fn groups(self, rows: usize, cols: usize, splits: usize) -> [u32; 3] {
+        match self {
+            // x = channel tiles, y = row tiles; direct: the other way round.
+            WeightGradKernel::Tiled => [
+                cols.div_ceil(TILE) as u32,
+                rows.div_ceil(TILE) as u32,
+                splits as u32,
+            ],
+            WeightGradKernel::Direct => [
+                rows.div_ceil(DIRECT_ROWS) as u32,
+                cols.div_ceil(DIRECT_COLS) as u32,
+                splits as u32,
+            ],
+        }
+    }
+}
+
 fn padding_of(n: usize, k: usize, stride: usize, padding: Padding) -> Result<(usize, usize)> {
     if let Padding::Reflect(_) = padding {
         return Err(Error::InvalidInput(
@@ -77,11 +139,26 @@ pub fn conv2d_weight_grad(
     stride: usize,
     padding: Padding,
 ) -> Result<Tensor> {
+    let kernel = WeightGradKernel::default_on(rec);
+    conv2d_weight_grad_with(rec, x, dy, k, stride, padding, kernel)
+}
+
+/// [`conv2d_weight_grad`] with an explicit partial-sum kernel.
+pub fn conv2d_weight_grad_with(
+    rec: &mut Recorder,
+    x: &Tensor,
+    dy: &Tensor,
+    k: (usize, usize),
+    stride: usize,
+    padding: Padding,
+    kernel: WeightGradKernel,
+) -> Result<Tensor> {
     let [n, h, w, _] = x.shape();
     let (ho, pad_t) = padding_of(h, k.0, stride, padding)?;
     let (wo, pad_l) = padding_of(w, k.1, stride, padding)?;
     check_dy("conv2d_weight_grad", dy, [n, ho, wo, dy.shape()[3]])?;
-    weight_grad(rec, x, dy, k, stride, (pad_t as i32, pad_l as i32), false)
+    let pad = (pad_t as i32, pad_l as i32);
+    weight_grad(rec, x, dy, k, stride, pad, false, kernel)
 }
 
 /// Gradient of the kernel of `conv2d_transpose(x, w, stride, out_hw)` (see
@@ -94,6 +171,19 @@ pub fn conv2d_transpose_weight_grad(
     dy: &Tensor,
     k: (usize, usize),
     stride: usize,
+) -> Result<Tensor> {
+    let kernel = WeightGradKernel::default_on(rec);
+    conv2d_transpose_weight_grad_with(rec, x, dy, k, stride, kernel)
+}
+
+/// [`conv2d_transpose_weight_grad`] with an explicit partial-sum kernel.
+pub fn conv2d_transpose_weight_grad_with(
+    rec: &mut Recorder,
+    x: &Tensor,
+    dy: &Tensor,
+    k: (usize, usize),
+    stride: usize,
+    kernel: WeightGradKernel,
 ) -> Result<Tensor> {
     let [n, h, w, _] = x.shape();
     let [dn, oh, ow, _] = dy.shape();
@@ -110,7 +200,7 @@ pub fn conv2d_transpose_weight_grad(
     );
     // dW[ky, kx, ci, co] is the weight gradient of the strided convolution that reads dy at
     // (s·i − pad_t + ky) for each pixel i of x: x plays that convolution's output gradient.
-    weight_grad(rec, dy, x, k, stride, (pad_t, pad_l), true)
+    weight_grad(rec, dy, x, k, stride, (pad_t, pad_l), true, kernel)
 }
 
 /// Top (or left) padding of a transposed convolution from `n` to `out` pixels, as
@@ -121,6 +211,7 @@ fn transpose_pad(n: usize, k: usize, stride: usize, out: usize) -> i32 {
 
 /// The split-K GEMM: `G[ky, kx, cg, cb] = Σ g[n, oy·s − pt + ky, ox·s − pl + kx, cg] ·
 /// b[n, oy, ox, cb]`, written as `[kh, kw, cg, cb]`, or `[kh, kw, cb, cg]` when `swap`.
+#[allow(clippy::too_many_arguments)]
 fn weight_grad(
     rec: &mut Recorder,
     g: &Tensor,
@@ -129,6 +220,7 @@ fn weight_grad(
     stride: usize,
     pad: (i32, i32),
     swap: bool,
+    kernel: WeightGradKernel,
 ) -> Result<Tensor> {
     let [n, h, w, cg] = g.shape();
     let [bn, ho, wo, cb] = b.shape();
@@ -174,14 +266,10 @@ fn weight_grad(
     };
     let dw = Tensor::uninit(&ctx, "conv2d_grad.dw", out_shape)?;
     rec.dispatch(
-        &Kernel::new(CONV2D_GRAD, "weight_partial"),
+        &Kernel::new(CONV2D_GRAD, kernel.entry()),
         &p,
         &[(1, g), (2, b), (3, &partials)],
-        [
-            cb.div_ceil(TILE) as u32,
-            rows.div_ceil(TILE) as u32,
-            splits as u32,
-        ],
+        kernel.groups(rows, cb, splits),
     );
     rec.dispatch(
         &Kernel::new(CONV2D_GRAD, "weight_reduce"),
