@@ -17,14 +17,7 @@ use wgstyle::ops::conv_grad::{
 use wgstyle::Tensor;
 
 fn main() {
-    let sizes: Vec<(usize, usize)> = std::env::var("WGSTYLE_BENCH_SIZES")
-        .unwrap_or_else(|_| "64:2,256:4".into())
-        .split(',')
-        .filter_map(|p| {
-            let (s, n) = p.split_once(':')?;
-            Some((s.trim().parse().ok()?, n.trim().parse().ok()?))
-        })
-        .collect();
+    let sizes: Vec<(usize, usize)> = common::size_batches("WGSTYLE_BENCH_SIZES", "64:2,256:4");
     let reps = common::number("WGSTYLE_BENCH_REPS", 3);
     let only = std::env::var("WGSTYLE_BENCH_KERNELS").unwrap_or_default();
     let kernels: Vec<WeightGradKernel> = WeightGradKernel::VARIANTS

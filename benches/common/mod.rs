@@ -20,6 +20,18 @@ pub fn sizes(var: &str, default: &[usize]) -> Vec<usize> {
         .unwrap_or_else(|| default.to_vec())
 }
 
+/// Comma-separated `size:batch` pairs from `var` (e.g. `64:2,256:4`), or `default`.
+pub fn size_batches(var: &str, default: &str) -> Vec<(usize, usize)> {
+    std::env::var(var)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .filter_map(|p| {
+            let (s, n) = p.split_once(':')?;
+            Some((s.trim().parse().ok()?, n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 /// A number from `var`, or `default`.
 pub fn number(var: &str, default: usize) -> usize {
     std::env::var(var)

@@ -172,8 +172,7 @@ impl Recorder {
     /// Records a copy of `src` into `dst` (same length).
     pub fn copy(&mut self, src: &Tensor, dst: &Tensor) {
         assert_eq!(src.len(), dst.len());
-        self.enc()
-            .copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, Some(src.bytes()));
+        self.copy_range(src, 0, dst, 0, src.len());
     }
 
     /// Records a copy of `len` elements from `src` at element `src_at` into `dst` at `dst_at`.

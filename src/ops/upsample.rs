@@ -17,6 +17,20 @@ struct Params {
     _p: [u32; 2],
 }
 
+/// Parameters of both kernels: the low-resolution shape `[n, h, w, c]`, the factor, and the
+/// number of invocations.
+fn params([n, h, w, c]: [usize; 4], factor: usize, total: usize) -> Params {
+    Params {
+        n: n as u32,
+        h: h as u32,
+        w: w as u32,
+        c: c as u32,
+        factor: factor as u32,
+        total: total as u32,
+        _p: [0; 2],
+    }
+}
+
 /// `y[n, oy, ox, c] = x[n, oy / f, ox / f, c]`, output `[n, f*h, f*w, c]`.
 pub fn upsample_nearest(rec: &mut Recorder, x: &Tensor, factor: usize) -> Result<Tensor> {
     let [n, h, w, c] = x.shape();
@@ -25,15 +39,7 @@ pub fn upsample_nearest(rec: &mut Recorder, x: &Tensor, factor: usize) -> Result
         "upsample_nearest",
         [n, h * factor, w * factor, c],
     )?;
-    let p = Params {
-        n: n as u32,
-        h: h as u32,
-        w: w as u32,
-        c: c as u32,
-        factor: factor as u32,
-        total: y.len() as u32,
-        _p: [0; 2],
-    };
+    let p = params(x.shape(), factor, y.len());
     rec.dispatch(
         &Kernel::new(UPSAMPLE, "nearest"),
         &p,
@@ -55,15 +61,7 @@ pub fn upsample_nearest_backward(rec: &mut Recorder, dy: &Tensor, factor: usize)
     }
     let (h, w) = (ho / factor, wo / factor);
     let dx = Tensor::uninit(rec.context(), "upsample_nearest_backward", [n, h, w, c])?;
-    let p = Params {
-        n: n as u32,
-        h: h as u32,
-        w: w as u32,
-        c: c as u32,
-        factor: factor as u32,
-        total: dx.len() as u32,
-        _p: [0; 2],
-    };
+    let p = params(dx.shape(), factor, dx.len());
     rec.dispatch(
         &Kernel::new(UPSAMPLE, "nearest_backward"),
         &p,

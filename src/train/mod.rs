@@ -54,14 +54,14 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
+        // The same layers as the optimisation path (and lengstrom).
+        let layers = LossSpec::default();
         TrainOptions {
             content_weight: 7.5,
             style_weight: 100.0,
             tv_weight: 200.0,
-            content_layers: vec!["relu4_2".into()],
-            style_layers: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
-                .map(String::from)
-                .to_vec(),
+            content_layers: layers.content_layers,
+            style_layers: layers.style_layers,
             image_size: 256,
             batch_size: 4,
             learning_rate: 1e-3,
@@ -296,20 +296,31 @@ impl<'a> Trainer<'a> {
 
     /// The run's state, to save and resume from.
     pub fn checkpoint(&self) -> Result<Checkpoint> {
+        // Every moment tensor read back in one submission.
+        let mut rec = Recorder::new(&self.ctx, "train.checkpoint");
+        let pending: Vec<_> = self
+            .moments
+            .iter()
+            .map(|parts| {
+                parts
+                    .each_ref()
+                    .map(|(m, v)| (rec.readback(m), rec.readback(v)))
+            })
+            .collect();
+        rec.submit()?;
         let mut m = Vec::new();
         let mut v = Vec::new();
-        for parts in &self.moments {
-            let [a, b, c] = parts;
-            let get = |t: &Tensor| self.ctx.download(t);
+        for [a, b, c] in pending {
+            let (ctx, (am, av), (bm, bv), (cm, cv)) = (&self.ctx, a, b, c);
             m.push(LayerWeights {
-                kernel: get(&a.0)?,
-                shift: get(&b.0)?,
-                scale: get(&c.0)?,
+                kernel: am.read(ctx)?,
+                shift: bm.read(ctx)?,
+                scale: cm.read(ctx)?,
             });
             v.push(LayerWeights {
-                kernel: get(&a.1)?,
-                shift: get(&b.1)?,
-                scale: get(&c.1)?,
+                kernel: av.read(ctx)?,
+                shift: bv.read(ctx)?,
+                scale: cv.read(ctx)?,
             });
         }
         Ok(Checkpoint {
