@@ -89,6 +89,7 @@ pub(crate) struct Inner {
     pub pool: Arc<BufferPool>,
     pub kernels: KernelCache,
     pub errors: Arc<Mutex<Vec<String>>>,
+    pub autotune: crate::ops::conv_tune::Autotuner,
 }
 
 /// A GPU device and queue with wgstyle's buffer pool and kernel cache.
@@ -211,6 +212,7 @@ impl Context {
                 limits,
                 pool,
                 errors,
+                autotune: crate::ops::conv_tune::Autotuner::new(),
             }),
         }
     }

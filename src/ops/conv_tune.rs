@@ -1,0 +1,311 @@
+//! Convolution autotune: the first time a convolution shape is met on a [`Context`] with
+//! autotune on, every kernel variant of [`Tile::VARIANTS`] that fits the device is timed on
+//! scratch tensors of that shape, each run in its own recording and submission (GPU
+//! timestamps when the device has `TIMESTAMP_QUERY`, else the wall clock around submit and
+//! wait), and the fastest is used for that shape from then on. Large outputs are timed on a
+//! cropped proxy of at most [`MAX_PROXY_PIXELS`] output pixels, so that tuning stays short.
+//!
+//! Choices live in the context and, unless [`Context::set_autotune_cache`] says otherwise, in
+//! a JSON cache file ([`crate::ops::tune_cache`]), so that a later process on the same adapter,
+//! driver and wgstyle version tunes nothing. Autotune is **off** by default in the library
+//! (results and timings stay deterministic and nothing is written to disk unless asked): turn
+//! it on with [`Context::set_autotune`]. The `wgstyle` command line turns it on
+//! (`--no-autotune` turns it off). With autotune off every convolution uses
+//! [`Tile::default_for`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::gpu::context::Context;
+use crate::ops::conv::{Params, Tile, MODE_REFLECT, MODE_TRANSPOSED};
+use crate::ops::tune_cache;
+
+/// The largest number of output pixels (`n · ho · wo`) a tuning run computes.
+pub const MAX_PROXY_PIXELS: u32 = 128 * 128;
+
+/// Kind of convolution, as the kernel sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvMode {
+    /// Zero padding (TensorFlow SAME/VALID, explicit windows).
+    Zero,
+    /// Reflection padding.
+    Reflect,
+    /// Transposed convolution.
+    Transposed,
+}
+
+/// The shape of one convolution, as the autotune keys it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ConvShape {
+    /// Batch.
+    pub n: u32,
+    /// Input rows.
+    pub h: u32,
+    /// Input columns.
+    pub w: u32,
+    /// Input channels.
+    pub cin: u32,
+    /// Output rows.
+    pub ho: u32,
+    /// Output columns.
+    pub wo: u32,
+    /// Output channels.
+    pub cout: u32,
+    /// Kernel rows.
+    pub kh: u32,
+    /// Kernel columns.
+    pub kw: u32,
+    /// Stride.
+    pub stride: u32,
+    /// Padding mode or transposed.
+    pub mode: ConvMode,
+}
+
+impl ConvShape {
+    pub(crate) fn of(p: &Params) -> Self {
+        ConvShape {
+            n: p.n,
+            h: p.h,
+            w: p.w,
+            cin: p.cin,
+            ho: p.ho,
+            wo: p.wo,
+            cout: p.cout,
+            kh: p.kh,
+            kw: p.kw,
+            stride: p.stride,
+            mode: match p.mode {
+                MODE_TRANSPOSED => ConvMode::Transposed,
+                MODE_REFLECT => ConvMode::Reflect,
+                _ => ConvMode::Zero,
+            },
+        }
+    }
+
+    /// The shape a tuning run actually times: the top-left crop of at most 128×128 output
+    /// pixels (and as many images as fit in [`MAX_PROXY_PIXELS`]), with the input it reads.
+    /// Shapes that small are their own proxy.
+    pub fn proxy(self) -> ConvShape {
+        let ho = self.ho.clamp(1, 128);
+        let wo = self.wo.clamp(1, 128);
+        let n = self.n.min((MAX_PROXY_PIXELS / (ho * wo)).max(1)).max(1);
+        if (n, ho, wo) == (self.n, self.ho, self.wo) {
+            return self;
+        }
+        let span = |o: u32, k: u32| match self.mode {
+            ConvMode::Transposed => o.div_ceil(self.stride) + k,
+            _ => (o - 1) * self.stride + k,
+        };
+        ConvShape {
+            n,
+            h: self.h.min(span(ho, self.kh)).max(1),
+            w: self.w.min(span(wo, self.kw)).max(1),
+            ho,
+            wo,
+            ..self
+        }
+    }
+
+    /// Kernel parameters for a run of this shape (TensorFlow-style centred padding).
+    pub(crate) fn params(self) -> Params {
+        let pad = |n: u32, k: u32, o: u32| -> i32 {
+            let total = match self.mode {
+                ConvMode::Transposed => ((n.max(1) - 1) * self.stride + k).saturating_sub(o),
+                _ => ((o.max(1) - 1) * self.stride + k).saturating_sub(n),
+            };
+            (total / 2) as i32
+        };
+        Params {
+            n: self.n,
+            h: self.h,
+            w: self.w,
+            cin: self.cin,
+            ho: self.ho,
+            wo: self.wo,
+            cout: self.cout,
+            kh: self.kh,
+            kw: self.kw,
+            stride: self.stride.max(1),
+            pad_t: pad(self.h, self.kh, self.ho),
+            pad_l: pad(self.w, self.kw, self.wo),
+            mode: match self.mode {
+                ConvMode::Zero => crate::ops::conv::MODE_ZERO,
+                ConvMode::Reflect => MODE_REFLECT,
+                ConvMode::Transposed => MODE_TRANSPOSED,
+            },
+            flags: 0,
+            _p: [0; 2],
+        }
+    }
+}
+
+/// Counters of a context's autotune.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AutotuneStats {
+    /// Shapes timed on this context (tuning runs).
+    pub tuned: u64,
+    /// Choices read from the cache file.
+    pub from_cache: u64,
+    /// Shapes with a known choice now.
+    pub shapes: usize,
+}
+
+/// The autotune state of one context (shared by its clones).
+pub(crate) struct Autotuner {
+    enabled: AtomicBool,
+    cache_file: Mutex<Option<PathBuf>>,
+    /// Whether the cache file has been read (reset when the file changes).
+    loaded: AtomicBool,
+    choices: Mutex<HashMap<ConvShape, Tile>>,
+    /// Held while loading or tuning, so that one thread tunes a shape once.
+    tuning: Mutex<()>,
+    tuned: AtomicU64,
+    from_cache: AtomicU64,
+}
+
+impl Autotuner {
+    pub(crate) fn new() -> Self {
+        Autotuner {
+            enabled: AtomicBool::new(false),
+            cache_file: Mutex::new(tune_cache::default_cache_file()),
+            loaded: AtomicBool::new(false),
+            choices: Mutex::new(HashMap::new()),
+            tuning: Mutex::new(()),
+            tuned: AtomicU64::new(0),
+            from_cache: AtomicU64::new(0),
+        }
+    }
+
+    fn get(&self, s: &ConvShape) -> Option<Tile> {
+        self.choices.lock().unwrap().get(s).copied()
+    }
+
+    fn insert(&self, s: ConvShape, t: Tile) {
+        self.choices.lock().unwrap().insert(s, t);
+    }
+
+    fn load(&self, ctx: &Context) {
+        if self.loaded.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Some(path) = self.cache_file.lock().unwrap().clone() else {
+            return;
+        };
+        let found = tune_cache::load(&path, ctx.adapter_info());
+        let mut choices = self.choices.lock().unwrap();
+        for (shape, tile) in found {
+            if tile.fits(ctx.limits()) && choices.insert(shape, tile).is_none() {
+                self.from_cache.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The kernel variant for the convolution `p` on `ctx`: [`Tile::default_for`] with autotune
+/// off, else the remembered or cached choice, else the winner of a tuning run.
+pub(crate) fn tile_for(ctx: &Context, p: &Params) -> Tile {
+    let default = Tile::default_for(ctx.adapter_info().device_type, p.cout as usize);
+    let at = &ctx.inner.autotune;
+    if !at.enabled.load(Ordering::Relaxed) {
+        return default;
+    }
+    let shape = ConvShape::of(p);
+    if let Some(t) = at.get(&shape) {
+        return t;
+    }
+    let _tuning = at.tuning.lock().unwrap();
+    at.load(ctx);
+    if let Some(t) = at.get(&shape) {
+        return t;
+    }
+    let proxy = shape.proxy();
+    let (tile, times) = match at.get(&proxy) {
+        Some(t) => (t, Vec::new()),
+        None => match crate::ops::conv_measure::measure(ctx, proxy, default) {
+            Some((t, times)) => {
+                at.tuned.fetch_add(1, Ordering::Relaxed);
+                at.insert(proxy, t);
+                (t, times)
+            }
+            // Nothing could be timed (e.g. a GPU error): keep the default, in memory only.
+            None => {
+                at.insert(shape, default);
+                return default;
+            }
+        },
+    };
+    at.insert(shape, tile);
+    if let Some(path) = at.cache_file.lock().unwrap().clone() {
+        let mut entries = vec![(shape, tile, times.clone())];
+        if proxy != shape {
+            entries.push((proxy, tile, times));
+        }
+        if let Err(e) = tune_cache::store(&path, ctx.adapter_info(), &entries) {
+            log::warn!("autotune cache not written: {e}");
+        }
+    }
+    tile
+}
+
+impl Context {
+    /// Turns convolution autotuning on or off (default: off; see [`crate::ops::conv_tune`]).
+    /// Off, every convolution uses [`Tile::default_for`], whatever was tuned before.
+    pub fn set_autotune(&self, on: bool) {
+        self.inner.autotune.enabled.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether convolution autotuning is on.
+    pub fn autotune(&self) -> bool {
+        self.inner.autotune.enabled.load(Ordering::Relaxed)
+    }
+
+    /// The autotune cache file, or `None` to keep choices in memory only. Default:
+    /// [`tune_cache::default_cache_file`] (read when the context is created).
+    pub fn set_autotune_cache(&self, file: Option<PathBuf>) {
+        let at = &self.inner.autotune;
+        let _tuning = at.tuning.lock().unwrap();
+        *at.cache_file.lock().unwrap() = file;
+        at.loaded.store(false, Ordering::SeqCst);
+    }
+
+    /// The autotune cache file in use, if any.
+    pub fn autotune_cache(&self) -> Option<PathBuf> {
+        self.inner.autotune.cache_file.lock().unwrap().clone()
+    }
+
+    /// Counters of the autotune (tuning runs, choices read from the cache file).
+    pub fn autotune_stats(&self) -> AutotuneStats {
+        let at = &self.inner.autotune;
+        AutotuneStats {
+            tuned: at.tuned.load(Ordering::Relaxed),
+            from_cache: at.from_cache.load(Ordering::Relaxed),
+            shapes: at.choices.lock().unwrap().len(),
+        }
+    }
+
+    /// Every convolution shape with a known variant (tuned, cached or pinned), sorted.
+    pub fn conv_choices(&self) -> Vec<(ConvShape, Tile)> {
+        let mut v: Vec<_> = self
+            .inner
+            .autotune
+            .choices
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, t)| (*s, *t))
+            .collect();
+        v.sort_by_key(|(s, _)| *s);
+        v
+    }
+
+    /// Pins the variant used for convolutions of `shape` while autotune is on (in memory
+    /// only; the cache file is not changed).
+    pub fn set_conv_choice(&self, shape: ConvShape, tile: Tile) {
+        self.inner.autotune.insert(shape, tile);
+    }
+}
