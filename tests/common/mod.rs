@@ -20,6 +20,12 @@ pub fn ctx() -> &'static Context {
     })
 }
 
+/// The autotune cache directory for the `wgstyle` processes that tests start (as
+/// `WGSTYLE_CACHE_DIR`), so that they never write to the user's cache directory.
+pub fn autotune_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("autotune-cache")
+}
+
 /// `../shared` (or `$WGSTYLE_SHARED`). `None` (after saying so) when absent, except under
 /// `CI=true`, where a missing `../shared` fails the test.
 pub fn shared() -> Option<PathBuf> {
