@@ -161,6 +161,10 @@ fn large_shapes_are_tuned_on_a_cropped_proxy() {
     };
     let p = s.proxy();
     assert_eq!((p.n, p.ho, p.wo, p.h, p.w), (1, 128, 128, 136, 136));
+    // Variants are first compared on a quarter of the rows and columns.
+    let q = p.probe().unwrap();
+    assert_eq!((q.n, q.ho, q.wo, q.h, q.w), (1, 32, 32, 40, 40));
+    assert_eq!(q.probe(), None, "32x32 outputs are too few for a probe");
     let t = ConvShape {
         n: 4,
         h: 16,
@@ -260,4 +264,46 @@ fn no_autotune_flag_is_honoured_by_the_default_command() {
         assert_eq!(written, want_cache, "{flag:?}");
         assert!(out.exists());
     }
+}
+
+#[test]
+fn a_shape_large_enough_for_the_probe_is_tuned_and_computed_right() {
+    use wgstyle::gpu::record::Recorder;
+    use wgstyle::ops::conv::{conv2d, conv2d_tiled, Conv2d, Padding};
+    let ctx = context(None, true);
+    let mut rng = common::Rng::new(3);
+    let (n, h, w, cin, cout) = (1, 66, 70, 4, 8);
+    let x = wgstyle::Tensor::upload(
+        &ctx,
+        "x",
+        [n, h, w, cin],
+        &rng.vec(n * h * w * cin, -1.0, 1.0),
+    )
+    .unwrap();
+    let k = wgstyle::Tensor::upload(
+        &ctx,
+        "k",
+        [3, 3, cin, cout],
+        &rng.vec(9 * cin * cout, -1.0, 1.0),
+    )
+    .unwrap();
+    let p = Conv2d {
+        stride: 1,
+        padding: Padding::Same,
+        relu: false,
+    };
+    let run = |tuned: bool| {
+        let mut rec = Recorder::new(&ctx, "probe test");
+        let y = if tuned {
+            conv2d(&mut rec, &x, &k, None, p).unwrap()
+        } else {
+            conv2d_tiled(&mut rec, &x, &k, None, p, Tile::VARIANTS[0]).unwrap()
+        };
+        let rb = rec.readback(&y);
+        rec.submit().unwrap();
+        rb.read(&ctx).unwrap()
+    };
+    let (tuned, reference) = (run(true), run(false));
+    assert_eq!(ctx.autotune_stats().tuned, 1);
+    assert!(max_diff(&tuned, &reference) <= 1e-4);
 }

@@ -49,8 +49,13 @@ fn training_lowers_the_loss_and_resumes_exactly() {
     let vgg = Vgg::new(ctx, &w, 13, Pooling::Max).unwrap();
     let s = style(&shared, 64);
     let (sw, sh) = s.dimensions();
-    let st = Tensor::upload(ctx, "style", [1, sh as usize, sw as usize, 3], &preprocess(&s))
-        .unwrap();
+    let st = Tensor::upload(
+        ctx,
+        "style",
+        [1, sh as usize, sw as usize, 3],
+        &preprocess(&s),
+    )
+    .unwrap();
     let opts = TrainOptions {
         image_size: 64,
         batch_size: 2,
@@ -93,7 +98,10 @@ fn training_lowers_the_loss_and_resumes_exactly() {
         let l = resumed.step(&loader.next_batch().unwrap().pixels).unwrap();
         let want = totals[i - 1];
         let e = (l.losses.total as f64 - want).abs() / want;
-        eprintln!("resumed iteration {i}: {:.6e} vs {want:.6e} (rel {e:.1e})", l.losses.total);
+        eprintln!(
+            "resumed iteration {i}: {:.6e} vs {want:.6e} (rel {e:.1e})",
+            l.losses.total
+        );
         assert!(e <= 1e-5, "iteration {i}: {} vs {want}", l.losses.total);
     }
 
@@ -105,7 +113,9 @@ fn training_lowers_the_loss_and_resumes_exactly() {
         .unwrap();
     let loaded = wgstyle::weights::load_transform(&path).unwrap();
     let photo = image::imageops::resize(
-        &image::open(shared.join("images/content/chicago.jpg")).unwrap().to_rgb8(),
+        &image::open(shared.join("images/content/chicago.jpg"))
+            .unwrap()
+            .to_rgb8(),
         48,
         40,
         image::imageops::FilterType::Triangle,
@@ -121,8 +131,15 @@ fn training_lowers_the_loss_and_resumes_exactly() {
     let rb = rec.readback(&y);
     rec.submit().unwrap();
     let want = rb.read(ctx).unwrap();
-    let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(diff <= 1e-3, "saved model differs from the trained network by {diff}");
+    let diff = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        diff <= 1e-3,
+        "saved model differs from the trained network by {diff}"
+    );
     let fresh = wgstyle::nets::transformer::TransformNet::init(ctx, Default::default(), 7)
         .unwrap()
         .download_weights()
@@ -131,12 +148,18 @@ fn training_lowers_the_loss_and_resumes_exactly() {
         .unwrap()
         .stylize_raw(&input, 1, 40, 48)
         .unwrap();
-    let moved = got.iter().zip(&untrained).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let moved = got
+        .iter()
+        .zip(&untrained)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!(moved > 1.0, "training did not change the output ({moved})");
 }
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wgstyle"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wgstyle"));
+    c.env("WGSTYLE_CACHE_DIR", common::autotune_cache_dir());
+    c
 }
 
 #[test]
@@ -159,7 +182,14 @@ fn train_command_writes_model_checkpoint_samples_log_and_resumes() {
             .arg(data.path())
             .arg("-o")
             .arg(model)
-            .args(["--image-size", "32", "--batch-size", "2", "--checkpoint-every", "1"])
+            .args([
+                "--image-size",
+                "32",
+                "--batch-size",
+                "2",
+                "--checkpoint-every",
+                "1",
+            ])
             .args(["--upsample", "nearest", "--width", "8", "--workers", "1"])
             .arg("--test-image")
             .arg(&test_img)
@@ -180,7 +210,10 @@ fn train_command_writes_model_checkpoint_samples_log_and_resumes() {
     assert_eq!(err.matches("skipping unreadable").count(), 1, "{err}");
     let w = wgstyle::weights::load_transform(&model).unwrap();
     assert_eq!(w.arch.width, 8);
-    assert_eq!(w.arch.upsample, wgstyle::nets::transformer::Upsample::Nearest);
+    assert_eq!(
+        w.arch.upsample,
+        wgstyle::nets::transformer::Upsample::Nearest
+    );
     for i in [1, 2] {
         let p = out.path().join(format!("m.sample-{i:06}.jpg"));
         let img = image::open(&p).unwrap();
@@ -202,11 +235,21 @@ fn train_command_writes_model_checkpoint_samples_log_and_resumes() {
     assert_eq!(lines.len(), 3);
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["iteration"].as_u64(), Some(i as u64 + 1));
-        for k in ["content", "style", "tv", "total", "images_per_s", "gpu_busy"] {
+        for k in [
+            "content",
+            "style",
+            "tv",
+            "total",
+            "images_per_s",
+            "gpu_busy",
+        ] {
             let v = l[k].as_f64().unwrap_or(f64::NAN);
             assert!(v.is_finite() && v >= 0.0, "{k} = {v} in {l}");
         }
-        let sum = ["content", "style", "tv"].map(|k| l[k].as_f64().unwrap()).iter().sum::<f64>();
+        let sum = ["content", "style", "tv"]
+            .map(|k| l[k].as_f64().unwrap())
+            .iter()
+            .sum::<f64>();
         let total = l["total"].as_f64().unwrap();
         assert!((sum - total).abs() <= 1e-3 * total, "{l}");
     }

@@ -10,8 +10,8 @@ use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use wgstyle::nets::transformer::{Arch, Upsample};
 use wgstyle::nets::vgg::Vgg;
-use wgstyle::optimize::image::{preprocess, resize_longest};
 use wgstyle::ops::pool::Pooling;
+use wgstyle::optimize::image::{preprocess, resize_longest};
 use wgstyle::train::checkpoint::Checkpoint;
 use wgstyle::train::data::{Dataset, Loader, LoaderOptions};
 use wgstyle::train::{TrainOptions, Trainer};
@@ -150,7 +150,9 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         None => options(&a)?,
     };
     let dataset = Arc::new(Dataset::open(&a.dataset)?);
-    let per_epoch = (dataset.len() as u64).div_ceil(opts.batch_size as u64).max(1);
+    let per_epoch = (dataset.len() as u64)
+        .div_ceil(opts.batch_size as u64)
+        .max(1);
     let total = match (a.iterations, a.epochs) {
         (Some(n), _) => n,
         (None, e) => (e.unwrap_or(2.0) * per_epoch as f64).ceil() as u64,
@@ -190,9 +192,9 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         .checkpoint
         .clone()
         .unwrap_or_else(|| with_suffix(&a.output, ".ckpt", "safetensors"));
-    let workers = a.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    });
+    let workers = a
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let mut loader = Loader::new(
         dataset.clone(),
         LoaderOptions {
@@ -222,7 +224,11 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         opts.batch_size,
         opts.image_size,
         opts.image_size,
-        if resumed.is_some() { "resumed" } else { "new network" },
+        if resumed.is_some() {
+            "resumed"
+        } else {
+            "new network"
+        },
         ctx.adapter_info().name,
         trainer.iteration() + 1,
     );
@@ -261,9 +267,14 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
             l.total, l.content, l.style, l.tv
         ));
         if !l.total.is_finite() {
-            bail!("the loss is {} at iteration {}: lower --learning-rate", l.total, st.iteration);
+            bail!(
+                "the loss is {} at iteration {}: lower --learning-rate",
+                l.total,
+                st.iteration
+            );
         }
-        let at_checkpoint = a.checkpoint_every > 0 && st.iteration.is_multiple_of(a.checkpoint_every);
+        let at_checkpoint =
+            a.checkpoint_every > 0 && st.iteration.is_multiple_of(a.checkpoint_every);
         if at_checkpoint || st.iteration == total {
             trainer.checkpoint()?.save(&ckpt_path)?;
             if let Some(photo) = &test_photo {
@@ -273,7 +284,11 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         }
     }
     bar.finish();
-    let style_name = a.style_image.file_name().unwrap_or_default().to_string_lossy();
+    let style_name = a
+        .style_image
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy();
     let iterations = trainer.iteration().to_string();
     let options_json = serde_json::to_string(trainer.options())?;
     save_transform(
@@ -288,6 +303,10 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
             ("wgstyle.train.options", &options_json),
         ],
     )?;
-    eprintln!("wrote {} (checkpoint {})", a.output.display(), ckpt_path.display());
+    eprintln!(
+        "wrote {} (checkpoint {})",
+        a.output.display(),
+        ckpt_path.display()
+    );
     Ok(())
 }

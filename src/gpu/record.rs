@@ -183,8 +183,18 @@ impl Recorder {
     }
 
     /// Records a copy of `len` elements from `src` at element `src_at` into `dst` at `dst_at`.
-    pub fn copy_range(&mut self, src: &Tensor, src_at: usize, dst: &Tensor, dst_at: usize, len: usize) {
-        assert!(src_at + len <= src.len() && dst_at + len <= dst.len(), "copy out of range");
+    pub fn copy_range(
+        &mut self,
+        src: &Tensor,
+        src_at: usize,
+        dst: &Tensor,
+        dst_at: usize,
+        len: usize,
+    ) {
+        assert!(
+            src_at + len <= src.len() && dst_at + len <= dst.len(),
+            "copy out of range"
+        );
         if len > 0 {
             self.enc().copy_buffer_to_buffer(
                 src.buffer(),

@@ -1,5 +1,13 @@
 //! Timing the convolution variants on one shape, for the autotune ([`crate::ops::conv_tune`]).
 //!
+//! First every variant runs once on a probe (a quarter of the rows and columns; skipped for
+//! small shapes), after an untimed warm-up run: variants more than [`GIVE_UP`] times slower
+//! than the best there are dropped (on CPU drivers the tiled kernels are 4–30× slower, and one
+//! full run of them would cost more than all the rest). The others run [`REPS`] times on the
+//! whole shape, or on its top-left half or quarter (rows and columns) when the probe predicts
+//! a whole run above [`RUN_BUDGET_MS`] (slow devices: lavapipe); a variant's time is its
+//! fastest run (interference from other work only adds).
+//!
 //! Each run is its own recording and submission, inside its own wgpu error scope, so that it
 //! may happen while another recording is open on the same thread (the buffer pool supports
 //! nested recordings) without touching that recording's buffers or errors. The scratch
@@ -13,13 +21,28 @@ use crate::gpu::tensor::Tensor;
 use crate::ops::conv::{run_into, Params, Tile};
 use crate::ops::conv_tune::ConvShape;
 
-/// Timed runs per variant.
-const REPS: usize = 3;
-/// A variant whose first run is this many times slower than the best so far is not run again.
-const GIVE_UP: f64 = 1.5;
+/// Timed runs per variant on the whole shape.
+pub const REPS: usize = 3;
+/// The longest single timed run wanted, in milliseconds (the probe predicts it).
+pub const RUN_BUDGET_MS: f64 = 50.0;
+/// A variant this many times slower than the best so far (on the probe, or in its first run)
+/// is not run again.
+pub const GIVE_UP: f64 = 1.5;
 
-/// Per-variant median milliseconds of one tuning run, fastest first.
+/// Per-variant milliseconds (fastest run), fastest first.
 pub type Times = Vec<(Tile, f64)>;
+
+/// The outcome of one tuning run.
+#[derive(Clone, Debug, Default)]
+pub struct Measured {
+    /// Times of the variants that were timed on the whole (proxy) shape, or on the part of it
+    /// given by `rows`.
+    pub ms: Times,
+    /// Output rows per image of the runs in `ms`.
+    pub rows: u32,
+    /// Times on the probe, of every variant (empty for shapes without a probe).
+    pub probe_ms: Times,
+}
 
 fn scratch(ctx: &Context, label: &str, shape: [usize; 4]) -> Option<Tensor> {
     let n: usize = shape.iter().product();
@@ -38,17 +61,17 @@ struct Scratch {
     x: Tensor,
     w: Tensor,
     y: Tensor,
-    p: Params,
 }
 
-/// One run of `tile`: milliseconds, or `None` if the GPU reported an error.
-fn time_once(ctx: &Context, s: &Scratch, tile: Tile) -> Option<f64> {
+/// One run of `tile` on the problem `p` (within the scratch tensors' shape): milliseconds, or
+/// `None` if the GPU reported an error.
+fn time_once(ctx: &Context, s: &Scratch, p: Params, tile: Tile) -> Option<f64> {
     let device = ctx.device();
     let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
     let mut rec = Recorder::new(ctx, "autotune");
     rec.enable_pass_timing(1);
-    run_into(&mut rec, &s.x, &s.w, None, s.p, tile, &s.y);
+    run_into(&mut rec, &s.x, &s.w, None, p, tile, &s.y);
     let timing = rec.finish_timing();
     let t0 = Instant::now();
     rec.submit_unchecked();
@@ -71,15 +94,9 @@ fn time_once(ctx: &Context, s: &Scratch, tile: Tile) -> Option<f64> {
     Some(gpu.filter(|ms| *ms > 0.0).unwrap_or(wall))
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 /// Times every variant of [`Tile::VARIANTS`] that fits the device on `shape` (the default
-/// first, after one untimed warm-up run of it) and returns the fastest with all the times;
-/// `None` if nothing could be timed.
-pub(crate) fn measure(ctx: &Context, shape: ConvShape, default: Tile) -> Option<(Tile, Times)> {
+/// first) and returns the fastest with all the times; `None` if nothing could be timed.
+pub(crate) fn measure(ctx: &Context, shape: ConvShape, default: Tile) -> Option<(Tile, Measured)> {
     let p = shape.params();
     let (n, h, w, cin) = (p.n as usize, p.h as usize, p.w as usize, p.cin as usize);
     let (ho, wo, cout) = (p.ho as usize, p.wo as usize, p.cout as usize);
@@ -87,33 +104,58 @@ pub(crate) fn measure(ctx: &Context, shape: ConvShape, default: Tile) -> Option<
         x: scratch(ctx, "autotune.x", [n, h, w, cin])?,
         w: scratch(ctx, "autotune.w", [p.kh as usize, p.kw as usize, cin, cout])?,
         y: scratch(ctx, "autotune.y", [n, ho, wo, cout])?,
-        p,
     };
     let mut candidates = vec![default];
     candidates.extend(Tile::VARIANTS.into_iter().filter(|t| *t != default));
     candidates.retain(|t| t.fits(ctx.limits()));
-    time_once(ctx, &s, *candidates.first()?);
+    // The probe reads and writes the top-left part of the same scratch tensors.
+    let probe = shape.probe().map(ConvShape::params);
+    time_once(ctx, &s, probe.unwrap_or(p), *candidates.first()?);
+    let mut quick: Times = Vec::new();
+    let mut target = p;
+    if let Some(q) = probe {
+        quick = candidates
+            .iter()
+            .filter_map(|&t| Some((t, time_once(ctx, &s, q, t)?)))
+            .collect();
+        let best = quick.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+        candidates.retain(|t| quick.iter().any(|(u, ms)| u == t && *ms <= GIVE_UP * best));
+        // The largest of whole, half and quarter whose predicted run fits the budget.
+        let pixels = |s: ConvShape| s.n as f64 * s.ho as f64 * s.wo as f64;
+        let probe_px = pixels(shape.probe().unwrap_or(shape));
+        target = [Some(shape), shape.part(2)]
+            .into_iter()
+            .flatten()
+            .find(|s| best * pixels(*s) / probe_px <= RUN_BUDGET_MS)
+            .map_or(q, ConvShape::params);
+    }
     let mut times: Times = Vec::new();
     let mut best = f64::INFINITY;
     for tile in candidates {
-        let mut runs = Vec::new();
-        for _ in 0..REPS {
-            let Some(ms) = time_once(ctx, &s, tile) else {
+        let mut fastest = f64::INFINITY;
+        for i in 0..REPS {
+            let Some(ms) = time_once(ctx, &s, target, tile) else {
                 break;
             };
-            runs.push(ms);
-            if runs.len() == 1 && ms > GIVE_UP * best {
+            fastest = fastest.min(ms);
+            if i == 0 && ms > GIVE_UP * best {
                 break;
             }
         }
-        if runs.is_empty() {
-            continue;
+        if fastest.is_finite() {
+            best = best.min(fastest);
+            times.push((tile, fastest));
         }
-        let ms = median(&mut runs);
-        best = best.min(ms);
-        times.push((tile, ms));
     }
     times.sort_by(|a, b| a.1.total_cmp(&b.1));
+    quick.sort_by(|a, b| a.1.total_cmp(&b.1));
     let (tile, _) = *times.first()?;
-    Some((tile, times))
+    Some((
+        tile,
+        Measured {
+            ms: times,
+            rows: target.ho,
+            probe_ms: quick,
+        },
+    ))
 }

@@ -3,7 +3,9 @@
 //! scratch tensors of that shape, each run in its own recording and submission (GPU
 //! timestamps when the device has `TIMESTAMP_QUERY`, else the wall clock around submit and
 //! wait), and the fastest is used for that shape from then on. Large outputs are timed on a
-//! cropped proxy of at most [`MAX_PROXY_PIXELS`] output pixels, so that tuning stays short.
+//! cropped proxy of at most [`MAX_PROXY_PIXELS`] output pixels, and variants that are far
+//! behind on a quarter-size probe are not timed further, so that tuning stays short (see
+//! `conv_measure.rs` for the procedure).
 //!
 //! Choices live in the context and, unless [`Context::set_autotune_cache`] says otherwise, in
 //! a JSON cache file ([`crate::ops::tune_cache`]), so that a later process on the same adapter,
@@ -91,14 +93,40 @@ impl ConvShape {
     /// pixels (and as many images as fit in [`MAX_PROXY_PIXELS`]), with the input it reads.
     /// Shapes that small are their own proxy.
     pub fn proxy(self) -> ConvShape {
-        let ho = self.ho.clamp(1, 128);
-        let wo = self.wo.clamp(1, 128);
-        let n = self.n.min((MAX_PROXY_PIXELS / (ho * wo)).max(1)).max(1);
+        self.crop(128, 128, MAX_PROXY_PIXELS)
+    }
+
+    /// A quick first look for the autotune: a quarter of the rows and columns of this shape,
+    /// or `None` when it has fewer than 64×64 output pixels.
+    pub fn probe(self) -> Option<ConvShape> {
+        self.part(4)
+    }
+
+    /// The top-left `1/div` of the rows and columns (`None` when that has fewer than 16×16
+    /// output pixels).
+    pub(crate) fn part(self, div: u32) -> Option<ConvShape> {
+        let pixels = self.n as u64 * self.ho as u64 * self.wo as u64;
+        let div = div.max(1) as u64;
+        (pixels >= 256 * div * div).then(|| {
+            self.crop(
+                self.ho.div_ceil(div as u32),
+                self.wo.div_ceil(div as u32),
+                (pixels / (div * div)).min(u32::MAX as u64) as u32,
+            )
+        })
+    }
+
+    /// The top-left crop of at most `max_ho × max_wo` output pixels per image and
+    /// `max_pixels` in all (at least one image), with the input rows and columns it reads.
+    fn crop(self, max_ho: u32, max_wo: u32, max_pixels: u32) -> ConvShape {
+        let ho = self.ho.min(max_ho).max(1);
+        let wo = self.wo.min(max_wo).max(1);
+        let n = self.n.min(max_pixels / (ho * wo)).max(1);
         if (n, ho, wo) == (self.n, self.ho, self.wo) {
             return self;
         }
         let span = |o: u32, k: u32| match self.mode {
-            ConvMode::Transposed => o.div_ceil(self.stride) + k,
+            ConvMode::Transposed => o.div_ceil(self.stride.max(1)) + k,
             _ => (o - 1) * self.stride + k,
         };
         ConvShape {
@@ -225,7 +253,7 @@ pub(crate) fn tile_for(ctx: &Context, p: &Params) -> Tile {
     }
     let proxy = shape.proxy();
     let (tile, times) = match at.get(&proxy) {
-        Some(t) => (t, Vec::new()),
+        Some(t) => (t, Default::default()),
         None => match crate::ops::conv_measure::measure(ctx, proxy, default) {
             Some((t, times)) => {
                 at.tuned.fetch_add(1, Ordering::Relaxed);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ops::conv::Tile;
-use crate::ops::conv_measure::Times;
+use crate::ops::conv_measure::Measured;
 use crate::ops::conv_tune::ConvShape;
 
 /// Version of the file layout; a file of another version is ignored (and replaced on write).
@@ -43,9 +43,18 @@ struct Entry {
     shape: ConvShape,
     /// [`Tile::name`] of the choice.
     tile: String,
-    /// Median milliseconds per variant name (empty when the choice was copied from a proxy).
+    /// Milliseconds (fastest run) per variant name on the shape's proxy, or on its top-left
+    /// `ms_rows` rows (and as many columns) on slow devices; empty when the choice was copied
+    /// from an earlier tuning of the same proxy.
     #[serde(default)]
     ms: BTreeMap<String, f64>,
+    /// Output rows of the runs in `ms`.
+    #[serde(default)]
+    ms_rows: u32,
+    /// Milliseconds per variant on the quarter-size probe (variants far behind there are not
+    /// timed on the proxy).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    probe_ms: BTreeMap<String, f64>,
 }
 
 /// `$WGSTYLE_CACHE_DIR/autotune.json`, else `autotune.json` in wgstyle's directory of the
@@ -124,7 +133,7 @@ pub(crate) fn load(path: &Path, info: &wgpu::AdapterInfo) -> Vec<(ConvShape, Til
 pub(crate) fn store(
     path: &Path,
     info: &wgpu::AdapterInfo,
-    entries: &[(ConvShape, Tile, Times)],
+    entries: &[(ConvShape, Tile, Measured)],
 ) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -147,7 +156,13 @@ pub(crate) fn store(
         section.convs.push(Entry {
             shape: *shape,
             tile: tile.name(),
-            ms: times.iter().map(|(t, ms)| (t.name(), *ms)).collect(),
+            ms: times.ms.iter().map(|(t, ms)| (t.name(), *ms)).collect(),
+            ms_rows: times.rows,
+            probe_ms: times
+                .probe_ms
+                .iter()
+                .map(|(t, ms)| (t.name(), *ms))
+                .collect(),
         });
     }
     section.convs.sort_by_key(|e| e.shape);

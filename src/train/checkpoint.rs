@@ -43,7 +43,11 @@ impl Checkpoint {
             for (spec, st) in layers.iter().zip(states) {
                 for (i, name) in PARTS.iter().enumerate() {
                     let v = part(st, i);
-                    tensors.push((format!("adam.{moment}.{}.{name}", spec.name), vec![v.len()], v));
+                    tensors.push((
+                        format!("adam.{moment}.{}.{name}", spec.name),
+                        vec![v.len()],
+                        v,
+                    ));
                 }
             }
         }

@@ -100,7 +100,9 @@ impl TrainOptions {
             )));
         }
         if self.batch_size == 0 {
-            return Err(Error::InvalidInput("--batch-size must be at least 1".into()));
+            return Err(Error::InvalidInput(
+                "--batch-size must be at least 1".into(),
+            ));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return Err(Error::InvalidInput(format!(
@@ -173,7 +175,16 @@ impl<'a> Trainer<'a> {
     pub fn resume(ctx: &Context, vgg: &'a Vgg, style: &Tensor, ck: &Checkpoint) -> Result<Self> {
         ck.options.validate()?;
         let net = TransformNet::new(ctx, &ck.weights)?;
-        Self::assemble(ctx, vgg, style, ck.options.clone(), net, &ck.m, &ck.v, ck.iteration)
+        Self::assemble(
+            ctx,
+            vgg,
+            style,
+            ck.options.clone(),
+            net,
+            &ck.m,
+            &ck.v,
+            ck.iteration,
+        )
     }
 
     #[allow(clippy::too_many_arguments)] // the parts of a trainer, each needed once
