@@ -19,7 +19,7 @@ use crate::gpu::context::Context;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::ops::conv::{run_into, Params, Tile};
-use crate::ops::conv_tune::ConvShape;
+use crate::ops::conv_shape::ConvShape;
 
 /// Timed runs per variant on the whole shape.
 pub const REPS: usize = 3;

@@ -4,6 +4,7 @@
 pub mod conv;
 pub mod conv_grad;
 pub(crate) mod conv_measure;
+pub mod conv_shape;
 pub mod conv_tune;
 pub mod crop;
 pub mod elementwise;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ops::conv::Tile;
 use crate::ops::conv_measure::Measured;
-use crate::ops::conv_tune::ConvShape;
+use crate::ops::conv_shape::ConvShape;
 
 /// Version of the file layout; a file of another version is ignored (and replaced on write).
 pub const CACHE_FORMAT: u32 = 1;
