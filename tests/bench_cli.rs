@@ -1,6 +1,8 @@
 //! `wgstyle bench --quick` runs on this machine's adapter and writes a well-formed report
 //! (no timing is asserted: only structure and the arithmetic of the derived columns).
 
+mod common;
+
 use std::process::Command;
 
 #[test]
@@ -8,6 +10,7 @@ fn quick_bench_writes_a_comparable_json_report() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_wgstyle"))
+        .env("WGSTYLE_CACHE_DIR", common::autotune_cache_dir())
         .args(["bench", "--quick", "--reps", "1", "--json"])
         .arg(&json)
         .output()
@@ -63,6 +66,7 @@ fn quick_bench_writes_a_comparable_json_report() {
     );
 
     let cmp = Command::new(env!("CARGO_BIN_EXE_wgstyle"))
+        .env("WGSTYLE_CACHE_DIR", common::autotune_cache_dir())
         .arg("bench")
         .arg("--compare")
         .arg(&json)

@@ -8,7 +8,9 @@ use std::process::Command;
 use wgstyle::optimize::image::{resize_longest, rgb_to_yuv};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wgstyle"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wgstyle"));
+    c.env("WGSTYLE_CACHE_DIR", common::autotune_cache_dir());
+    c
 }
 
 #[test]

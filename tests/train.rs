@@ -157,7 +157,9 @@ fn training_lowers_the_loss_and_resumes_exactly() {
 }
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wgstyle"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wgstyle"));
+    c.env("WGSTYLE_CACHE_DIR", common::autotune_cache_dir());
+    c
 }
 
 #[test]

@@ -76,6 +76,7 @@ fn make_clip(dir: &Path, name: &str, size: &str, secs: u32) -> PathBuf {
 
 fn wgstyle(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wgstyle"))
+        .env("WGSTYLE_CACHE_DIR", common::autotune_cache_dir())
         .arg("video")
         .args(args)
         .output()
@@ -339,6 +340,7 @@ fn missing_ffmpeg_is_a_clear_error() {
     std::fs::write(&clip, b"not really a video").unwrap();
     let empty = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_wgstyle"))
+        .env("WGSTYLE_CACHE_DIR", common::autotune_cache_dir())
         .args(["video", "--style", "whatever.safetensors", "-o"])
         .arg(dir.path().join("out.mp4"))
         .arg(&clip)
@@ -419,6 +421,7 @@ fn sigint_leaves_no_output() {
     let clip = make_clip(dir.path(), "long.mp4", "48x32", 60);
     let out_path = dir.path().join("out.mp4");
     let mut child = Command::new(env!("CARGO_BIN_EXE_wgstyle"))
+        .env("WGSTYLE_CACHE_DIR", common::autotune_cache_dir())
         .args(["video", "--batch-size", "1", "--style"])
         .arg(&style)
         .arg("-o")

@@ -91,7 +91,9 @@ fn conv_case(
     })
 }
 
-fn synthetic_weights(arch: Arch) -> TransformWeights {
+/// Weights of the real shapes of `arch`, pseudo-random (fan-in scaled), for benchmarks and tests
+/// that need no download.
+pub fn synthetic_weights(arch: Arch) -> TransformWeights {
     let mut layers = std::collections::BTreeMap::new();
     for (i, l) in arch.layers().into_iter().enumerate() {
         let fan_in = (l.k * l.k * l.cin) as f32;

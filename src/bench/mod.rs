@@ -13,6 +13,7 @@ use std::time::Instant;
 use crate::error::Result;
 use crate::gpu::context::Context;
 use crate::gpu::record::Recorder;
+use crate::ops::conv::Tile;
 use cases::Case;
 use report::{CaseResult, Report};
 
@@ -76,6 +77,7 @@ fn time_case(
     let mut gpu = Vec::new();
     let mut wall = Vec::new();
     let mut passes = 0;
+    let mut variants = std::collections::BTreeMap::new();
     for i in 0..opts.warmup + opts.reps.max(1) {
         let mut rec = Recorder::new(ctx, &case.name);
         if timestamps {
@@ -84,6 +86,14 @@ fn time_case(
         let keep = (case.record)(&mut rec)?;
         let timing = rec.finish_timing();
         passes = rec.dispatch_count();
+        variants.clear();
+        for tile in rec
+            .kernel_labels()
+            .iter()
+            .filter_map(|l| Tile::from_kernel_label(l))
+        {
+            *variants.entry(tile.name()).or_insert(0) += 1;
+        }
         let t0 = Instant::now();
         rec.submit()?;
         ctx.wait()?;
@@ -98,5 +108,7 @@ fn time_case(
             gpu.extend(g);
         }
     }
-    Ok(CaseResult::new(case, passes, &gpu, &wall, opts.peak_gflops))
+    let mut r = CaseResult::new(case, passes, &gpu, &wall, opts.peak_gflops);
+    r.conv_variants = variants;
+    Ok(r)
 }

@@ -35,6 +35,10 @@ pub struct CaseResult {
     pub peak_fraction: Option<f64>,
     /// Repetitions timed.
     pub reps: usize,
+    /// Convolution kernel variants the case ran ([`Tile::name`](crate::ops::conv::Tile::name)
+    /// -> dispatches per run): the autotune's choice, or the default with autotune off.
+    #[serde(default)]
+    pub conv_variants: std::collections::BTreeMap<String, usize>,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -72,7 +76,27 @@ impl CaseResult {
             gbps: case.bytes / ms / 1e6,
             peak_fraction: peak.map(|p| gflops / p),
             reps: times.len(),
+            conv_variants: Default::default(),
         }
+    }
+
+    /// [`CaseResult::conv_variants`] as text, e.g. `direct 64x1` or `direct 64x1×14, tiled 8x16×2`.
+    pub fn variants_text(&self) -> String {
+        if self.conv_variants.is_empty() {
+            return "-".into();
+        }
+        let one = self.conv_variants.len() == 1;
+        self.conv_variants
+            .iter()
+            .map(|(name, n)| {
+                if one && *n == 1 {
+                    name.clone()
+                } else {
+                    format!("{name}×{n}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -112,6 +136,10 @@ pub struct Report {
     pub timing: String,
     /// Quick subset?
     pub quick: bool,
+    /// Convolution autotune: `off`, or `on` with its counters (reports older than the
+    /// autotune have none).
+    #[serde(default)]
+    pub autotune: Option<String>,
     /// Per-case results.
     pub cases: Vec<CaseResult>,
 }
@@ -170,15 +198,18 @@ impl Report {
             }
             .to_string(),
             quick: opts.quick,
+            autotune: Some(autotune_text(ctx)),
             cases,
         }
     }
 
     /// The report as an aligned text table.
+    ///
+    /// The `variant` column names the convolution kernel variant(s) each case ran.
     pub fn table(&self) -> String {
         let a = &self.adapter;
         let mut s = format!(
-            "wgstyle bench v{} (suite {}, {}) on {} | {} | {} | {} {}\ntiming: {}\n",
+            "wgstyle bench v{} (suite {}, {}) on {} | {} | {} | {} {}\ntiming: {}; autotune: {}\n",
             self.wgstyle_version,
             self.suite_version,
             self.git_commit,
@@ -187,11 +218,12 @@ impl Report {
             a.device_type,
             a.driver,
             a.driver_info,
-            self.timing
+            self.timing,
+            self.autotune.as_deref().unwrap_or("unknown")
         );
         s += &format!(
-            "{:<58} {:>10} {:>17} {:>9} {:>8} {:>6}\n",
-            "case", "ms", "min..max", "GFLOP/s", "GB/s", "peak"
+            "{:<58} {:>10} {:>17} {:>9} {:>8} {:>6}  {}\n",
+            "case", "ms", "min..max", "GFLOP/s", "GB/s", "peak", "variant"
         );
         for c in &self.cases {
             let peak = c
@@ -199,8 +231,15 @@ impl Report {
                 .map(|f| format!("{:.0}%", 100.0 * f))
                 .unwrap_or_else(|| "-".into());
             s += &format!(
-                "{:<58} {:>10.3} {:>8.2}..{:<8.2} {:>9.2} {:>8.2} {:>6}\n",
-                c.name, c.ms, c.ms_min, c.ms_max, c.gflops, c.gbps, peak
+                "{:<58} {:>10.3} {:>8.2}..{:<8.2} {:>9.2} {:>8.2} {:>6}  {}\n",
+                c.name,
+                c.ms,
+                c.ms_min,
+                c.ms_max,
+                c.gflops,
+                c.gbps,
+                peak,
+                c.variants_text()
             );
         }
         s
@@ -235,4 +274,19 @@ impl Report {
         }
         s
     }
+}
+
+fn autotune_text(ctx: &Context) -> String {
+    if !ctx.autotune() {
+        return "off".into();
+    }
+    let s = ctx.autotune_stats();
+    let cache = ctx
+        .autotune_cache()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "none".into());
+    format!(
+        "on ({} shapes tuned, {} choices from cache {cache})",
+        s.tuned, s.from_cache
+    )
 }

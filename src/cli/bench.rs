@@ -41,7 +41,7 @@ fn read(path: &PathBuf) -> Result<Report> {
         .with_context(|| format!("{} is not a wgstyle bench report", path.display()))
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     if let Some(files) = &a.compare {
         print!("{}", read(&files[0])?.compare(&read(&files[1])?));
         return Ok(());
@@ -54,7 +54,7 @@ pub fn run(a: Args) -> Result<()> {
             .transpose()?,
         name: a.adapter.clone(),
     };
-    let ctx = wgstyle::Context::with_choice(&choice)?;
+    let ctx = gpu.setup(wgstyle::Context::with_choice(&choice)?);
     let opts = BenchOptions {
         quick: a.quick,
         reps: a.reps.unwrap_or(if a.quick { 2 } else { 5 }),

@@ -34,6 +34,12 @@ Styles are looked up by name in --weights-dir, $WGSTYLE_WEIGHTS (colon-separated
 and the user data directory ($WGSTYLE_DATA_DIR, default ~/.local/share/wgstyle on Linux)."
 )]
 pub struct Cli {
+    /// Use the built-in convolution kernel choice instead of timing the kernel variants the
+    /// first time a shape is met (goes after the subcommand: `wgstyle bench --no-autotune`).
+    /// Choices are cached in $WGSTYLE_CACHE_DIR/autotune.json (default
+    /// ~/.cache/wgstyle/autotune.json on Linux).
+    #[arg(long, global = true)]
+    no_autotune: bool,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -84,18 +90,41 @@ enum Command {
     Train(Box<train::Args>),
 }
 
+/// Settings of the GPU context shared by every command that uses one.
+#[derive(Clone, Copy, Debug)]
+pub struct Gpu {
+    /// Convolution autotune (on unless `--no-autotune`).
+    pub autotune: bool,
+}
+
+impl Gpu {
+    /// Applies the settings to a new context.
+    pub fn setup(self, ctx: wgstyle::Context) -> wgstyle::Context {
+        ctx.set_autotune(self.autotune);
+        ctx
+    }
+
+    /// A context on the adapter chosen by `WGPU_BACKEND` / `WGSTYLE_ADAPTER`.
+    pub fn context(self) -> Result<wgstyle::Context> {
+        Ok(self.setup(wgstyle::Context::new()?))
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    let gpu = Gpu {
+        autotune: !cli.no_autotune,
+    };
     match cli.command {
-        Some(Command::Stylize(a)) => stylize::run(a),
+        Some(Command::Stylize(a)) => stylize::run(a, gpu),
         Some(Command::Styles(a)) => styles::run(a),
         Some(Command::Fetch(a)) => fetch::run(a),
         Some(Command::Adapters) => adapters::run(),
-        Some(Command::Bench(a)) => bench::run(a),
+        Some(Command::Bench(a)) => bench::run(a, gpu),
         Some(Command::Convert(a)) => convert::run(a),
-        Some(Command::Optimize(a)) => optimize::run(*a),
-        Some(Command::Video(a)) => video::run(a),
-        Some(Command::Train(a)) => train::run(*a),
-        None => stylize::run(cli.stylize),
+        Some(Command::Optimize(a)) => optimize::run(*a, gpu),
+        Some(Command::Video(a)) => video::run(a, gpu),
+        Some(Command::Train(a)) => train::run(*a, gpu),
+        None => stylize::run(cli.stylize, gpu),
     }
 }

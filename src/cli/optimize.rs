@@ -151,7 +151,7 @@ fn progress(i: usize, n: usize, l: &Losses) {
     let _ = std::io::stderr().flush();
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     let pooling = match a.pooling.as_str() {
         "max" => Pooling::Max,
         "avg" => Pooling::Avg,
@@ -179,7 +179,7 @@ pub fn run(a: Args) -> Result<()> {
         style_layer_weights: None,
         tv_weight: a.tv_weight,
     };
-    let ctx = Context::new()?;
+    let ctx = gpu.context()?;
     let vgg = Vgg::new(&ctx, &weights, spec.deepest()? + 1, pooling)?;
     let shape = [1, h as usize, w as usize, 3];
     let ct = Tensor::upload(&ctx, "content", shape, &preprocess(&content))?;

@@ -59,7 +59,7 @@ pub struct Args {
     inputs: Vec<PathBuf>,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     let Some(style) = a.style.as_deref() else {
         bail!("no style given: wgstyle --style NAME INPUT... (see wgstyle --help)");
     };
@@ -94,7 +94,7 @@ pub fn run(a: Args) -> Result<()> {
         process::Outcome::default()
     } else {
         let weights = wgstyle::weights::load_transform(&style.path)?;
-        let ctx = wgstyle::Context::new()?;
+        let ctx = gpu.context()?;
         let mut stylizer = wgstyle::Stylizer::new(&ctx, &weights)?;
         stylizer.set_memory_budget(a.max_memory);
         let opts = process::Options {

@@ -137,7 +137,7 @@ fn sample(ctx: &Context, trainer: &Trainer, photo: &image::RgbImage, out: &Path)
     Ok(())
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     if a.output.exists() && !a.force {
         bail!("{} exists (use --force to replace it)", a.output.display());
     }
@@ -174,7 +174,7 @@ pub fn run(a: Args) -> Result<()> {
         ),
         None => None,
     };
-    let ctx = Context::new()?;
+    let ctx = gpu.context()?;
     let deepest = opts.loss_spec()?.deepest()?;
     let vgg = Vgg::new(&ctx, &vgg_w, deepest + 1, Pooling::Max)?;
     let (sw, sh) = style_img.dimensions();

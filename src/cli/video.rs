@@ -70,7 +70,7 @@ fn install_handlers() {
     }
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     // ffmpeg first: without it nothing else matters.
     let info = video::probe(&a.input)?;
     let check = |output: &PathBuf| -> Result<()> {
@@ -94,7 +94,7 @@ pub fn run(a: Args) -> Result<()> {
     });
     check(&output)?;
     let weights = wgstyle::weights::load_transform(&style.path)?;
-    let ctx = wgstyle::Context::new()?;
+    let ctx = gpu.context()?;
     let stylizer = wgstyle::Stylizer::new(&ctx, &weights)?;
     let opts = VideoOptions {
         batch_size: a.batch_size,

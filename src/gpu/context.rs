@@ -89,12 +89,19 @@ pub(crate) struct Inner {
     pub pool: Arc<BufferPool>,
     pub kernels: KernelCache,
     pub errors: Arc<Mutex<Vec<String>>>,
+    pub autotune: crate::ops::conv_tune::Autotuner,
 }
 
 /// A GPU device and queue with wgstyle's buffer pool and kernel cache.
 ///
 /// Cheap to clone; clones share the device, pool and caches. Create one with
 /// [`Context::new`] (adapter chosen for you) or [`Context::from_device`] (your own device).
+///
+/// Threads: a context may be shared by several threads on Vulkan, Metal and DX12. On wgpu's
+/// GL backend every use of a device goes through one lock that gives up with a panic after
+/// 6 s ("Could not lock adapter context"), and CPU GL drivers (llvmpipe) run a submission's
+/// dispatches inside `queue.submit`: there, use one context per thread (or one thread) when
+/// a submission can take seconds.
 #[derive(Clone)]
 pub struct Context {
     pub(crate) inner: Arc<Inner>,
@@ -211,6 +218,7 @@ impl Context {
                 limits,
                 pool,
                 errors,
+                autotune: crate::ops::conv_tune::Autotuner::new(),
             }),
         }
     }

@@ -22,7 +22,7 @@ pub struct Recorder {
     _not_send: std::marker::PhantomData<*const ()>,
     uniforms: Vec<(PooledBuffer, Vec<u8>)>,
     align: u64,
-    dispatches: usize,
+    labels: Vec<String>,
     timer: Option<PassTimer>,
 }
 
@@ -47,7 +47,7 @@ impl Recorder {
             _not_send: std::marker::PhantomData,
             uniforms: Vec::new(),
             align,
-            dispatches: 0,
+            labels: Vec::new(),
             timer: None,
         }
     }
@@ -77,7 +77,13 @@ impl Recorder {
 
     /// Number of dispatches recorded so far.
     pub fn dispatch_count(&self) -> usize {
-        self.dispatches
+        self.labels.len()
+    }
+
+    /// The pipeline label of every dispatch recorded so far, in order (e.g.
+    /// `conv2d.direct[WG_X=64,WG_Y=1,BK=16]`): which kernel variants a recording used.
+    pub fn kernel_labels(&self) -> &[String] {
+        &self.labels
     }
 
     /// Appends `bytes` to the current uniform chunk at the next aligned offset.
@@ -166,7 +172,7 @@ impl Recorder {
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         drop(pass);
-        self.dispatches += 1;
+        self.labels.push(compiled.label.clone());
     }
 
     /// Records a copy of `src` into `dst` (same length).
@@ -218,7 +224,15 @@ impl Recorder {
     }
 
     /// Writes the uniforms and submits everything recorded, in one submission.
-    pub fn submit(mut self) -> Result<()> {
+    pub fn submit(self) -> Result<()> {
+        let ctx = self.ctx.clone();
+        self.submit_unchecked();
+        ctx.take_error()
+    }
+
+    /// [`Recorder::submit`] without collecting the context's pending GPU errors (for work run
+    /// inside its own error scope while another recording may be open, e.g. autotuning).
+    pub(crate) fn submit_unchecked(mut self) {
         let queue = self.ctx.queue();
         for (buf, data) in &self.uniforms {
             queue.write_buffer(buf.buffer(), 0, data);
@@ -227,9 +241,7 @@ impl Recorder {
         queue.submit(Some(encoder.finish()));
         // Dropping self closes the recording: buffers freed during it, and the uniform
         // buffers, return to the shared pool; later writes are ordered after this submit.
-        let ctx = self.ctx.clone();
         drop(self);
-        ctx.take_error()
     }
 }
 

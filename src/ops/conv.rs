@@ -30,29 +30,30 @@ pub struct Conv2d {
     pub relu: bool,
 }
 
+/// The kernel's uniform block: the problem shape of one dispatch.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    h: u32,
-    w: u32,
-    cin: u32,
-    ho: u32,
-    wo: u32,
-    cout: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad_t: i32,
-    pad_l: i32,
-    mode: u32,
-    flags: u32,
-    _p: [u32; 2],
+pub(crate) struct Params {
+    pub(crate) n: u32,
+    pub(crate) h: u32,
+    pub(crate) w: u32,
+    pub(crate) cin: u32,
+    pub(crate) ho: u32,
+    pub(crate) wo: u32,
+    pub(crate) cout: u32,
+    pub(crate) kh: u32,
+    pub(crate) kw: u32,
+    pub(crate) stride: u32,
+    pub(crate) pad_t: i32,
+    pub(crate) pad_l: i32,
+    pub(crate) mode: u32,
+    pub(crate) flags: u32,
+    pub(crate) _p: [u32; 2],
 }
 
-const MODE_ZERO: u32 = 0;
-const MODE_REFLECT: u32 = 1;
-const MODE_TRANSPOSED: u32 = 2;
+pub(crate) const MODE_ZERO: u32 = 0;
+pub(crate) const MODE_REFLECT: u32 = 1;
+pub(crate) const MODE_TRANSPOSED: u32 = 2;
 
 /// A configuration of the convolution kernel.
 ///
@@ -134,6 +135,45 @@ impl Tile {
         }
     }
 
+    /// A short name, e.g. `direct 64x1` or `tiled 16x16` (as in autotune caches and reports).
+    pub fn name(self) -> String {
+        let kind = if self.direct { "direct" } else { "tiled" };
+        let bk = if self.direct || self.bk == 16 {
+            String::new()
+        } else {
+            format!(" bk{}", self.bk)
+        };
+        format!("{kind} {}x{}{bk}", self.wg_x, self.wg_y)
+    }
+
+    /// The variant of [`Tile::VARIANTS`] with this [`Tile::name`].
+    pub fn from_name(name: &str) -> Option<Tile> {
+        Self::VARIANTS.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The variant of [`Tile::VARIANTS`] whose pipeline has this label (see
+    /// [`Recorder::kernel_labels`]), or `None` for any other kernel.
+    pub fn from_kernel_label(label: &str) -> Option<Tile> {
+        Self::VARIANTS
+            .into_iter()
+            .find(|t| t.kernel().label() == label)
+    }
+
+    /// Whether the device's compute limits allow this variant (workgroup size, invocations,
+    /// workgroup memory).
+    pub fn fits(self, limits: &wgpu::Limits) -> bool {
+        let shared = if self.direct {
+            0
+        } else {
+            // A and B tiles plus the four per-pixel arrays of the tiled kernel.
+            4 * (self.bk * 4 * (self.wg_x + self.wg_y) + 4 * 4 * self.wg_y)
+        };
+        self.wg_x <= limits.max_compute_workgroup_size_x
+            && self.wg_y <= limits.max_compute_workgroup_size_y
+            && self.wg_x * self.wg_y <= limits.max_compute_invocations_per_workgroup
+            && shared <= limits.max_compute_workgroup_storage_size
+    }
+
     fn kernel(self) -> Kernel {
         Kernel {
             shader: CONV2D,
@@ -196,8 +236,9 @@ pub fn conv2d(
     bias: Option<&Tensor>,
     p: Conv2d,
 ) -> Result<Tensor> {
-    let tile = Tile::default_for(rec.context().adapter_info().device_type, w.shape()[3]);
-    conv2d_tiled(rec, x, w, bias, p, tile)
+    let params = conv_params(x, w, bias, p)?;
+    let tile = crate::ops::conv_tune::tile_for(rec.context(), &params);
+    run(rec, x, w, bias, params, tile, "conv2d")
 }
 
 /// [`conv2d`] with an explicit tile configuration.
@@ -209,6 +250,11 @@ pub fn conv2d_tiled(
     p: Conv2d,
     tile: Tile,
 ) -> Result<Tensor> {
+    let params = conv_params(x, w, bias, p)?;
+    run(rec, x, w, bias, params, tile, "conv2d")
+}
+
+fn conv_params(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: Conv2d) -> Result<Params> {
     let [n, h, wd, _] = x.shape();
     let [kh, kw, cin, cout] = check_kernel(x, w)?;
     let (ho, pad_t) = out_len(h, kh, p.stride, p.padding)?;
@@ -218,7 +264,7 @@ pub fn conv2d_tiled(
     } else {
         MODE_ZERO
     };
-    let params = Params {
+    Ok(Params {
         n: n as u32,
         h: h as u32,
         w: wd as u32,
@@ -234,8 +280,7 @@ pub fn conv2d_tiled(
         mode,
         flags: bias.is_some() as u32 | ((p.relu as u32) << 1),
         _p: [0; 2],
-    };
-    run(rec, x, w, bias, params, tile, "conv2d")
+    })
 }
 
 /// TensorFlow `conv2d_transpose` with "SAME" padding and output size `(ho, wo)`:
@@ -249,8 +294,9 @@ pub fn conv2d_transpose(
     out_hw: (usize, usize),
     relu: bool,
 ) -> Result<Tensor> {
-    let tile = Tile::default_for(rec.context().adapter_info().device_type, w.shape()[3]);
-    conv2d_transpose_tiled(rec, x, w, stride, out_hw, relu, tile)
+    let params = transpose_params(x, w, stride, out_hw, relu)?;
+    let tile = crate::ops::conv_tune::tile_for(rec.context(), &params);
+    run(rec, x, w, None, params, tile, "conv2d_transpose")
 }
 
 /// [`conv2d_transpose`] with an explicit kernel configuration.
@@ -263,12 +309,23 @@ pub fn conv2d_transpose_tiled(
     relu: bool,
     tile: Tile,
 ) -> Result<Tensor> {
+    let params = transpose_params(x, w, stride, out_hw, relu)?;
+    run(rec, x, w, None, params, tile, "conv2d_transpose")
+}
+
+fn transpose_params(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    out_hw: (usize, usize),
+    relu: bool,
+) -> Result<Params> {
     let [n, h, wd, _] = x.shape();
     let [kh, kw, cin, cout] = check_kernel(x, w)?;
     let pad = |n_in: usize, k: usize, out: usize| {
         (((n_in.saturating_sub(1)) * stride + k).saturating_sub(out)) / 2
     };
-    let params = Params {
+    Ok(Params {
         n: n as u32,
         h: h as u32,
         w: wd as u32,
@@ -284,11 +341,11 @@ pub fn conv2d_transpose_tiled(
         mode: MODE_TRANSPOSED,
         flags: (relu as u32) << 1,
         _p: [0; 2],
-    };
-    run(rec, x, w, None, params, tile, "conv2d_transpose")
+    })
 }
 
-fn run(
+/// Records one dispatch of `tile` for the problem `p` and returns its output.
+pub(crate) fn run(
     rec: &mut Recorder,
     x: &Tensor,
     w: &Tensor,
@@ -302,6 +359,20 @@ fn run(
         label,
         [p.n as usize, p.ho as usize, p.wo as usize, p.cout as usize],
     )?;
+    run_into(rec, x, w, bias, p, tile, &y);
+    Ok(y)
+}
+
+/// [`run`] writing into `y` (`[n, ho, wo, cout]`).
+pub(crate) fn run_into(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: Params,
+    tile: Tile,
+    y: &Tensor,
+) {
     let m = p.n as u64 * p.ho as u64 * p.wo as u64;
     let tiles_m = m.div_ceil(tile.pixels() as u64) as u32;
     let tiles_n = p.cout.div_ceil(tile.channels());
@@ -320,10 +391,9 @@ fn run(
     rec.dispatch(
         &tile.kernel(),
         &p,
-        &[(1, x), (2, w), (3, bias), (4, &y)],
+        &[(1, x), (2, w), (3, bias), (4, y)],
         groups,
     );
-    Ok(y)
 }
 
 /// Explicit geometry of a zero-padded convolution, for computing a window of a larger
@@ -369,6 +439,6 @@ pub fn conv2d_window(rec: &mut Recorder, x: &Tensor, w: &Tensor, g: Window) -> R
         flags: 0,
         _p: [0; 2],
     };
-    let tile = Tile::default_for(rec.context().adapter_info().device_type, cout);
+    let tile = crate::ops::conv_tune::tile_for(rec.context(), &params);
     run(rec, x, w, None, params, tile, "conv2d_window")
 }

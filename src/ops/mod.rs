@@ -3,6 +3,9 @@
 
 pub mod conv;
 pub mod conv_grad;
+pub(crate) mod conv_measure;
+pub mod conv_shape;
+pub mod conv_tune;
 pub mod crop;
 pub mod elementwise;
 pub mod gram;
@@ -12,5 +15,6 @@ pub mod norm_grad;
 pub mod optim;
 pub mod pool;
 pub mod reduce;
+pub mod tune_cache;
 pub mod upsample;
 pub mod vecops;

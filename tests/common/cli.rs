@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use image::RgbImage;
 
 /// `wgstyle` as a subprocess, with every environment variable that could reach outside the
-/// test removed (proxies, mirror, weights path, data dir).
+/// test removed (proxies, mirror, weights path, data dir, autotune cache).
 pub fn wgstyle(data_dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wgstyle"));
     for v in [
@@ -22,6 +22,7 @@ pub fn wgstyle(data_dir: &Path) -> Command {
         c.env_remove(v);
     }
     c.env("WGSTYLE_DATA_DIR", data_dir);
+    c.env("WGSTYLE_CACHE_DIR", super::autotune_cache_dir());
     c
 }
 

@@ -9,15 +9,37 @@ use wgstyle::Context;
 
 pub mod cli;
 
-/// The GPU context shared by every test of this binary.
+/// The GPU context shared by every test of this binary (on the GL backend: by every test
+/// running on this thread).
+///
+/// wgpu's GL backend serialises all use of a device behind one lock that panics after 6 s
+/// ("Could not lock adapter context"), and llvmpipe's GL runs a submission's dispatches
+/// inside `queue.submit`: tests running in parallel on one GL context fail as soon as one of
+/// them submits more than a few seconds of work. On GL each test thread gets its own context.
 pub fn ctx() -> &'static Context {
     static CTX: OnceLock<Context> = OnceLock::new();
-    CTX.get_or_init(|| {
-        let c = Context::new()
-            .expect("a GPU adapter (lavapipe on CI: apt-get install mesa-vulkan-drivers)");
+    thread_local! {
+        static PER_THREAD: std::cell::OnceCell<&'static Context> = const { std::cell::OnceCell::new() };
+    }
+    let shared = CTX.get_or_init(|| {
+        let c = new_context();
         eprintln!("adapter: {:?}", c.adapter_info());
         c
-    })
+    });
+    if shared.adapter_info().backend != wgpu::Backend::Gl {
+        return shared;
+    }
+    PER_THREAD.with(|c| *c.get_or_init(|| Box::leak(Box::new(new_context()))))
+}
+
+fn new_context() -> Context {
+    Context::new().expect("a GPU adapter (lavapipe on CI: apt-get install mesa-vulkan-drivers)")
+}
+
+/// The autotune cache directory for the `wgstyle` processes that tests start (as
+/// `WGSTYLE_CACHE_DIR`), so that they never write to the user's cache directory.
+pub fn autotune_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("autotune-cache")
 }
 
 /// `../shared` (or `$WGSTYLE_SHARED`). `None` (after saying so) when absent, except under

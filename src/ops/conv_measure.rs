@@ -1,0 +1,161 @@
+//! Timing the convolution variants on one shape, for the autotune ([`crate::ops::conv_tune`]).
+//!
+//! First every variant runs once on a probe (a quarter of the rows and columns; skipped for
+//! small shapes), after an untimed warm-up run: variants more than [`GIVE_UP`] times slower
+//! than the best there are dropped (on CPU drivers the tiled kernels are 4–30× slower, and one
+//! full run of them would cost more than all the rest). The others run [`REPS`] times on the
+//! whole shape, or on its top-left half or quarter (rows and columns) when the probe predicts
+//! a whole run above [`RUN_BUDGET_MS`] (slow devices: lavapipe); a variant's time is its
+//! fastest run (interference from other work only adds).
+//!
+//! Each run is its own recording and submission, inside its own wgpu error scope, so that it
+//! may happen while another recording is open on the same thread (the buffer pool supports
+//! nested recordings) without touching that recording's buffers or errors. The scratch
+//! tensors are not pooled: tuning leaves the pool's counters as they were.
+
+use std::time::Instant;
+
+use crate::gpu::context::Context;
+use crate::gpu::record::Recorder;
+use crate::gpu::tensor::Tensor;
+use crate::ops::conv::{run_into, Params, Tile};
+use crate::ops::conv_shape::ConvShape;
+
+/// Timed runs per variant on the whole shape.
+pub const REPS: usize = 3;
+/// The longest single timed run wanted, in milliseconds (the probe predicts it).
+pub const RUN_BUDGET_MS: f64 = 50.0;
+/// A variant this many times slower than the best so far (on the probe, or in its first run)
+/// is not run again.
+pub const GIVE_UP: f64 = 1.5;
+
+/// Per-variant milliseconds (fastest run), fastest first.
+pub type Times = Vec<(Tile, f64)>;
+
+/// The outcome of one tuning run.
+#[derive(Clone, Debug, Default)]
+pub struct Measured {
+    /// Times of the variants that were timed on the whole (proxy) shape, or on the part of it
+    /// given by `rows`.
+    pub ms: Times,
+    /// Output rows per image of the runs in `ms`.
+    pub rows: u32,
+    /// Times on the probe, of every variant (empty for shapes without a probe).
+    pub probe_ms: Times,
+}
+
+fn scratch(ctx: &Context, label: &str, shape: [usize; 4]) -> Option<Tensor> {
+    let n: usize = shape.iter().product();
+    // Small, varied, finite values (no denormals or NaNs that could distort a CPU's timing).
+    let data: Vec<f32> = (0..n).map(|i| (i % 17) as f32 * 0.01 - 0.08).collect();
+    match Tensor::persistent(ctx, label, shape, &data) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            log::warn!("autotune: no scratch tensor {label} {shape:?}: {e}");
+            None
+        }
+    }
+}
+
+struct Scratch {
+    x: Tensor,
+    w: Tensor,
+    y: Tensor,
+}
+
+/// One run of `tile` on the problem `p` (within the scratch tensors' shape): milliseconds, or
+/// `None` if the GPU reported an error.
+fn time_once(ctx: &Context, s: &Scratch, p: Params, tile: Tile) -> Option<f64> {
+    let device = ctx.device();
+    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let mut rec = Recorder::new(ctx, "autotune");
+    rec.enable_pass_timing(1);
+    run_into(&mut rec, &s.x, &s.w, None, p, tile, &s.y);
+    let timing = rec.finish_timing();
+    let t0 = Instant::now();
+    rec.submit_unchecked();
+    let waited = device.poll(wgpu::PollType::wait_indefinitely());
+    let wall = t0.elapsed().as_secs_f64() * 1e3;
+    let gpu = match timing {
+        Some(t) => t.read(ctx).ok().and_then(|v| v.first().map(|p| p.ms)),
+        None => None,
+    };
+    let errors = [
+        pollster::block_on(oom.pop()),
+        pollster::block_on(validation.pop()),
+    ];
+    if let Some(e) = errors.into_iter().flatten().next() {
+        log::warn!("autotune: {} failed: {e}", tile.name());
+        return None;
+    }
+    waited.ok()?;
+    // A zero GPU duration means the timestamps are not usable: fall back to the wall clock.
+    Some(gpu.filter(|ms| *ms > 0.0).unwrap_or(wall))
+}
+
+/// Times every variant of [`Tile::VARIANTS`] that fits the device on `shape` (the default
+/// first) and returns the fastest with all the times; `None` if nothing could be timed.
+pub(crate) fn measure(ctx: &Context, shape: ConvShape, default: Tile) -> Option<(Tile, Measured)> {
+    let p = shape.params();
+    let (n, h, w, cin) = (p.n as usize, p.h as usize, p.w as usize, p.cin as usize);
+    let (ho, wo, cout) = (p.ho as usize, p.wo as usize, p.cout as usize);
+    let s = Scratch {
+        x: scratch(ctx, "autotune.x", [n, h, w, cin])?,
+        w: scratch(ctx, "autotune.w", [p.kh as usize, p.kw as usize, cin, cout])?,
+        y: scratch(ctx, "autotune.y", [n, ho, wo, cout])?,
+    };
+    let mut candidates = vec![default];
+    candidates.extend(Tile::VARIANTS.into_iter().filter(|t| *t != default));
+    candidates.retain(|t| t.fits(ctx.limits()));
+    // The probe reads and writes the top-left part of the same scratch tensors.
+    let probe = shape.probe().map(ConvShape::params);
+    time_once(ctx, &s, probe.unwrap_or(p), *candidates.first()?);
+    let mut quick: Times = Vec::new();
+    let mut target = p;
+    if let Some(q) = probe {
+        quick = candidates
+            .iter()
+            .filter_map(|&t| Some((t, time_once(ctx, &s, q, t)?)))
+            .collect();
+        let best = quick.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+        candidates.retain(|t| quick.iter().any(|(u, ms)| u == t && *ms <= GIVE_UP * best));
+        // The largest of whole, half and quarter whose predicted run fits the budget.
+        let pixels = |s: ConvShape| s.n as f64 * s.ho as f64 * s.wo as f64;
+        let probe_px = pixels(shape.probe().unwrap_or(shape));
+        target = [Some(shape), shape.part(2)]
+            .into_iter()
+            .flatten()
+            .find(|s| best * pixels(*s) / probe_px <= RUN_BUDGET_MS)
+            .map_or(q, ConvShape::params);
+    }
+    let mut times: Times = Vec::new();
+    let mut best = f64::INFINITY;
+    for tile in candidates {
+        let mut fastest = f64::INFINITY;
+        for i in 0..REPS {
+            let Some(ms) = time_once(ctx, &s, target, tile) else {
+                break;
+            };
+            fastest = fastest.min(ms);
+            if i == 0 && ms > GIVE_UP * best {
+                break;
+            }
+        }
+        if fastest.is_finite() {
+            best = best.min(fastest);
+            times.push((tile, fastest));
+        }
+    }
+    times.sort_by(|a, b| a.1.total_cmp(&b.1));
+    quick.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let (tile, _) = *times.first()?;
+    Some((
+        tile,
+        Measured {
+            ms: times,
+            rows: target.ho,
+            probe_ms: quick,
+        },
+    ))
+}

@@ -1,0 +1,192 @@
+//! Convolution autotune: the first time a convolution shape is met on a [`Context`] with
+//! autotune on, every kernel variant of [`Tile::VARIANTS`] that fits the device is timed on
+//! scratch tensors of that shape, each run in its own recording and submission (GPU
+//! timestamps when the device has `TIMESTAMP_QUERY`, else the wall clock around submit and
+//! wait), and the fastest is used for that shape from then on. Large outputs are timed on a
+//! cropped proxy of at most [`MAX_PROXY_PIXELS`] output pixels, and variants that are far
+//! behind on a quarter-size probe are not timed further, so that tuning stays short (see
+//! `conv_measure.rs` for the procedure).
+//!
+//! Choices live in the context and, unless [`Context::set_autotune_cache`] says otherwise, in
+//! a JSON cache file ([`crate::ops::tune_cache`]), so that a later process on the same adapter,
+//! driver and wgstyle version tunes nothing. Autotune is **off** by default in the library
+//! (results and timings stay deterministic and nothing is written to disk unless asked): turn
+//! it on with [`Context::set_autotune`]. The `wgstyle` command line turns it on
+//! (`--no-autotune` turns it off). With autotune off every convolution uses
+//! [`Tile::default_for`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::gpu::context::Context;
+use crate::ops::conv::{Params, Tile};
+pub use crate::ops::conv_shape::{ConvMode, ConvShape, MAX_PROXY_PIXELS};
+use crate::ops::tune_cache;
+
+/// Counters of a context's autotune.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AutotuneStats {
+    /// Shapes timed on this context (tuning runs).
+    pub tuned: u64,
+    /// Choices read from the cache file.
+    pub from_cache: u64,
+    /// Shapes with a known choice now.
+    pub shapes: usize,
+}
+
+/// The autotune state of one context (shared by its clones).
+pub(crate) struct Autotuner {
+    enabled: AtomicBool,
+    cache_file: Mutex<Option<PathBuf>>,
+    /// Whether the cache file has been read (reset when the file changes).
+    loaded: AtomicBool,
+    choices: Mutex<HashMap<ConvShape, Tile>>,
+    /// Held while loading or tuning, so that one thread tunes a shape once.
+    tuning: Mutex<()>,
+    tuned: AtomicU64,
+    from_cache: AtomicU64,
+}
+
+impl Autotuner {
+    pub(crate) fn new() -> Self {
+        Autotuner {
+            enabled: AtomicBool::new(false),
+            cache_file: Mutex::new(tune_cache::default_cache_file()),
+            loaded: AtomicBool::new(false),
+            choices: Mutex::new(HashMap::new()),
+            tuning: Mutex::new(()),
+            tuned: AtomicU64::new(0),
+            from_cache: AtomicU64::new(0),
+        }
+    }
+
+    fn get(&self, s: &ConvShape) -> Option<Tile> {
+        self.choices.lock().unwrap().get(s).copied()
+    }
+
+    fn insert(&self, s: ConvShape, t: Tile) {
+        self.choices.lock().unwrap().insert(s, t);
+    }
+
+    fn load(&self, ctx: &Context) {
+        if self.loaded.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Some(path) = self.cache_file.lock().unwrap().clone() else {
+            return;
+        };
+        let found = tune_cache::load(&path, ctx.adapter_info());
+        let mut choices = self.choices.lock().unwrap();
+        for (shape, tile) in found {
+            if tile.fits(ctx.limits()) && choices.insert(shape, tile).is_none() {
+                self.from_cache.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The kernel variant for the convolution `p` on `ctx`: [`Tile::default_for`] with autotune
+/// off, else the remembered or cached choice, else the winner of a tuning run.
+pub(crate) fn tile_for(ctx: &Context, p: &Params) -> Tile {
+    let default = Tile::default_for(ctx.adapter_info().device_type, p.cout as usize);
+    let at = &ctx.inner.autotune;
+    if !at.enabled.load(Ordering::Relaxed) {
+        return default;
+    }
+    let shape = ConvShape::of(p);
+    if let Some(t) = at.get(&shape) {
+        return t;
+    }
+    let _tuning = at.tuning.lock().unwrap();
+    at.load(ctx);
+    if let Some(t) = at.get(&shape) {
+        return t;
+    }
+    let proxy = shape.proxy();
+    let (tile, times) = match at.get(&proxy) {
+        Some(t) => (t, Default::default()),
+        None => match crate::ops::conv_measure::measure(ctx, proxy, default) {
+            Some((t, times)) => {
+                at.tuned.fetch_add(1, Ordering::Relaxed);
+                at.insert(proxy, t);
+                (t, times)
+            }
+            // Nothing could be timed (e.g. a GPU error): keep the default, in memory only.
+            None => {
+                at.insert(shape, default);
+                return default;
+            }
+        },
+    };
+    at.insert(shape, tile);
+    if let Some(path) = at.cache_file.lock().unwrap().clone() {
+        let mut entries = vec![(shape, tile, times.clone())];
+        if proxy != shape {
+            entries.push((proxy, tile, times));
+        }
+        if let Err(e) = tune_cache::store(&path, ctx.adapter_info(), &entries) {
+            log::warn!("autotune cache not written: {e}");
+        }
+    }
+    tile
+}
+
+impl Context {
+    /// Turns convolution autotuning on or off (default: off; see [`crate::ops::conv_tune`]).
+    /// Off, every convolution uses [`Tile::default_for`], whatever was tuned before.
+    pub fn set_autotune(&self, on: bool) {
+        self.inner.autotune.enabled.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether convolution autotuning is on.
+    pub fn autotune(&self) -> bool {
+        self.inner.autotune.enabled.load(Ordering::Relaxed)
+    }
+
+    /// The autotune cache file, or `None` to keep choices in memory only. Default:
+    /// [`tune_cache::default_cache_file`] (read when the context is created).
+    pub fn set_autotune_cache(&self, file: Option<PathBuf>) {
+        let at = &self.inner.autotune;
+        let _tuning = at.tuning.lock().unwrap();
+        *at.cache_file.lock().unwrap() = file;
+        at.loaded.store(false, Ordering::SeqCst);
+    }
+
+    /// The autotune cache file in use, if any.
+    pub fn autotune_cache(&self) -> Option<PathBuf> {
+        self.inner.autotune.cache_file.lock().unwrap().clone()
+    }
+
+    /// Counters of the autotune (tuning runs, choices read from the cache file).
+    pub fn autotune_stats(&self) -> AutotuneStats {
+        let at = &self.inner.autotune;
+        AutotuneStats {
+            tuned: at.tuned.load(Ordering::Relaxed),
+            from_cache: at.from_cache.load(Ordering::Relaxed),
+            shapes: at.choices.lock().unwrap().len(),
+        }
+    }
+
+    /// Every convolution shape with a known variant (tuned, cached or pinned), sorted.
+    pub fn conv_choices(&self) -> Vec<(ConvShape, Tile)> {
+        let mut v: Vec<_> = self
+            .inner
+            .autotune
+            .choices
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, t)| (*s, *t))
+            .collect();
+        v.sort_by_key(|(s, _)| *s);
+        v
+    }
+
+    /// Pins the variant used for convolutions of `shape` while autotune is on (in memory
+    /// only; the cache file is not changed).
+    pub fn set_conv_choice(&self, shape: ConvShape, tile: Tile) {
+        self.inner.autotune.insert(shape, tile);
+    }
+}

@@ -1,0 +1,172 @@
+//! The autotune cache file: JSON, one section per adapter key ([`adapter_key`]: adapter name,
+//! backend, driver, driver info, wgstyle version and a hash of the convolution shader), each
+//! with the chosen variant and the measured times per convolution shape.
+//!
+//! Written atomically (temporary file in the same directory, then rename), merged with what
+//! the file holds at the time of writing (so several processes only lose each other's newest
+//! entries, never the file). A missing, unreadable or corrupt file reads as empty.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ops::conv::Tile;
+use crate::ops::conv_measure::Measured;
+use crate::ops::conv_shape::ConvShape;
+
+/// Version of the file layout; a file of another version is ignored (and replaced on write).
+pub const CACHE_FORMAT: u32 = 1;
+
+/// The file name inside the cache directory.
+pub const CACHE_FILE_NAME: &str = "autotune.json";
+
+#[derive(Default, Serialize, Deserialize)]
+struct CacheFile {
+    format: u32,
+    adapters: BTreeMap<String, AdapterSection>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AdapterSection {
+    adapter: String,
+    backend: String,
+    driver: String,
+    driver_info: String,
+    wgstyle_version: String,
+    convs: Vec<Entry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    shape: ConvShape,
+    /// [`Tile::name`] of the choice.
+    tile: String,
+    /// Milliseconds (fastest run) per variant name on the shape's proxy, or on its top-left
+    /// `ms_rows` rows (and as many columns) on slow devices; empty when the choice was copied
+    /// from an earlier tuning of the same proxy.
+    #[serde(default)]
+    ms: BTreeMap<String, f64>,
+    /// Output rows of the runs in `ms`.
+    #[serde(default)]
+    ms_rows: u32,
+    /// Milliseconds per variant on the quarter-size probe (variants far behind there are not
+    /// timed on the proxy).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    probe_ms: BTreeMap<String, f64>,
+}
+
+/// `$WGSTYLE_CACHE_DIR/autotune.json`, else `autotune.json` in wgstyle's directory of the
+/// platform's cache directory (`~/.cache/wgstyle` on Linux, `~/Library/Caches/wgstyle` on
+/// macOS, `%LOCALAPPDATA%\wgstyle` on Windows); `None` when there is no such directory.
+pub fn default_cache_file() -> Option<PathBuf> {
+    let dir = match std::env::var_os("WGSTYLE_CACHE_DIR").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => dirs::cache_dir()?.join("wgstyle"),
+    };
+    Some(dir.join(CACHE_FILE_NAME))
+}
+
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The key of an adapter's section: choices are only reused on the same adapter, backend,
+/// driver and driver version, by the same wgstyle version with the same convolution shader.
+pub fn adapter_key(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} | {:?} | {} | {} | wgstyle {} | conv2d.wgsl {:016x}",
+        info.name,
+        info.backend,
+        info.driver,
+        info.driver_info,
+        env!("CARGO_PKG_VERSION"),
+        fnv1a(crate::gpu::kernels::CONV2D.source)
+    )
+}
+
+fn read(path: &Path) -> CacheFile {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return CacheFile::default(),
+        Err(e) => {
+            log::warn!("autotune cache {} unreadable: {e}", path.display());
+            return CacheFile::default();
+        }
+    };
+    match serde_json::from_str::<CacheFile>(&text) {
+        Ok(f) if f.format == CACHE_FORMAT => f,
+        Ok(f) => {
+            log::warn!(
+                "autotune cache {}: format {} ignored",
+                path.display(),
+                f.format
+            );
+            CacheFile::default()
+        }
+        Err(e) => {
+            log::warn!("autotune cache {} ignored: {e}", path.display());
+            CacheFile::default()
+        }
+    }
+}
+
+/// The choices the file at `path` holds for this adapter (empty when the file is missing or
+/// corrupt, or names a variant this version does not know).
+pub(crate) fn load(path: &Path, info: &wgpu::AdapterInfo) -> Vec<(ConvShape, Tile)> {
+    let mut file = read(path);
+    let Some(section) = file.adapters.remove(&adapter_key(info)) else {
+        return Vec::new();
+    };
+    section
+        .convs
+        .into_iter()
+        .filter_map(|e| Some((e.shape, Tile::from_name(&e.tile)?)))
+        .collect()
+}
+
+/// Adds (or replaces) `entries` in this adapter's section of the file at `path`, creating the
+/// directory and the file if needed.
+pub(crate) fn store(
+    path: &Path,
+    info: &wgpu::AdapterInfo,
+    entries: &[(ConvShape, Tile, Measured)],
+) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let mut file = read(path);
+    file.format = CACHE_FORMAT;
+    let section = file
+        .adapters
+        .entry(adapter_key(info))
+        .or_insert_with(|| AdapterSection {
+            adapter: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            wgstyle_version: env!("CARGO_PKG_VERSION").to_string(),
+            convs: Vec::new(),
+        });
+    for (shape, tile, times) in entries {
+        section.convs.retain(|e| e.shape != *shape);
+        section.convs.push(Entry {
+            shape: *shape,
+            tile: tile.name(),
+            ms: times.ms.iter().map(|(t, ms)| (t.name(), *ms)).collect(),
+            ms_rows: times.rows,
+            probe_ms: times
+                .probe_ms
+                .iter()
+                .map(|(t, ms)| (t.name(), *ms))
+                .collect(),
+        });
+    }
+    section.convs.sort_by_key(|e| e.shape);
+    let text = serde_json::to_string_pretty(&file)
+        .map_err(|e| Error::InvalidInput(format!("autotune cache: {e}")))?;
+    crate::fsutil::write_bytes_atomic(path, true, text.as_bytes())
+}
