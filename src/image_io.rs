@@ -23,7 +23,7 @@ impl Picture {
     /// Splits any decoded image into 8-bit RGB and (if present) alpha.
     pub fn from_dynamic(img: DynamicImage) -> Self {
         if img.color().has_alpha() {
-            let rgba = img.to_rgba8();
+            let rgba = img.into_rgba8();
             let (w, h) = rgba.dimensions();
             let alpha = GrayImage::from_fn(w, h, |x, y| image::Luma([rgba.get_pixel(x, y)[3]]));
             let rgb = DynamicImage::ImageRgba8(rgba).to_rgb8();
@@ -33,7 +33,7 @@ impl Picture {
             }
         } else {
             Picture {
-                rgb: img.to_rgb8(),
+                rgb: img.into_rgb8(),
                 alpha: None,
             }
         }
@@ -76,13 +76,79 @@ pub fn read(path: &Path) -> Result<Picture> {
         }
         Some(_) => {}
     }
-    let mut decoder = reader.into_decoder().map_err(|e| Error::image(path, e))?;
+    let mut reader = reader;
+    // The image crate's default refuses to allocate more than 512 MiB; a photo of any size
+    // that this machine can hold is fine, anything larger is refused before decoding.
+    let avail = host_memory_available().unwrap_or(DEFAULT_DECODE_LIMIT);
+    let mut limits = image::Limits::no_limits();
+    limits.max_alloc = Some(avail);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        image::ImageError::Limits(_) => Error::image(
+            path,
+            format!(
+                "too large to decode in the {} MiB of memory available",
+                avail >> 20
+            ),
+        ),
+        e => Error::image(path, e),
+    })?;
+    let (w, h) = decoder.dimensions();
+    // Decoded pixels, plus the 8-bit RGB (and alpha) copy made from them.
+    let need = decoder
+        .total_bytes()
+        .saturating_add(4 * u64::from(w) * u64::from(h));
+    if need > avail {
+        return Err(Error::image(
+            path,
+            format!(
+                "a {w}x{h} image needs {} MiB to decode, more than the {} MiB of memory available",
+                need >> 20,
+                avail >> 20
+            ),
+        ));
+    }
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| Error::image(path, e))?;
     img.apply_orientation(orientation);
     Ok(Picture::from_dynamic(img))
+}
+
+/// The decoding limit where the system does not say how much memory is available.
+const DEFAULT_DECODE_LIMIT: u64 = 16 << 30;
+
+/// The host memory available to this process, where the system says (Linux: `MemAvailable`
+/// of `/proc/meminfo`); `None` elsewhere.
+pub fn host_memory_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The largest width and height a format can store (`None`: no limit below `u32::MAX` that
+/// wgstyle would reach).
+pub fn max_dimension(format: ImageFormat) -> Option<u32> {
+    match format {
+        ImageFormat::Jpeg | ImageFormat::Gif => Some(65_535),
+        ImageFormat::WebP => Some(16_384),
+        ImageFormat::Ico => Some(256),
+        ImageFormat::Bmp | ImageFormat::Png => Some(i32::MAX as u32),
+        _ => None,
+    }
+}
+
+/// Checks, before any work is done, that a `w × h` image can be written in `format`.
+pub fn check_encodable(format: ImageFormat, w: u32, h: u32) -> std::result::Result<(), String> {
+    match max_dimension(format) {
+        Some(max) if w > max || h > max => Err(format!(
+            "{w}x{h} is too large for {format:?} (at most {max} pixels a side); choose another \
+             output format (-o NAME.png) or a smaller size (--max-size)"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a JPEG stream has an end-of-image marker (`FF D9`) after its last start-of-scan
@@ -136,26 +202,49 @@ pub fn output_format(path: &Path) -> Option<ImageFormat> {
 /// `path` only names the file in errors.
 pub fn encode(pic: &Picture, format: ImageFormat, path: &Path) -> Result<Vec<u8>> {
     let mut out = Cursor::new(Vec::new());
-    let img = match (&pic.alpha, keeps_alpha(format)) {
+    write(pic, format, &mut out).map_err(|e| Error::image(path, e))?;
+    Ok(out.into_inner())
+}
+
+/// Encodes a picture in `format` into `out` (JPEG at quality 95; alpha kept where
+/// [`keeps_alpha`]), without copying the pixels when there is no alpha to merge.
+pub fn write(
+    pic: &Picture,
+    format: ImageFormat,
+    out: &mut (impl std::io::Write + std::io::Seek),
+) -> image::ImageResult<()> {
+    use image::{ExtendedColorType, ImageEncoder};
+    let (w, h) = pic.dimensions();
+    let rgba;
+    let (bytes, color) = match (&pic.alpha, keeps_alpha(format)) {
         (Some(alpha), true) => {
-            let (w, h) = pic.dimensions();
-            let rgba = image::RgbaImage::from_fn(w, h, |x, y| {
+            rgba = image::RgbaImage::from_fn(w, h, |x, y| {
                 let [r, g, b] = pic.rgb.get_pixel(x, y).0;
                 image::Rgba([r, g, b, alpha.get_pixel(x, y)[0]])
             });
-            DynamicImage::ImageRgba8(rgba)
+            (rgba.as_raw().as_slice(), ExtendedColorType::Rgba8)
         }
-        _ => DynamicImage::ImageRgb8(pic.rgb.clone()),
+        _ => (pic.rgb.as_raw().as_slice(), ExtendedColorType::Rgb8),
     };
-    let res = if format == ImageFormat::Jpeg {
-        img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
-            &mut out, 95,
-        ))
-    } else {
-        img.write_to(&mut out, format)
-    };
-    res.map_err(|e| Error::image(path, e))?;
-    Ok(out.into_inner())
+    use ImageFormat::*;
+    match format {
+        Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(out, 95)
+            .write_image(bytes, w, h, color),
+        // Formats that take 8-bit RGB(A) as it is.
+        Png | WebP | Bmp | Tiff | Tga | Pnm | Qoi => {
+            image::write_buffer_with_format(out, bytes, w, h, color, format)
+        }
+        // The others (e.g. Farbfeld, OpenEXR) convert through a `DynamicImage` copy.
+        _ => {
+            let img = match color {
+                ExtendedColorType::Rgba8 => DynamicImage::ImageRgba8(
+                    image::RgbaImage::from_raw(w, h, bytes.to_vec()).expect("sizes match"),
+                ),
+                _ => DynamicImage::ImageRgb8(pic.rgb.clone()),
+            };
+            img.write_to(out, format)
+        }
+    }
 }
 
 /// Whether a directory entry looks like an image wgstyle can read (by extension).

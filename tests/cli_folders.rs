@@ -172,3 +172,77 @@ fn resize_options_and_atomic_failure() {
     names.sort();
     assert_eq!(names, ["big.png", "blocker", "scaled", "small.png", "wd"]);
 }
+
+/// CRC-32 (ISO-HDLC) of PNG chunks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+/// A PNG whose header claims `w × h` RGBA at 16 bits (8 bytes a pixel), with an empty zlib
+/// stream for pixel data.
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        png.extend((data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend(data);
+        png.extend(&body);
+        png.extend(crc32(&body).to_be_bytes());
+    };
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([16, 6, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(b"IEND", &[]);
+    png
+}
+
+#[test]
+fn images_too_large_for_memory_or_output_format_are_refused_up_front() {
+    let shared = shared_or_skip!();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let wd = scream_dir(&shared, root, "wd");
+    // 1,000,000 x 1,000,000 x 8 bytes: 8 TB, more than any machine running this test has.
+    let huge = root.join("huge.png");
+    std::fs::write(&huge, png_header_only(1_000_000, 1_000_000)).unwrap();
+    // 16,400 px wide: a fine PNG, but WebP stores at most 16,384 pixels a side.
+    let wide = root.join("wide.png");
+    pattern(16_400, 2, 1).save(&wide).unwrap();
+
+    let out = run(wgstyle(&root.join("data"))
+        .args(["--style", "scream", "--weights-dir"])
+        .arg(&wd)
+        .arg(&huge));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("huge.png") && err.contains("memory available") && !err.contains("panicked"),
+        "{err}"
+    );
+
+    let webp = root.join("wide.webp");
+    let out = run(wgstyle(&root.join("data"))
+        .args(["--style", "scream", "--weights-dir"])
+        .arg(&wd)
+        .arg("-o")
+        .arg(&webp)
+        .arg(&wide));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("16400x2 is too large for WebP"), "{err}");
+    assert!(!webp.exists());
+    assert!(temp_files(root).is_empty(), "{:?}", temp_files(root));
+}

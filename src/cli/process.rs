@@ -73,6 +73,11 @@ pub fn run(stylizer: &Stylizer, jobs: Vec<Job>, opts: &Options) -> Outcome {
         };
         let (w, h) = pic.dimensions();
         let (tw, th) = image_io::target_size(w, h, opts.max_size, opts.scale);
+        // Refused before any GPU work, not after hours of it.
+        if let Err(why) = image_io::check_encodable(job.format, tw, th) {
+            st.fail(&job, &format!("{}: {why}", job.output.display()));
+            continue;
+        }
         let pic = pic.resized(tw, th);
         let idx = match pending.iter().position(|(s, _)| *s == (tw, th)) {
             Some(i) => i,
@@ -86,12 +91,26 @@ pub fn run(stylizer: &Stylizer, jobs: Vec<Job>, opts: &Options) -> Outcome {
             let (_, batch) = pending.remove(idx);
             st.flush(batch);
         }
+        // Many sizes, few images each: flush the oldest partial batches rather than holding
+        // every decoded image until the end.
+        while pending_bytes(&pending) > MAX_PENDING_BYTES {
+            let (_, batch) = pending.remove(0);
+            st.flush(batch);
+        }
     }
     for (_, batch) in pending {
         st.flush(batch);
     }
     st.bar.finish_and_clear();
     st.outcome
+}
+
+/// Decoded images waiting for a batch to fill are flushed beyond this many bytes.
+const MAX_PENDING_BYTES: usize = 256 << 20;
+
+fn pending_bytes(pending: &[((u32, u32), Vec<Loaded>)]) -> usize {
+    let per_image = |(w, h): (u32, u32)| w as usize * h as usize * 4;
+    pending.iter().map(|(s, b)| per_image(*s) * b.len()).sum()
 }
 
 impl State<'_> {
@@ -108,11 +127,26 @@ impl State<'_> {
     }
 
     fn flush(&mut self, mut batch: Vec<Loaded>) {
-        let rgbs: Vec<_> = batch.iter().map(|l| l.pic.rgb.clone()).collect();
+        // The inputs move out of `batch` (no copy of large images); `finish` gets them back.
+        let rgbs: Vec<_> = batch
+            .iter_mut()
+            .map(|l| std::mem::take(&mut l.pic.rgb))
+            .collect();
         if !self.warmed {
-            // Compiles the pipelines and fills the buffer pool for this size; not timed.
+            // Compiles the pipelines and fills the buffer pool for this size; not timed. An
+            // image stylized in tiles warms up on one tile-sized crop instead of a whole run.
             let t = Instant::now();
-            let _ = self.stylizer.stylize_batch(&rgbs);
+            let (w, h) = rgbs[0].dimensions();
+            match self.stylizer.tile_size(h as usize, w as usize) {
+                Ok(Some(tile)) => {
+                    let side = tile as u32;
+                    let crop = image::imageops::crop_imm(&rgbs[0], 0, 0, side.min(w), side.min(h));
+                    let _ = self.stylizer.stylize(&crop.to_image());
+                }
+                _ => {
+                    let _ = self.stylizer.stylize_batch(&rgbs);
+                }
+            }
             for l in &mut batch {
                 l.start += t.elapsed();
             }
@@ -129,8 +163,8 @@ impl State<'_> {
             }
         };
         let gpu_ms = t.elapsed().as_secs_f64() * 1e3 / batch.len() as f64;
-        for (l, out) in batch.into_iter().zip(outs) {
-            match finish(&l, out, self.opts) {
+        for ((l, out), original) in batch.into_iter().zip(outs).zip(rgbs) {
+            match finish(&l, out, original, self.opts) {
                 Ok(()) => {
                     self.outcome.written += 1;
                     let (input, output) = (l.job.input.display(), l.job.output.display());
@@ -154,25 +188,35 @@ impl State<'_> {
 }
 
 /// Post-processes one stylized image and writes it atomically.
-fn finish(l: &Loaded, stylized: image::RgbImage, opts: &Options) -> anyhow::Result<()> {
-    let original = &l.pic.rgb;
+/// `original` is the input as stylized (after resizing). The output is encoded straight into
+/// the temporary file, without an in-memory copy of the encoded bytes.
+fn finish(
+    l: &Loaded,
+    stylized: image::RgbImage,
+    original: image::RgbImage,
+    opts: &Options,
+) -> anyhow::Result<()> {
     let mut rgb = stylized;
     if opts.preserve_colors {
-        rgb = wgstyle::color::preserve_colors(&rgb, original)?;
+        rgb = wgstyle::color::preserve_colors(&rgb, &original)?;
     }
     if opts.strength < 1.0 {
-        rgb = wgstyle::color::blend(&rgb, original, opts.strength)?;
+        rgb = wgstyle::color::blend(&rgb, &original, opts.strength)?;
     }
+    drop(original);
     let pic = Picture {
         rgb,
         alpha: l.pic.alpha.clone(),
     };
     let out = &l.job.output;
-    let bytes = image_io::encode(&pic, l.job.format, out)?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
     }
-    wgstyle::fsutil::write_bytes_atomic(out, opts.force, &bytes)?;
+    wgstyle::fsutil::write_atomic(out, opts.force, |f| {
+        let mut w = std::io::BufWriter::new(f);
+        image_io::write(&pic, l.job.format, &mut w).map_err(std::io::Error::other)?;
+        std::io::Write::flush(&mut w)
+    })?;
     Ok(())
 }
