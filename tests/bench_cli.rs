@@ -64,6 +64,48 @@ fn quick_bench_writes_a_comparable_json_report() {
         net["flops"].as_f64().unwrap(),
         wgstyle::nets::transformer::Arch::LENGSTROM.flops(64, 64)
     );
+    // Every kind of case is in the quick suite.
+    let names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    for prefix in [
+        "conv_weight_grad/",
+        "conv_input_grad/",
+        "conv_transpose_weight_grad/",
+        "instance_norm_backward/",
+        "gram/",
+        "gram_backward/",
+        "fusion/norm+residual fused",
+        "fusion/norm+residual unfused",
+        "network/gatys iteration @64x64",
+    ] {
+        assert!(
+            names.iter().any(|n| n.starts_with(prefix)),
+            "no {prefix} case in {names:?}"
+        );
+    }
+    // One Gatys iteration at 64x64: VGG19's convolutions up to conv5_1, forward and input
+    // gradient (2 FLOPs per multiply-add), counted here from the architecture.
+    let mut expected = 0.0;
+    let (mut hw, mut cin) = (64usize, 3usize);
+    for (block, convs, cout) in [
+        (1, 2, 64),
+        (2, 2, 128),
+        (3, 4, 256),
+        (4, 4, 512),
+        (5, 1, 512),
+    ] {
+        if block > 1 {
+            hw /= 2;
+        }
+        for _ in 0..convs {
+            expected += 2.0 * 2.0 * (hw * hw * 9 * cin * cout) as f64;
+            cin = cout;
+        }
+    }
+    let gatys = cases
+        .iter()
+        .find(|c| c["name"] == "network/gatys iteration @64x64")
+        .unwrap();
+    assert_eq!(gatys["flops"].as_f64().unwrap(), expected);
 
     let cmp = Command::new(env!("CARGO_BIN_EXE_wgstyle"))
         .env("WGSTYLE_CACHE_DIR", common::autotune_cache_dir())

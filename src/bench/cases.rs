@@ -1,28 +1,30 @@
 //! The cases of the suite, at the real shapes of the networks.
 
+use self::random_tensor as t;
 use crate::error::Result;
 use crate::gpu::context::Context;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::nets::transformer::{Arch, TransformNet, TransformWeights};
+use crate::nets::vgg::Vgg;
 use crate::ops::conv::{conv2d, conv2d_transpose, Conv2d, Padding};
 use crate::ops::norm::instance_norm;
 
 /// Records one run of a case; returns whatever must outlive the submission.
-pub type RecordFn = Box<dyn Fn(&mut Recorder) -> Result<Vec<Tensor>>>;
+pub type RecordFn<'a> = Box<dyn Fn(&mut Recorder) -> Result<Vec<Tensor>> + 'a>;
 
 /// One benchmark case.
-pub struct Case {
+pub struct Case<'a> {
     /// Stable name, e.g. `conv/transform.res 3x3 128->128 @64x64`.
     pub name: String,
-    /// `kernel` or `network`.
+    /// `kernel`, `fusion` (pairs of fused and unfused runs) or `network`.
     pub kind: &'static str,
     /// Floating-point operations of one run.
     pub flops: f64,
     /// Bytes read and written by one run (each tensor once).
     pub bytes: f64,
     /// Records the work.
-    pub record: RecordFn,
+    pub record: RecordFn<'a>,
 }
 
 /// Deterministic pseudo-random values in [-a, a).
@@ -38,7 +40,8 @@ pub fn pseudo_random(n: usize, seed: u64, a: f32) -> Vec<f32> {
         .collect()
 }
 
-fn t(ctx: &Context, shape: [usize; 4], seed: u64) -> Result<Tensor> {
+/// A persistent tensor of pseudo-random values in [-1, 1).
+pub fn random_tensor(ctx: &Context, shape: [usize; 4], seed: u64) -> Result<Tensor> {
     Tensor::persistent(
         ctx,
         "bench.input",
@@ -57,7 +60,7 @@ fn conv_case(
     cin: usize,
     cout: usize,
     vgg: bool,
-) -> Result<Case> {
+) -> Result<Case<'static>> {
     let x = t(ctx, [1, hw, hw, cin], 1)?;
     let w = t(ctx, [k, k, cin, cout], 2)?;
     let b = t(ctx, [1, 1, 1, cout], 3)?;
@@ -114,9 +117,11 @@ pub fn synthetic_weights(arch: Arch) -> TransformWeights {
 }
 
 /// The suite: every distinct convolution of the fast network (at 256² and 512²) and of
-/// VGG19 up to relu5_1 (at 256²), the transposed convolutions, instance norm, and the whole
-/// fast network at 256², 512² and 1024². `quick`: the 256² kernel cases and the 256² network.
-pub fn suite(ctx: &Context, quick: bool) -> Result<Vec<Case>> {
+/// VGG19 up to relu5_1 (at 256²), the transposed convolutions, instance norm, the backward
+/// kernels of training and Gatys (256²), the Gram matrix, the norm + residual fusion, the
+/// whole fast network at 256², 512² and 1024², and one Gatys iteration at 256² and 512² on
+/// `vgg`. `quick`: every kind of case once, at 64².
+pub fn suite<'a>(ctx: &Context, quick: bool, vgg: &'a Vgg) -> Result<Vec<Case<'a>>> {
     let mut v = Vec::new();
     let sizes: &[usize] = if quick { &[64] } else { &[256, 512] };
     for &s in sizes {
@@ -179,8 +184,13 @@ pub fn suite(ctx: &Context, quick: bool) -> Result<Vec<Case>> {
             });
         }
     }
+    let s = sizes[0];
+    super::backward::conv_grads(ctx, s, &mut v)?;
+    super::backward::norm_grads(ctx, s, &mut v)?;
+    super::backward::grams(ctx, s, &mut v)?;
+    super::backward::fusions(ctx, s, &mut v)?;
     let vgg_size = if quick { 64 } else { 256 };
-    let vgg = [
+    let vgg_convs = [
         (3, 64, 1),
         (64, 64, 1),
         (64, 128, 2),
@@ -191,7 +201,7 @@ pub fn suite(ctx: &Context, quick: bool) -> Result<Vec<Case>> {
         (512, 512, 8),
         (512, 512, 16),
     ];
-    for (cin, cout, div) in vgg {
+    for (cin, cout, div) in vgg_convs {
         v.push(conv_case(
             ctx,
             "vgg19",
@@ -221,6 +231,10 @@ pub fn suite(ctx: &Context, quick: bool) -> Result<Vec<Case>> {
             bytes: 4.0 * (2 * s * s * 3) as f64 + 4.0 * 1_677_638.0,
             record: Box::new(move |rec| Ok(vec![net.forward(rec, &x)?])),
         });
+    }
+    let gatys: &[usize] = if quick { &[64] } else { &[256, 512] };
+    for &s in gatys {
+        v.push(super::gatys::iteration(ctx, vgg, s)?);
     }
     Ok(v)
 }

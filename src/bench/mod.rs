@@ -5,7 +5,9 @@
 //! the sum of the GPU durations of its passes (timestamps around every pass), otherwise the
 //! wall clock around submit-and-wait. Warm-up first, then repetitions: median and spread.
 
+pub mod backward;
 pub mod cases;
+pub mod gatys;
 pub mod report;
 
 use std::time::Instant;
@@ -18,7 +20,7 @@ use cases::Case;
 use report::{CaseResult, Report};
 
 /// Version of the suite: bump when cases change, so that reports compare like with like.
-pub const SUITE_VERSION: u32 = 1;
+pub const SUITE_VERSION: u32 = 2;
 
 /// How to run the suite.
 #[derive(Clone, Debug)]
@@ -54,7 +56,8 @@ pub fn run(ctx: &Context, opts: &BenchOptions, mut progress: impl FnMut(&str)) -
         .features()
         .contains(wgpu::Features::TIMESTAMP_QUERY);
     let mut results = Vec::new();
-    for case in cases::suite(ctx, opts.quick)? {
+    let vgg = gatys::synthetic_vgg(ctx)?;
+    for case in cases::suite(ctx, opts.quick, &vgg)? {
         if opts
             .filter
             .as_ref()
