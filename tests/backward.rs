@@ -8,7 +8,7 @@ use common::{ctx, rel_err, Rng};
 use wgstyle::gpu::record::Recorder;
 use wgstyle::nets::vgg::flip_kernel;
 use wgstyle::ops::conv::{conv2d, Conv2d, Padding};
-use wgstyle::ops::gram::gram;
+use wgstyle::ops::gram::{gram, gram_direct, gram_tiled};
 use wgstyle::ops::loss::{content_layer, style_layer, tv};
 use wgstyle::ops::pool::{pool, pool_backward, Pooling};
 use wgstyle::ops::reduce::{reduce_into, scalars, Reduce};
@@ -224,16 +224,25 @@ fn gram_and_style_loss_with_gradient() {
         let (ft, at) = (up([1, h, w, c], &f), up([1, 1, c, c], &a));
         let mut rec = Recorder::new(ctx(), "t");
         let gm = gram(&mut rec, &ft).unwrap();
+        // Both implementations, whichever this adapter uses by default.
+        let (gt, gd) = (
+            gram_tiled(&mut rec, &ft).unwrap(),
+            gram_direct(&mut rec, &ft).unwrap(),
+        );
         let s = scalars(&mut rec, 1).unwrap();
         let df = style_layer(&mut rec, &ft, &at, weight, &s, 0).unwrap();
         let (rg, rs, rd) = (rec.readback(&gm), rec.readback(&s), rec.readback(&df));
+        let (rt, rdi) = (rec.readback(&gt), rec.readback(&gd));
         rec.submit().unwrap();
         let (gm, s, df) = (
             rg.read(ctx()).unwrap(),
             rs.read(ctx()).unwrap(),
             rd.read(ctx()).unwrap(),
         );
-        assert!(rel_err(&gm, &cpu_gram(&f64s(&f), h * w, c)) <= TOL);
+        let want = cpu_gram(&f64s(&f), h * w, c);
+        assert!(rel_err(&gm, &want) <= TOL);
+        assert!(rel_err(&rt.read(ctx()).unwrap(), &want) <= TOL, "tiled");
+        assert!(rel_err(&rdi.read(ctx()).unwrap(), &want) <= TOL, "direct");
         let loss = |fv: &[f64]| -> f64 {
             let g = cpu_gram(fv, h * w, c);
             weight as f64

@@ -86,7 +86,7 @@ impl WeightGradKernel {
         }
     }
 
-    fn default_on(rec: &Recorder) -> WeightGradKernel {
+    pub(crate) fn default_on(rec: &Recorder) -> WeightGradKernel {
         Self::default_for(rec.context().adapter_info().device_type)
     }
 

@@ -5,6 +5,8 @@ use crate::gpu::kernels::{Kernel, GRAM};
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::ops::conv::{conv2d, Conv2d, Padding};
+use crate::ops::conv_grad::{conv2d_weight_grad_with, WeightGradKernel};
+use crate::ops::vecops::scale;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
@@ -15,15 +17,46 @@ struct Params {
     _p: u32,
 }
 
-/// `G = FᵀF / (H·W·C)` for `f` `[1, h, w, c]`, returned as `[1, 1, c, c]`.
+/// `G = FᵀF / (H·W·C)` for `f` `[1, h, w, c]`, returned as `[1, 1, c, c]`: with
+/// [`gram_tiled`] on GPUs, with [`gram_direct`] on CPU adapters (where the tiled kernel's
+/// workgroup barriers are slow), the same choice as the weight gradient's
+/// ([`WeightGradKernel::default_for`]).
 pub fn gram(rec: &mut Recorder, f: &Tensor) -> Result<Tensor> {
-    let [n, h, w, c] = f.shape();
-    if n != 1 {
+    match WeightGradKernel::default_on(rec) {
+        WeightGradKernel::Direct => gram_direct(rec, f),
+        WeightGradKernel::Tiled => gram_tiled(rec, f),
+    }
+}
+
+/// [`gram`] as the weight gradient of a 1×1 convolution, `dW = Σ_p F[p]ᵀ F[p]`, by the direct
+/// (no workgroup memory) weight-gradient kernel with its deterministic split-K, then scaled.
+pub fn gram_direct(rec: &mut Recorder, f: &Tensor) -> Result<Tensor> {
+    let [_, h, w, c] = check_one(f)?;
+    let g = conv2d_weight_grad_with(
+        rec,
+        f,
+        f,
+        (1, 1),
+        1,
+        Padding::Valid,
+        WeightGradKernel::Direct,
+    )?;
+    scale(rec, &g, (1.0 / (h as f64 * w as f64 * c as f64)) as f32)
+}
+
+fn check_one(f: &Tensor) -> Result<[usize; 4]> {
+    if f.shape()[0] != 1 {
         return Err(Error::InvalidInput(format!(
             "gram of a batch {:?}: one image at a time",
             f.shape()
         )));
     }
+    Ok(f.shape())
+}
+
+/// [`gram`] by `gram.wgsl`: 16×16 tiles of `G` per workgroup over workgroup-shared tiles of `F`.
+pub fn gram_tiled(rec: &mut Recorder, f: &Tensor) -> Result<Tensor> {
+    let [_, h, w, c] = check_one(f)?;
     let g = Tensor::uninit(rec.context(), "gram", [1, 1, c, c])?;
     let p = Params {
         k: (h * w) as u32,
