@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::nets::transformer::{LayerWeights, TransformWeights};
 use crate::train::TrainOptions;
-use crate::weights::safetensors::{load_transform, parse, read_file, to_f32, Precision};
+use crate::weights::safetensors::{parse, read_file, to_f32, transform_from, Precision};
 
 /// A training run's state between iterations.
 #[derive(Clone, Debug)]
@@ -68,9 +68,9 @@ impl Checkpoint {
 
     /// Reads a checkpoint written by [`Checkpoint::save`].
     pub fn load(path: &Path) -> Result<Self> {
-        let weights = load_transform(path)?;
         let bytes = read_file(path)?;
         let (st, meta) = parse(path, &bytes)?;
+        let weights = transform_from(path, &st, &meta)?;
         let bad = |m: String| Error::weights(path, m);
         let iteration = meta
             .get("wgstyle.train.iteration")

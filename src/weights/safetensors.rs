@@ -70,6 +70,15 @@ pub fn parse<'a>(
 pub fn load_transform(path: &Path) -> Result<TransformWeights> {
     let bytes = read_file(path)?;
     let (st, meta) = parse(path, &bytes)?;
+    transform_from(path, &st, &meta)
+}
+
+/// The transform network in parsed safetensors (`path` only names the file in errors).
+pub fn transform_from(
+    path: &Path,
+    st: &SafeTensors<'_>,
+    meta: &HashMap<String, String>,
+) -> Result<TransformWeights> {
     let get = |k: &str| meta.get(k).map(String::as_str);
     if get("wgstyle.model") != Some("transform") {
         return Err(Error::weights(
