@@ -28,8 +28,13 @@ impl Stylizer {
 
     /// Limits the GPU memory one pass may use (bytes); larger images are stylized in tiles
     /// with exactly the same result. Without a budget only the adapter's buffer limits apply.
+    /// The budget also limits what the context's buffer pool keeps
+    /// ([`Context::set_pool_limit`]).
     pub fn set_memory_budget(&mut self, bytes: Option<u64>) {
         self.budget = bytes;
+        // Tiles of several sizes (the image's edges) would otherwise leave free buffers of
+        // many size classes in the pool, beyond the budget.
+        self.ctx.set_pool_limit(bytes);
     }
 
     /// The tile size (output pixels per side) that [`Stylizer::stylize`] uses for an

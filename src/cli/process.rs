@@ -171,10 +171,12 @@ impl State<'_> {
                     let (input, output) = (l.job.input.display(), l.job.output.display());
                     let total_ms = l.start.elapsed().as_secs_f64() * 1e3;
                     if self.opts.timing {
-                        let peak = self.stylizer.context().pool_stats().peak_bytes_in_use as f64;
-                        let mib = peak / (1 << 20) as f64;
+                        let stats = self.stylizer.context().pool_stats();
+                        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+                        let (used, held) =
+                            (mib(stats.peak_bytes_in_use), mib(stats.peak_bytes_held));
                         self.bar.suspend(|| {
-                            println!("{input}: stylize {gpu_ms:.1} ms, end-to-end {total_ms:.1} ms, peak GPU memory {mib:.1} MiB")
+                            println!("{input}: stylize {gpu_ms:.1} ms, end-to-end {total_ms:.1} ms, peak GPU memory {used:.1} MiB in use, {held:.1} MiB held")
                         });
                     }
                     if !self.opts.quiet && self.bar.is_hidden() {

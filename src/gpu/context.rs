@@ -253,6 +253,13 @@ impl Context {
         self.inner.pool.trim()
     }
 
+    /// Limits what the buffer pool holds: before a new buffer would take it beyond `bytes`,
+    /// its free buffers are dropped (the memory in use is bounded by the work itself, e.g. a
+    /// [`Stylizer`](crate::Stylizer)'s memory budget). `None`: keep every free buffer.
+    pub fn set_pool_limit(&self, bytes: Option<u64>) {
+        self.inner.pool.set_limit(bytes)
+    }
+
     /// Resets the pool's peak-memory counter to the memory in use now.
     pub fn reset_peak_memory(&self) {
         self.inner.pool.reset_peak()

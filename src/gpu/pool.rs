@@ -24,6 +24,8 @@ pub struct PoolStats {
     pub bytes_in_use: u64,
     /// Highest `bytes_in_use` seen.
     pub peak_bytes_in_use: u64,
+    /// Highest `bytes_held` seen: the pool's real GPU footprint.
+    pub peak_bytes_held: u64,
 }
 
 type Key = (u64, wgpu::BufferUsages);
@@ -47,6 +49,9 @@ pub struct BufferPool {
     held: AtomicU64,
     in_use: AtomicU64,
     peak: AtomicU64,
+    peak_held: AtomicU64,
+    /// Free buffers are dropped before a new buffer would take `held` beyond this.
+    limit: AtomicU64,
 }
 
 /// Rounds a request up to its size class: powers of two up to 16 MiB, then multiples of 4 MiB.
@@ -68,6 +73,8 @@ impl BufferPool {
             held: AtomicU64::new(0),
             in_use: AtomicU64::new(0),
             peak: AtomicU64::new(0),
+            peak_held: AtomicU64::new(0),
+            limit: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -78,6 +85,7 @@ impl BufferPool {
             bytes_held: self.held.load(Ordering::Relaxed),
             bytes_in_use: self.in_use.load(Ordering::Relaxed),
             peak_bytes_in_use: self.peak.load(Ordering::Relaxed),
+            peak_bytes_held: self.peak_held.load(Ordering::Relaxed),
         }
     }
 
@@ -150,8 +158,13 @@ impl BufferPool {
                 .and_then(|v| v.pop())
         });
         let buffer = reused.unwrap_or_else(|| {
+            if self.held.load(Ordering::Relaxed) + class > self.limit.load(Ordering::Relaxed) {
+                // Free buffers of other size classes would only add to the footprint.
+                self.trim();
+            }
             self.created.fetch_add(1, Ordering::Relaxed);
-            self.held.fetch_add(class, Ordering::Relaxed);
+            let held = self.held.fetch_add(class, Ordering::Relaxed) + class;
+            self.peak_held.fetch_max(held, Ordering::Relaxed);
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
                 size: class,
@@ -177,10 +190,19 @@ impl BufferPool {
         }
     }
 
-    /// Resets the peak counter to the current use.
+    /// Resets the peak counters to the current use and holding.
     pub fn reset_peak(&self) {
         self.peak
             .store(self.in_use.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.peak_held
+            .store(self.held.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Keeps the bytes held (in use and free) under `bytes` where possible: before a new
+    /// buffer would exceed it, the free buffers are dropped. `None`: no limit.
+    pub fn set_limit(&self, bytes: Option<u64>) {
+        self.limit
+            .store(bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     fn give_back(&self, key: Key, buffer: wgpu::Buffer) {

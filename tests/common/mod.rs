@@ -32,7 +32,8 @@ pub fn ctx() -> &'static Context {
     PER_THREAD.with(|c| *c.get_or_init(|| Box::leak(Box::new(new_context()))))
 }
 
-fn new_context() -> Context {
+/// A context of its own, for a test that measures or limits the buffer pool.
+pub fn new_context() -> Context {
     Context::new().expect("a GPU adapter (lavapipe on CI: apt-get install mesa-vulkan-drivers)")
 }
 
