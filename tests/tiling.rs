@@ -31,7 +31,7 @@ fn tiles_equal_untiled_on_odd_sizes() {
     let shared = shared_or_skip!();
     let w = weights::load_transform(&shared.join("weights/styles/scream")).unwrap();
     let ctx = common::ctx();
-    let mut s = Stylizer::new(ctx, &w).unwrap();
+    let s = Stylizer::new(ctx, &w).unwrap();
     let img = photo(&shared, 37, 29);
     let whole = s.stylize(&img).unwrap();
     let d = max_diff(&whole, &s.stylize_tiled(&img, 16).unwrap());
