@@ -79,6 +79,16 @@ impl Stylizer {
         Ok(Some(16 * lo as usize))
     }
 
+    /// How many `h × w` images one pass can take within the memory budget and the adapter's
+    /// buffer-binding limit (at least 1: a single image too large is tiled instead).
+    pub fn images_per_pass(&self, h: usize, w: usize) -> usize {
+        let px = (h.div_ceil(4) * 4 * w.div_ceil(4) * 4).max(1) as u64;
+        let widest = px * 4 * self.net.arch().width as u64;
+        let by_budget = self.budget.unwrap_or(u64::MAX) / (px * BYTES_PER_PIXEL);
+        let by_binding = self.ctx.max_binding_bytes() / widest;
+        by_budget.min(by_binding).clamp(1, usize::MAX as u64) as usize
+    }
+
     /// Stylizes one image in tiles of at most `tile × tile` output pixels (see
     /// [`crate::tiled`]); equal to the untiled result up to float rounding.
     pub fn stylize_tiled(&self, img: &RgbImage, tile: usize) -> Result<RgbImage> {
@@ -140,11 +150,15 @@ impl Stylizer {
             )));
         }
         let (w, h) = (w as usize, h as usize);
-        // Too large for one pass: image by image, in tiles if even one image is too large.
-        let batch_bytes =
-            (imgs.len() * h.div_ceil(4) * 4 * w.div_ceil(4) * 4) as u64 * BYTES_PER_PIXEL;
-        if imgs.len() > 1 && batch_bytes > self.budget.unwrap_or(u64::MAX) {
-            return imgs.iter().map(|i| self.stylize(i)).collect();
+        // Too large for one pass (memory budget, or the widest tensor beyond one buffer
+        // binding): in groups that fit; an image too large on its own goes in tiles.
+        let per_pass = self.images_per_pass(h, w);
+        if imgs.len() > per_pass {
+            let mut out = Vec::with_capacity(imgs.len());
+            for group in imgs.chunks(per_pass) {
+                out.extend(self.stylize_batch(group)?);
+            }
+            return Ok(out);
         }
         if let Some(t) = self.tile_size(h, w)? {
             return imgs.iter().map(|i| self.stylize_tiled(i, t)).collect();
