@@ -120,8 +120,14 @@ pub fn synthetic_weights(arch: Arch) -> TransformWeights {
 /// VGG19 up to relu5_1 (at 256²), the transposed convolutions, instance norm, the backward
 /// kernels of training and Gatys (256²), the Gram matrix, the norm + residual fusion, the
 /// whole fast network at 256², 512² and 1024², and one Gatys iteration at 256² and 512² on
-/// `vgg`. `quick`: every kind of case once, at 64².
-pub fn suite<'a>(ctx: &Context, quick: bool, vgg: &'a Vgg) -> Result<Vec<Case<'a>>> {
+/// `vgg` (none without it). `quick`: every kind of case once, at 64². `wanted` says which
+/// expensive cases to build at all (the caller filters the rest by name).
+pub fn suite<'a>(
+    ctx: &Context,
+    quick: bool,
+    vgg: Option<&'a Vgg>,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<Case<'a>>> {
     let mut v = Vec::new();
     let sizes: &[usize] = if quick { &[64] } else { &[256, 512] };
     for &s in sizes {
@@ -232,9 +238,13 @@ pub fn suite<'a>(ctx: &Context, quick: bool, vgg: &'a Vgg) -> Result<Vec<Case<'a
             record: Box::new(move |rec| Ok(vec![net.forward(rec, &x)?])),
         });
     }
-    let gatys: &[usize] = if quick { &[64] } else { &[256, 512] };
-    for &s in gatys {
-        v.push(super::gatys::iteration(ctx, vgg, s)?);
+    // Computing the Gatys targets costs two VGG forwards: only for cases that will run.
+    if let Some(vgg) = vgg {
+        for &s in super::gatys::sizes(quick) {
+            if wanted(&super::gatys::name(s)) {
+                v.push(super::gatys::iteration(ctx, vgg, s)?);
+            }
+        }
     }
     Ok(v)
 }

@@ -49,6 +49,20 @@ pub fn iteration_flops(s: usize) -> f64 {
     total
 }
 
+/// The case's name at `s × s`.
+pub fn name(s: usize) -> String {
+    format!("network/gatys iteration @{s}x{s}")
+}
+
+/// The sizes of the Gatys cases.
+pub fn sizes(quick: bool) -> &'static [usize] {
+    if quick {
+        &[64]
+    } else {
+        &[256, 512]
+    }
+}
+
 /// One Adam iteration of the default Gatys objective at `s × s`.
 pub fn iteration<'a>(ctx: &Context, vgg: &'a Vgg, s: usize) -> Result<Case<'a>> {
     let shape = [1, s, s, 3];
@@ -60,7 +74,7 @@ pub fn iteration<'a>(ctx: &Context, vgg: &'a Vgg, s: usize) -> Result<Case<'a>> 
     let m = Tensor::persistent(ctx, "bench.adam_m", shape, &vec![0.0; n])?;
     let v = Tensor::persistent(ctx, "bench.adam_v", shape, &vec![0.0; n])?;
     Ok(Case {
-        name: format!("network/gatys iteration @{s}x{s}"),
+        name: name(s),
         kind: "network",
         flops: iteration_flops(s),
         // The image, its gradient and Adam's moments, read and written.

@@ -56,13 +56,17 @@ pub fn run(ctx: &Context, opts: &BenchOptions, mut progress: impl FnMut(&str)) -
         .features()
         .contains(wgpu::Features::TIMESTAMP_QUERY);
     let mut results = Vec::new();
-    let vgg = gatys::synthetic_vgg(ctx)?;
-    for case in cases::suite(ctx, opts.quick, &vgg)? {
-        if opts
-            .filter
+    let wanted = |name: &str| {
+        opts.filter
             .as_ref()
-            .is_some_and(|f| !case.name.contains(f.as_str()))
-        {
+            .is_none_or(|f| name.contains(f.as_str()))
+    };
+    let need_vgg = gatys::sizes(opts.quick)
+        .iter()
+        .any(|&s| wanted(&gatys::name(s)));
+    let vgg = need_vgg.then(|| gatys::synthetic_vgg(ctx)).transpose()?;
+    for case in cases::suite(ctx, opts.quick, vgg.as_ref(), wanted)? {
+        if !wanted(&case.name) {
             continue;
         }
         progress(&case.name);
