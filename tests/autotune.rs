@@ -210,7 +210,7 @@ fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
 
 #[test]
 fn no_autotune_flag_parses_and_is_honoured_by_bench() {
-    let quick = ["--quick", "--reps", "1", "--filter", "transform.res"];
+    let quick = ["--quick", "--reps", "1", "--filter", "conv/transform.res"];
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         let args = os(args);
