@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use wgstyle::gpu::record::Recorder;
 use wgstyle::ops::conv::{conv2d_tiled, Conv2d, Padding, Tile};
 use wgstyle::Tensor;
@@ -48,14 +46,7 @@ fn main() {
                 drop(y);
             };
             run();
-            let mut t: Vec<f64> = (0..reps)
-                .map(|_| {
-                    let t0 = Instant::now();
-                    run();
-                    t0.elapsed().as_secs_f64() * 1e3
-                })
-                .collect();
-            let med = common::median(&mut t);
+            let med = common::median_ms(reps, run);
             println!(
                 "{name:<22} {hw}x{hw} {tile:?}: {med:8.1} ms  {:6.2} GFLOP/s",
                 flop / med / 1e6

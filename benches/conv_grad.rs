@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use wgstyle::gpu::record::Recorder;
 use wgstyle::ops::conv::Padding;
 use wgstyle::ops::conv_grad::{
@@ -72,14 +70,7 @@ fn main() {
                 if i == 0 {
                     run();
                 }
-                let mut t: Vec<f64> = (0..reps)
-                    .map(|_| {
-                        let t0 = Instant::now();
-                        run();
-                        t0.elapsed().as_secs_f64() * 1e3
-                    })
-                    .collect();
-                let med = common::median(&mut t);
+                let med = common::median_ms(reps, run);
                 println!(
                     "{name:<20} {n}x{hw}x{hw} {kernel:<6?}: {med:9.1} ms  {:6.2} GFLOP/s",
                     flop / med / 1e6

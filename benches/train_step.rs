@@ -12,9 +12,8 @@ use std::time::Instant;
 
 use wgstyle::nets::vgg::Vgg;
 use wgstyle::ops::pool::Pooling;
-use wgstyle::optimize::image::{preprocess, resize_longest};
+use wgstyle::optimize::image::{resize_longest, upload_preprocessed};
 use wgstyle::train::{TrainOptions, Trainer};
-use wgstyle::Tensor;
 
 fn main() {
     let shared = common::shared();
@@ -32,14 +31,7 @@ fn main() {
             .unwrap()
             .to_rgb8();
         let s = resize_longest(&img, size as u32);
-        let (sw, sh) = s.dimensions();
-        let st = Tensor::upload(
-            &ctx,
-            "style",
-            [1, sh as usize, sw as usize, 3],
-            &preprocess(&s),
-        )
-        .unwrap();
+        let st = upload_preprocessed(&ctx, "style", &s).unwrap();
         let opts = TrainOptions {
             image_size: size as u32,
             batch_size: batch,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use wgstyle::nets::vgg::Vgg;
 use wgstyle::ops::pool::Pooling;
-use wgstyle::optimize::image::{preprocess, resize_longest};
+use wgstyle::optimize::image::{resize_longest, upload_preprocessed};
 use wgstyle::train::checkpoint::Checkpoint;
 use wgstyle::train::data::{Dataset, Loader, LoaderOptions};
 use wgstyle::train::{TrainOptions, Trainer};
@@ -48,14 +48,7 @@ fn training_lowers_the_loss_and_resumes_exactly() {
     let w = wgstyle::weights::load_vgg19(&shared.join("weights/vgg19-tfjs")).unwrap();
     let vgg = Vgg::new(ctx, &w, 13, Pooling::Max).unwrap();
     let s = style(&shared, 64);
-    let (sw, sh) = s.dimensions();
-    let st = Tensor::upload(
-        ctx,
-        "style",
-        [1, sh as usize, sw as usize, 3],
-        &preprocess(&s),
-    )
-    .unwrap();
+    let st = upload_preprocessed(ctx, "style", &s).unwrap();
     let opts = TrainOptions {
         image_size: 64,
         batch_size: 2,

@@ -56,3 +56,15 @@ pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
+
+/// Median wall-clock milliseconds of `reps` calls of `run` (at least one).
+pub fn median_ms(reps: usize, mut run: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let t0 = std::time::Instant::now();
+            run();
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median(&mut t)
+}

@@ -10,7 +10,7 @@ use wgstyle::nets::vgg::Vgg;
 use wgstyle::ops::optim::AdamParams;
 use wgstyle::ops::pool::Pooling;
 use wgstyle::optimize::image::{
-    deprocess_f32, original_colors, preprocess, resize_longest, to_rgb8,
+    deprocess_f32, original_colors, preprocess, resize_longest, to_rgb8, upload_preprocessed,
 };
 use wgstyle::optimize::lbfgs::LbfgsParams;
 use wgstyle::optimize::{adam::adam, lbfgs::lbfgs, LossSpec, Losses, Objective};
@@ -182,23 +182,14 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     let ctx = gpu.context()?;
     let vgg = Vgg::new(&ctx, &weights, spec.deepest()? + 1, pooling)?;
     let shape = [1, h as usize, w as usize, 3];
-    let ct = Tensor::upload(&ctx, "content", shape, &preprocess(&content))?;
+    let ct = upload_preprocessed(&ctx, "content", &content)?;
     let mut styles = Vec::new();
     for (p, b) in a.style_images.iter().zip(&blend) {
         let s = resize_longest(
             &open(p)?,
             ((a.size as f32 * a.style_scale).round() as u32).max(16),
         );
-        let (sw, sh) = s.dimensions();
-        styles.push((
-            Tensor::upload(
-                &ctx,
-                "style",
-                [1, sh as usize, sw as usize, 3],
-                &preprocess(&s),
-            )?,
-            *b,
-        ));
+        styles.push((upload_preprocessed(&ctx, "style", &s)?, *b));
     }
     let obj = Objective::new(&ctx, &vgg, &spec, &ct, &styles)?;
     let x = Tensor::upload(&ctx, "x", shape, &init_image(&a, &content)?)?;

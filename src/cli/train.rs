@@ -11,12 +11,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use wgstyle::nets::transformer::{Arch, Upsample};
 use wgstyle::nets::vgg::Vgg;
 use wgstyle::ops::pool::Pooling;
-use wgstyle::optimize::image::{preprocess, resize_longest};
+use wgstyle::optimize::image::{resize_longest, upload_preprocessed};
 use wgstyle::train::checkpoint::Checkpoint;
 use wgstyle::train::data::{Dataset, Loader, LoaderOptions};
 use wgstyle::train::{TrainOptions, Trainer};
 use wgstyle::weights::safetensors::{save_transform, Precision};
-use wgstyle::{Context, Stylizer, Tensor};
+use wgstyle::{Context, Stylizer};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -177,13 +177,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     let ctx = gpu.context()?;
     let deepest = opts.loss_spec()?.deepest()?;
     let vgg = Vgg::new(&ctx, &vgg_w, deepest + 1, Pooling::Max)?;
-    let (sw, sh) = style_img.dimensions();
-    let style = Tensor::upload(
-        &ctx,
-        "style",
-        [1, sh as usize, sw as usize, 3],
-        &preprocess(&style_img),
-    )?;
+    let style = upload_preprocessed(&ctx, "style", &style_img)?;
     let mut trainer = match &resumed {
         Some(ck) => Trainer::resume(&ctx, &vgg, &style, ck)?,
         None => Trainer::new(&ctx, &vgg, &style, opts.clone())?,

@@ -3,6 +3,9 @@
 
 use image::RgbImage;
 
+use crate::error::Result;
+use crate::gpu::context::Context;
+use crate::gpu::tensor::Tensor;
 use crate::nets::vgg::CAFFE_MEAN_BGR;
 
 /// RGB 8-bit image to preprocessed BGR floats, row-major `[h, w, 3]`.
@@ -14,6 +17,12 @@ pub fn preprocess(img: &RgbImage) -> Vec<f32> {
         }
     }
     v
+}
+
+/// Uploads `img` preprocessed ([`preprocess`]) as a `[1, h, w, 3]` tensor labelled `label`.
+pub fn upload_preprocessed(ctx: &Context, label: &str, img: &RgbImage) -> Result<Tensor> {
+    let (w, h) = img.dimensions();
+    Tensor::upload(ctx, label, [1, h as usize, w as usize, 3], &preprocess(img))
 }
 
 /// Preprocessed BGR floats to RGB floats 0..255 (not clipped), `[h, w, 3]`.
