@@ -9,10 +9,20 @@
 // channels); each invocation a 4 x 4 register block. A and B tiles of depth BK are
 // staged in workgroup memory. The tile shape is chosen per pipeline through the
 // override constants below; the problem shape comes from the uniform `p`.
+//
+// Precision: tiles and products are of type `hf`. This file builds as written with
+// `hf = f32`; wgstyle also builds it with `enable f16;` and `hf = f16` (the one substitution
+// made by `conv2d_f16()` in src/gpu/kernels.rs) for adapters with SHADER_F16. Then FLUSH is
+// true: products are summed in f16 over one K step (BK terms; 16 input channels in the
+// direct kernel) and those partial sums in f32, so
+// the error does not grow with the depth of the reduction. Global memory stays f32.
 
 override WG_X: u32 = 16u;  // invocations along output channels
 override WG_Y: u32 = 16u;  // invocations along output pixels
 override BK: u32 = 16u;    // depth of one K step; WG_X * WG_Y must be a multiple of BK
+override FLUSH: bool = false; // add the hf partial sums into f32 accumulators every 16 terms
+
+alias hf = f32;
 
 const TM: u32 = 4u;
 const TN: u32 = 4u;
@@ -38,8 +48,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-var<workgroup> a_tile: array<f32, BK * TM * WG_Y>;   // [BK][BM]
-var<workgroup> b_tile: array<f32, BK * TN * WG_X>;   // [BK][BN]
+var<workgroup> a_tile: array<hf, BK * TM * WG_Y>;   // [BK][BM]
+var<workgroup> b_tile: array<hf, BK * TN * WG_X>;   // [BK][BN]
 var<workgroup> m_base: array<u32, TM * WG_Y>;        // n * H * W * Cin
 var<workgroup> m_y0: array<i32, TM * WG_Y>;
 var<workgroup> m_x0: array<i32, TM * WG_Y>;
@@ -115,9 +125,11 @@ fn main(
         }
     }
 
+    // `part` sums in hf; with FLUSH it is added into `acc` after every K step.
     var acc: array<array<f32, TN>, TM>;
+    var part: array<array<hf, TN>, TM>;
     for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) { acc[i][j] = 0.0; }
+        for (var j = 0u; j < TN; j++) { acc[i][j] = 0.0; part[i][j] = hf(0.0); }
     }
     workgroupBarrier();
 
@@ -135,7 +147,7 @@ fn main(
         for (var ml = tid / BK; ml < bm; ml += a_m_step) {
             var v = 0.0;
             if (k_ok) { v = gather(ml, ky, kx, ci); }
-            a_tile[a_k * bm + ml] = v;
+            a_tile[a_k * bm + ml] = hf(v);
         }
         // B tile: [BK][BN], rows of the HWIO kernel.
         for (var e = tid; e < BK * bn; e += threads) {
@@ -145,20 +157,28 @@ fn main(
             let nn = n0 + nl;
             var v = 0.0;
             if (kk < k_count && nn < p.cout) { v = wt[kk * p.cout + nn]; }
-            b_tile[e] = v;
+            b_tile[e] = hf(v);
         }
         workgroupBarrier();
 
         for (var kl = 0u; kl < BK; kl++) {
-            var a: array<f32, TM>;
-            var b: array<f32, TN>;
+            var a: array<hf, TM>;
+            var b: array<hf, TN>;
             for (var i = 0u; i < TM; i++) { a[i] = a_tile[kl * bm + lid.y + i * WG_Y]; }
             for (var j = 0u; j < TN; j++) { b[j] = b_tile[kl * bn + lid.x + j * WG_X]; }
             for (var i = 0u; i < TM; i++) {
-                for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+                for (var j = 0u; j < TN; j++) { part[i][j] = fma(a[i], b[j], part[i][j]); }
+            }
+        }
+        if (FLUSH) {
+            for (var i = 0u; i < TM; i++) {
+                for (var j = 0u; j < TN; j++) { acc[i][j] += f32(part[i][j]); part[i][j] = hf(0.0); }
             }
         }
         workgroupBarrier();
+    }
+    for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) { acc[i][j] += f32(part[i][j]); }
     }
 
     for (var i = 0u; i < TM; i++) {
@@ -271,10 +291,17 @@ fn direct(
     let q1 = pixel(m0 + 1u, m_count);
     let q2 = pixel(m0 + 2u, m_count);
     let q3 = pixel(m0 + 3u, m_count);
+    // f32 accumulators, and hf partial sums (with FLUSH added in every 16 input channels;
+    // without, the partial sums are the accumulators and `a` is only written at the end).
     var a00 = vec4<f32>(0.0); var a01 = vec4<f32>(0.0);
     var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0);
     var a20 = vec4<f32>(0.0); var a21 = vec4<f32>(0.0);
     var a30 = vec4<f32>(0.0); var a31 = vec4<f32>(0.0);
+    var s00 = vec4<hf>(0.0); var s01 = vec4<hf>(0.0);
+    var s10 = vec4<hf>(0.0); var s11 = vec4<hf>(0.0);
+    var s20 = vec4<hf>(0.0); var s21 = vec4<hf>(0.0);
+    var s30 = vec4<hf>(0.0); var s31 = vec4<hf>(0.0);
+    let ci_step = select(max(p.cin, 1u), 16u, FLUSH);
     for (var ky = 0u; ky < p.kh; ky++) {
         for (var kx = 0u; kx < p.kw; kx++) {
             let t0 = tap(q0.base, q0.oy0, q0.ox0, ky, kx, q0.inside);
@@ -282,21 +309,38 @@ fn direct(
             let t2 = tap(q2.base, q2.oy0, q2.ox0, ky, kx, q2.inside);
             let t3 = tap(q3.base, q3.oy0, q3.ox0, ky, kx, q3.inside);
             var wi = (ky * p.kw + kx) * p.cin * p.cout + n0;
-            for (var ci = 0u; ci < p.cin; ci++) {
-                let b0 = vec4<f32>(weight(wi, n0), weight(wi + 1u, n0 + 1u), weight(wi + 2u, n0 + 2u), weight(wi + 3u, n0 + 3u));
-                let b1 = vec4<f32>(weight(wi + 4u, n0 + 4u), weight(wi + 5u, n0 + 5u), weight(wi + 6u, n0 + 6u), weight(wi + 7u, n0 + 7u));
-                let x0 = x[t0.addr + ci] * t0.ok;
-                let x1 = x[t1.addr + ci] * t1.ok;
-                let x2 = x[t2.addr + ci] * t2.ok;
-                let x3 = x[t3.addr + ci] * t3.ok;
-                a00 = fma(vec4<f32>(x0), b0, a00); a01 = fma(vec4<f32>(x0), b1, a01);
-                a10 = fma(vec4<f32>(x1), b0, a10); a11 = fma(vec4<f32>(x1), b1, a11);
-                a20 = fma(vec4<f32>(x2), b0, a20); a21 = fma(vec4<f32>(x2), b1, a21);
-                a30 = fma(vec4<f32>(x3), b0, a30); a31 = fma(vec4<f32>(x3), b1, a31);
-                wi += p.cout;
+            for (var c0 = 0u; c0 < p.cin; c0 += ci_step) {
+                let c1 = min(c0 + ci_step, p.cin);
+                for (var ci = c0; ci < c1; ci++) {
+                    let b0 = vec4<hf>(vec4<f32>(weight(wi, n0), weight(wi + 1u, n0 + 1u), weight(wi + 2u, n0 + 2u), weight(wi + 3u, n0 + 3u)));
+                    let b1 = vec4<hf>(vec4<f32>(weight(wi + 4u, n0 + 4u), weight(wi + 5u, n0 + 5u), weight(wi + 6u, n0 + 6u), weight(wi + 7u, n0 + 7u)));
+                    let x0 = vec4<hf>(hf(x[t0.addr + ci] * t0.ok));
+                    let x1 = vec4<hf>(hf(x[t1.addr + ci] * t1.ok));
+                    let x2 = vec4<hf>(hf(x[t2.addr + ci] * t2.ok));
+                    let x3 = vec4<hf>(hf(x[t3.addr + ci] * t3.ok));
+                    s00 = fma(x0, b0, s00); s01 = fma(x0, b1, s01);
+                    s10 = fma(x1, b0, s10); s11 = fma(x1, b1, s11);
+                    s20 = fma(x2, b0, s20); s21 = fma(x2, b1, s21);
+                    s30 = fma(x3, b0, s30); s31 = fma(x3, b1, s31);
+                    wi += p.cout;
+                }
+                if (FLUSH) {
+                    a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
+                    a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
+                    a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
+                    a30 += vec4<f32>(s30); a31 += vec4<f32>(s31);
+                    s00 = vec4<hf>(0.0); s01 = vec4<hf>(0.0);
+                    s10 = vec4<hf>(0.0); s11 = vec4<hf>(0.0);
+                    s20 = vec4<hf>(0.0); s21 = vec4<hf>(0.0);
+                    s30 = vec4<hf>(0.0); s31 = vec4<hf>(0.0);
+                }
             }
         }
     }
+    a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
+    a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
+    a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
+    a30 += vec4<f32>(s30); a31 += vec4<f32>(s31);
     store(m0, n0, a00, a01, m_count);
     store(m0 + 1u, n0, a10, a11, m_count);
     store(m0 + 2u, n0, a20, a21, m_count);

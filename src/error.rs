@@ -51,6 +51,14 @@ pub enum Error {
         /// What is wrong, naming the variable where there is one.
         msg: String,
     },
+    /// The adapter lacks a feature that was asked for.
+    #[error("{adapter} does not support {what}")]
+    Unsupported {
+        /// Adapter name.
+        adapter: String,
+        /// The missing feature.
+        what: String,
+    },
     /// An input was rejected before it reached the GPU.
     #[error("invalid input: {0}")]
     InvalidInput(String),

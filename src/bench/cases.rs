@@ -9,6 +9,7 @@ use crate::nets::transformer::{Arch, TransformNet, TransformWeights};
 use crate::nets::vgg::Vgg;
 use crate::ops::conv::{conv2d, conv2d_transpose, Conv2d, Padding};
 use crate::ops::norm::instance_norm;
+use crate::ops::precision::ConvPrecision;
 
 /// Records one run of a case; returns whatever must outlive the submission.
 pub type RecordFn<'a> = Box<dyn Fn(&mut Recorder) -> Result<Vec<Tensor>> + 'a>;
@@ -92,6 +93,29 @@ fn conv_case(
             )?])
         }),
     })
+}
+
+/// A copy of `case` recorded with the convolutions in [`ConvPrecision::F16`], named `NAME f16`.
+/// The original keeps its record function through a shared handle.
+fn half<'a>(case: &mut Case<'a>) -> Case<'a> {
+    let record: std::rc::Rc<dyn Fn(&mut Recorder) -> Result<Vec<Tensor>> + 'a> =
+        std::mem::replace(&mut case.record, Box::new(|_| Ok(Vec::new()))).into();
+    let shared = record.clone();
+    case.record = Box::new(move |rec| shared(rec));
+    Case {
+        name: format!("{} f16", case.name),
+        kind: case.kind,
+        flops: case.flops,
+        bytes: case.bytes,
+        record: Box::new(move |rec| {
+            let ctx = rec.context().clone();
+            let before = ctx.precision();
+            ctx.set_precision(ConvPrecision::F16)?;
+            let out = record(rec);
+            ctx.set_precision(before)?;
+            out
+        }),
+    }
 }
 
 /// Weights of the real shapes of `arch`, pseudo-random (fan-in scaled), for benchmarks and tests
@@ -237,6 +261,16 @@ pub fn suite<'a>(
             bytes: 4.0 * (2 * s * s * 3) as f64 + 4.0 * 1_677_638.0,
             record: Box::new(move |rec| Ok(vec![net.forward(rec, &x)?])),
         });
+    }
+    // Half precision, where the adapter has it: the fast network's convolutions and the
+    // network itself again, named with an ` f16` suffix.
+    if ctx.supports_f16() {
+        let f16: Vec<Case<'a>> = v
+            .iter_mut()
+            .filter(|c| c.name.contains("transform.") || c.kind == "network")
+            .map(|c| half(c))
+            .collect();
+        v.extend(f16);
     }
     // Computing the Gatys targets costs two VGG forwards: only for cases that will run.
     if let Some(vgg) = vgg {

@@ -54,7 +54,11 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
             .transpose()?,
         name: a.adapter.clone(),
     };
-    let ctx = gpu.setup(wgstyle::Context::with_choice(&choice)?);
+    // The suite sets the precision of each case itself (f32, and f16 cases where supported).
+    let ctx = gpu.setup(
+        wgstyle::Context::with_choice(&choice)?,
+        wgstyle::ops::precision::ConvPrecision::F32,
+    )?;
     let opts = BenchOptions {
         quick: a.quick,
         reps: a.reps.unwrap_or(if a.quick { 2 } else { 5 }),

@@ -14,6 +14,7 @@ mod video;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use wgstyle::ops::precision::ConvPrecision;
 
 /// Neural style transfer on any GPU.
 ///
@@ -40,6 +41,13 @@ pub struct Cli {
     /// ~/.cache/wgstyle/autotune.json on Linux).
     #[arg(long, global = true)]
     no_autotune: bool,
+    /// Convolution precision of the fast style networks (stylize, video): f32; f16 (products
+    /// in half precision, sums in f32; adapters with SHADER_F16); auto (default: per
+    /// convolution, whichever the autotune measures faster; f32 without SHADER_F16 or with
+    /// --no-autotune). f16 stays within 2/255 of f32 on the shipped styles. optimize and train
+    /// run in f32.
+    #[arg(long, global = true, value_parser = ["auto", "f16", "f32"])]
+    precision: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -95,18 +103,33 @@ enum Command {
 pub struct Gpu {
     /// Convolution autotune (on unless `--no-autotune`).
     pub autotune: bool,
+    /// Convolution precision (`--precision`; the command's default when absent).
+    pub precision: Option<ConvPrecision>,
 }
 
 impl Gpu {
-    /// Applies the settings to a new context.
-    pub fn setup(self, ctx: wgstyle::Context) -> wgstyle::Context {
+    /// Applies the settings to a new context, with `default` precision unless `--precision`
+    /// said otherwise.
+    pub fn setup(self, ctx: wgstyle::Context, default: ConvPrecision) -> Result<wgstyle::Context> {
         ctx.set_autotune(self.autotune);
-        ctx
+        ctx.set_precision(self.precision.unwrap_or(default))?;
+        Ok(ctx)
     }
 
     /// A context on the adapter chosen by `WGPU_BACKEND` / `WGSTYLE_ADAPTER`.
-    pub fn context(self) -> Result<wgstyle::Context> {
-        Ok(self.setup(wgstyle::Context::new()?))
+    pub fn context(self, default: ConvPrecision) -> Result<wgstyle::Context> {
+        self.setup(wgstyle::Context::new()?, default)
+    }
+
+    /// Refuses `--precision` other than f32 for a command that computes gradients.
+    pub fn f32_only(self, command: &str) -> Result<Self> {
+        match self.precision {
+            Some(p) if p != ConvPrecision::F32 => anyhow::bail!(
+                "--precision {p}: {command} runs in f32 (it computes gradients); \
+                 --precision applies to stylize, video and bench"
+            ),
+            _ => Ok(self),
+        }
     }
 }
 
@@ -114,6 +137,7 @@ impl Gpu {
 pub fn run(cli: Cli) -> Result<()> {
     let gpu = Gpu {
         autotune: !cli.no_autotune,
+        precision: cli.precision.as_deref().map(str::parse).transpose()?,
     };
     match cli.command {
         Some(Command::Stylize(a)) => stylize::run(a, gpu),
@@ -122,9 +146,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Adapters) => adapters::run(),
         Some(Command::Bench(a)) => bench::run(a, gpu),
         Some(Command::Convert(a)) => convert::run(a),
-        Some(Command::Optimize(a)) => optimize::run(*a, gpu),
+        Some(Command::Optimize(a)) => optimize::run(*a, gpu.f32_only("optimize")?),
         Some(Command::Video(a)) => video::run(a, gpu),
-        Some(Command::Train(a)) => train::run(*a, gpu),
+        Some(Command::Train(a)) => train::run(*a, gpu.f32_only("train")?),
         None => stylize::run(cli.stylize, gpu),
     }
 }

@@ -174,7 +174,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         ),
         None => None,
     };
-    let ctx = gpu.context()?;
+    let ctx = gpu.context(wgstyle::ops::precision::ConvPrecision::F32)?;
     let deepest = opts.loss_spec()?.deepest()?;
     let vgg = Vgg::new(&ctx, &vgg_w, deepest + 1, Pooling::Max)?;
     let style = upload_preprocessed(&ctx, "style", &style_img)?;

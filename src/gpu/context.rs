@@ -174,7 +174,9 @@ impl Context {
         };
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Timestamps for `--timing` and the benchmark; f16 for `--precision f16|auto`.
+        let features =
+            adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16);
         let desc = wgpu::DeviceDescriptor {
             label: Some("wgstyle"),
             required_features: features,

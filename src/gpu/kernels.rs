@@ -34,6 +34,26 @@ pub const CONV2D: Shader = Shader {
     name: "conv2d.wgsl",
     source: include_str!("../../shaders/conv2d.wgsl"),
 };
+/// `shaders/conv2d.wgsl` built for half precision: `enable f16;` and `alias hf = f16;` in place
+/// of `alias hf = f32;` (the file's only precision-dependent line). Needs `SHADER_F16`.
+pub fn conv2d_f16() -> Shader {
+    static SOURCE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    let source = SOURCE.get_or_init(|| {
+        let text = CONV2D.source.replacen(F32_ALIAS, "alias hf = f16;", 1);
+        debug_assert!(
+            text.len() == CONV2D.source.len(),
+            "conv2d.wgsl declares {F32_ALIAS}"
+        );
+        Box::leak(format!("enable f16;\n{text}").into_boxed_str())
+    });
+    Shader {
+        name: "conv2d_f16",
+        source,
+    }
+}
+
+const F32_ALIAS: &str = "alias hf = f32;";
+
 /// `shaders/instance_norm.wgsl`
 pub const INSTANCE_NORM: Shader = Shader {
     name: "instance_norm.wgsl",
@@ -251,18 +271,26 @@ mod tests {
 
     #[test]
     fn conv_tile_variants_validate_with_their_constants() {
-        let (module, info) = validate(&CONV2D);
-        for tile in crate::ops::conv::Tile::VARIANTS {
-            let constants: naga::back::PipelineConstants = [
-                ("WG_X".to_string(), tile.wg_x as f64),
-                ("WG_Y".to_string(), tile.wg_y as f64),
-                ("BK".to_string(), tile.bk as f64),
-            ]
-            .into_iter()
-            .collect();
+        let f16 = conv2d_f16();
+        assert!(f16.source.starts_with("enable f16;") && f16.source.contains("alias hf = f16;"));
+        assert!(!f16.source.contains(F32_ALIAS));
+        let f32_module = validate(&CONV2D);
+        let f16_module = validate(&f16);
+        for tile in crate::ops::conv::Tile::all() {
+            let (module, info) = if tile.half { &f16_module } else { &f32_module };
+            let kernel = tile.kernel();
+            assert_eq!(
+                kernel.shader.name,
+                if tile.half { f16.name } else { CONV2D.name }
+            );
+            let constants: naga::back::PipelineConstants = kernel
+                .constants
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect();
             naga::back::pipeline_constants::process_overrides(
-                &module,
-                &info,
+                module,
+                info,
                 Some((naga::ShaderStage::Compute, tile.entry())),
                 &constants,
             )

@@ -1,7 +1,7 @@
 //! 2-D convolution and transposed convolution (`shaders/conv2d.wgsl`).
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, CONV2D};
+use crate::gpu::kernels::{conv2d_f16, Kernel, CONV2D};
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 
@@ -70,6 +70,9 @@ pub struct Tile {
     pub bk: u32,
     /// Use the direct (no workgroup memory) kernel.
     pub direct: bool,
+    /// Half precision: f16 tiles and products, f16 partial sums over 16 terms added into f32
+    /// accumulators (global memory stays f32). Needs `SHADER_F16`.
+    pub half: bool,
 }
 
 impl Tile {
@@ -80,26 +83,48 @@ impl Tile {
             wg_y: 16,
             bk: 16,
             direct: false,
+            half: false,
         },
         Tile {
             wg_x: 16,
             wg_y: 16,
             bk: 16,
             direct: false,
+            half: false,
         },
         Tile {
             wg_x: 64,
             wg_y: 1,
             bk: 16,
             direct: true,
+            half: false,
         },
         Tile {
             wg_x: 16,
             wg_y: 4,
             bk: 16,
             direct: true,
+            half: false,
         },
     ];
+
+    /// The half-precision variants: [`Tile::VARIANTS`] with `half` set.
+    pub const HALF_VARIANTS: [Tile; 4] = [
+        Self::VARIANTS[0].with_half(),
+        Self::VARIANTS[1].with_half(),
+        Self::VARIANTS[2].with_half(),
+        Self::VARIANTS[3].with_half(),
+    ];
+
+    /// Every variant, f32 then f16.
+    pub fn all() -> impl Iterator<Item = Tile> {
+        Self::VARIANTS.into_iter().chain(Self::HALF_VARIANTS)
+    }
+
+    /// This configuration in half precision.
+    pub const fn with_half(self) -> Tile {
+        Tile { half: true, ..self }
+    }
 
     /// Output pixels per workgroup (tiled: `4 * wg_y`; direct: `4 * wg_x`).
     pub fn pixels(self) -> u32 {
@@ -143,20 +168,26 @@ impl Tile {
         } else {
             format!(" bk{}", self.bk)
         };
-        format!("{kind} {}x{}{bk}", self.wg_x, self.wg_y)
+        let half = if self.half { " f16" } else { "" };
+        format!("{kind} {}x{}{bk}{half}", self.wg_x, self.wg_y)
     }
 
-    /// The variant of [`Tile::VARIANTS`] with this [`Tile::name`].
+    /// The variant of [`Tile::all`] with this [`Tile::name`].
     pub fn from_name(name: &str) -> Option<Tile> {
-        Self::VARIANTS.into_iter().find(|t| t.name() == name)
+        Self::all().find(|t| t.name() == name)
     }
 
-    /// The variant of [`Tile::VARIANTS`] whose pipeline has this label (see
+    /// The variant of [`Tile::all`] whose pipeline has this label (see
     /// [`Recorder::kernel_labels`]), or `None` for any other kernel.
     pub fn from_kernel_label(label: &str) -> Option<Tile> {
-        Self::VARIANTS
-            .into_iter()
-            .find(|t| t.kernel().label() == label)
+        Self::all().find(|t| t.kernel().label() == label)
+    }
+
+    /// Whether this variant runs on `device`: [`Tile::fits`] its limits and, for
+    /// half-precision variants, it has `SHADER_F16`.
+    pub fn usable(self, device: &wgpu::Device) -> bool {
+        self.fits(&device.limits())
+            && (!self.half || device.features().contains(wgpu::Features::SHADER_F16))
     }
 
     /// Whether the device's compute limits allow this variant (workgroup size, invocations,
@@ -174,15 +205,19 @@ impl Tile {
             && shared <= limits.max_compute_workgroup_storage_size
     }
 
-    fn kernel(self) -> Kernel {
+    pub(crate) fn kernel(self) -> Kernel {
+        let mut constants = vec![
+            ("WG_X", self.wg_x as f64),
+            ("WG_Y", self.wg_y as f64),
+            ("BK", self.bk as f64),
+        ];
+        if self.half {
+            constants.push(("FLUSH", 1.0));
+        }
         Kernel {
-            shader: CONV2D,
+            shader: if self.half { conv2d_f16() } else { CONV2D },
             entry: self.entry(),
-            constants: vec![
-                ("WG_X", self.wg_x as f64),
-                ("WG_Y", self.wg_y as f64),
-                ("BK", self.bk as f64),
-            ],
+            constants,
         }
     }
 }

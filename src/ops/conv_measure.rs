@@ -20,6 +20,7 @@ use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::ops::conv::{run_into, Params, Tile};
 use crate::ops::conv_shape::ConvShape;
+use crate::ops::precision::ConvPrecision;
 
 /// Timed runs per variant on the whole shape.
 pub const REPS: usize = 3;
@@ -94,9 +95,15 @@ fn time_once(ctx: &Context, s: &Scratch, p: Params, tile: Tile) -> Option<f64> {
     Some(gpu.filter(|ms| *ms > 0.0).unwrap_or(wall))
 }
 
-/// Times every variant of [`Tile::VARIANTS`] that fits the device on `shape` (the default
-/// first) and returns the fastest with all the times; `None` if nothing could be timed.
-pub(crate) fn measure(ctx: &Context, shape: ConvShape, default: Tile) -> Option<(Tile, Measured)> {
+/// Times every variant of [`Tile::all`] that `precision` allows and the device can run on
+/// `shape` (the default first) and returns the fastest with all the times; `None` if nothing
+/// could be timed.
+pub(crate) fn measure(
+    ctx: &Context,
+    shape: ConvShape,
+    default: Tile,
+    precision: ConvPrecision,
+) -> Option<(Tile, Measured)> {
     let p = shape.params();
     let (n, h, w, cin) = (p.n as usize, p.h as usize, p.w as usize, p.cin as usize);
     let (ho, wo, cout) = (p.ho as usize, p.wo as usize, p.cout as usize);
@@ -106,8 +113,8 @@ pub(crate) fn measure(ctx: &Context, shape: ConvShape, default: Tile) -> Option<
         y: scratch(ctx, "autotune.y", [n, ho, wo, cout])?,
     };
     let mut candidates = vec![default];
-    candidates.extend(Tile::VARIANTS.into_iter().filter(|t| *t != default));
-    candidates.retain(|t| t.fits(ctx.limits()));
+    candidates.extend(Tile::all().filter(|t| *t != default && precision.allows(*t)));
+    candidates.retain(|t| t.usable(ctx.device()));
     // The probe reads and writes the top-left part of the same scratch tensors.
     let probe = shape.probe().map(ConvShape::params);
     time_once(ctx, &s, probe.unwrap_or(p), *candidates.first()?);

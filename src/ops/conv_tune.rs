@@ -23,6 +23,7 @@ use std::sync::Mutex;
 use crate::gpu::context::Context;
 use crate::ops::conv::{Params, Tile};
 pub use crate::ops::conv_shape::{ConvMode, ConvShape, MAX_PROXY_PIXELS};
+use crate::ops::precision::ConvPrecision;
 use crate::ops::tune_cache;
 
 /// Counters of a context's autotune.
@@ -42,7 +43,10 @@ pub(crate) struct Autotuner {
     cache_file: Mutex<Option<PathBuf>>,
     /// Whether the cache file has been read (reset when the file changes).
     loaded: AtomicBool,
-    choices: Mutex<HashMap<ConvShape, Tile>>,
+    /// Chosen variant per shape, for each effective precision (F32, F16, Auto) separately.
+    choices: Mutex<HashMap<(ConvShape, ConvPrecision), Tile>>,
+    /// See [`Context::set_precision`].
+    pub(crate) precision: Mutex<ConvPrecision>,
     /// Held while loading or tuning, so that one thread tunes a shape once.
     tuning: Mutex<()>,
     tuned: AtomicU64,
@@ -56,18 +60,19 @@ impl Autotuner {
             cache_file: Mutex::new(tune_cache::default_cache_file()),
             loaded: AtomicBool::new(false),
             choices: Mutex::new(HashMap::new()),
+            precision: Mutex::new(ConvPrecision::F32),
             tuning: Mutex::new(()),
             tuned: AtomicU64::new(0),
             from_cache: AtomicU64::new(0),
         }
     }
 
-    fn get(&self, s: &ConvShape) -> Option<Tile> {
-        self.choices.lock().unwrap().get(s).copied()
+    fn get(&self, s: ConvShape, p: ConvPrecision) -> Option<Tile> {
+        self.choices.lock().unwrap().get(&(s, p)).copied()
     }
 
-    fn insert(&self, s: ConvShape, t: Tile) {
-        self.choices.lock().unwrap().insert(s, t);
+    fn insert(&self, s: ConvShape, p: ConvPrecision, t: Tile) {
+        self.choices.lock().unwrap().insert((s, p), t);
     }
 
     fn load(&self, ctx: &Context) {
@@ -79,52 +84,62 @@ impl Autotuner {
         };
         let found = tune_cache::load(&path, ctx.adapter_info());
         let mut choices = self.choices.lock().unwrap();
-        for (shape, tile) in found {
-            if tile.fits(ctx.limits()) && choices.insert(shape, tile).is_none() {
+        for (shape, precision, tile) in found {
+            if tile.usable(ctx.device())
+                && precision.allows(tile)
+                && choices.insert((shape, precision), tile).is_none()
+            {
                 self.from_cache.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 }
 
-/// The kernel variant for the convolution `p` on `ctx`: [`Tile::default_for`] with autotune
-/// off, else the remembered or cached choice, else the winner of a tuning run.
+/// The kernel variant for the convolution `p` on `ctx`: [`Tile::default_for`] (in the
+/// context's [`Context::effective_precision`]) with autotune off, else the remembered or
+/// cached choice, else the winner of a tuning run among the variants that precision allows.
 pub(crate) fn tile_for(ctx: &Context, p: &Params) -> Tile {
+    let precision = ctx.effective_precision();
     let default = Tile::default_for(ctx.adapter_info().device_type, p.cout as usize);
+    let default = if precision == ConvPrecision::F16 {
+        default.with_half()
+    } else {
+        default
+    };
     let at = &ctx.inner.autotune;
     if !at.enabled.load(Ordering::Relaxed) {
         return default;
     }
     let shape = ConvShape::of(p);
-    if let Some(t) = at.get(&shape) {
+    if let Some(t) = at.get(shape, precision) {
         return t;
     }
     let _tuning = at.tuning.lock().unwrap();
     at.load(ctx);
-    if let Some(t) = at.get(&shape) {
+    if let Some(t) = at.get(shape, precision) {
         return t;
     }
     let proxy = shape.proxy();
-    let (tile, times) = match at.get(&proxy) {
+    let (tile, times) = match at.get(proxy, precision) {
         Some(t) => (t, Default::default()),
-        None => match crate::ops::conv_measure::measure(ctx, proxy, default) {
+        None => match crate::ops::conv_measure::measure(ctx, proxy, default, precision) {
             Some((t, times)) => {
                 at.tuned.fetch_add(1, Ordering::Relaxed);
-                at.insert(proxy, t);
+                at.insert(proxy, precision, t);
                 (t, times)
             }
             // Nothing could be timed (e.g. a GPU error): keep the default, in memory only.
             None => {
-                at.insert(shape, default);
+                at.insert(shape, precision, default);
                 return default;
             }
         },
     };
-    at.insert(shape, tile);
+    at.insert(shape, precision, tile);
     if let Some(path) = at.cache_file.lock().unwrap().clone() {
-        let mut entries = vec![(shape, tile, times.clone())];
+        let mut entries = vec![(shape, precision, tile, times.clone())];
         if proxy != shape {
-            entries.push((proxy, tile, times));
+            entries.push((proxy, precision, tile, times));
         }
         if let Err(e) = tune_cache::store(&path, ctx.adapter_info(), &entries) {
             log::warn!("autotune cache not written: {e}");
@@ -169,8 +184,10 @@ impl Context {
         }
     }
 
-    /// Every convolution shape with a known variant (tuned, cached or pinned), sorted.
+    /// Every convolution shape with a known variant (tuned, cached or pinned) in the current
+    /// [`Context::effective_precision`], sorted.
     pub fn conv_choices(&self) -> Vec<(ConvShape, Tile)> {
+        let precision = self.effective_precision();
         let mut v: Vec<_> = self
             .inner
             .autotune
@@ -178,15 +195,18 @@ impl Context {
             .lock()
             .unwrap()
             .iter()
-            .map(|(s, t)| (*s, *t))
+            .filter(|((_, p), _)| *p == precision)
+            .map(|((s, _), t)| (*s, *t))
             .collect();
         v.sort_by_key(|(s, _)| *s);
         v
     }
 
-    /// Pins the variant used for convolutions of `shape` while autotune is on (in memory
-    /// only; the cache file is not changed).
+    /// Pins the variant used for convolutions of `shape` while autotune is on, in the current
+    /// [`Context::effective_precision`] (in memory only; the cache file is not changed).
     pub fn set_conv_choice(&self, shape: ConvShape, tile: Tile) {
-        self.inner.autotune.insert(shape, tile);
+        self.inner
+            .autotune
+            .insert(shape, self.effective_precision(), tile);
     }
 }

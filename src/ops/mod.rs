@@ -14,6 +14,7 @@ pub mod norm;
 pub mod norm_grad;
 pub mod optim;
 pub mod pool;
+pub mod precision;
 pub mod reduce;
 pub mod tune_cache;
 pub mod upsample;

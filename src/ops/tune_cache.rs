@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::ops::conv::Tile;
 use crate::ops::conv_measure::Measured;
 use crate::ops::conv_shape::ConvShape;
+use crate::ops::precision::ConvPrecision;
 
 /// Version of the file layout; a file of another version is ignored (and replaced on write).
 pub const CACHE_FORMAT: u32 = 1;
@@ -41,6 +42,9 @@ struct AdapterSection {
 #[derive(Serialize, Deserialize)]
 struct Entry {
     shape: ConvShape,
+    /// The effective precision the choice was made for (files before 0.2: f32).
+    #[serde(default)]
+    precision: ConvPrecision,
     /// [`Tile::name`] of the choice.
     tile: String,
     /// Milliseconds (fastest run) per variant name on the shape's proxy, or on its top-left
@@ -116,7 +120,7 @@ fn read(path: &Path) -> CacheFile {
 
 /// The choices the file at `path` holds for this adapter (empty when the file is missing or
 /// corrupt, or names a variant this version does not know).
-pub(crate) fn load(path: &Path, info: &wgpu::AdapterInfo) -> Vec<(ConvShape, Tile)> {
+pub(crate) fn load(path: &Path, info: &wgpu::AdapterInfo) -> Vec<(ConvShape, ConvPrecision, Tile)> {
     let mut file = read(path);
     let Some(section) = file.adapters.remove(&adapter_key(info)) else {
         return Vec::new();
@@ -124,7 +128,7 @@ pub(crate) fn load(path: &Path, info: &wgpu::AdapterInfo) -> Vec<(ConvShape, Til
     section
         .convs
         .into_iter()
-        .filter_map(|e| Some((e.shape, Tile::from_name(&e.tile)?)))
+        .filter_map(|e| Some((e.shape, e.precision, Tile::from_name(&e.tile)?)))
         .collect()
 }
 
@@ -133,7 +137,7 @@ pub(crate) fn load(path: &Path, info: &wgpu::AdapterInfo) -> Vec<(ConvShape, Til
 pub(crate) fn store(
     path: &Path,
     info: &wgpu::AdapterInfo,
-    entries: &[(ConvShape, Tile, Measured)],
+    entries: &[(ConvShape, ConvPrecision, Tile, Measured)],
 ) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -151,10 +155,13 @@ pub(crate) fn store(
             wgstyle_version: env!("CARGO_PKG_VERSION").to_string(),
             convs: Vec::new(),
         });
-    for (shape, tile, times) in entries {
-        section.convs.retain(|e| e.shape != *shape);
+    for (shape, precision, tile, times) in entries {
+        section
+            .convs
+            .retain(|e| (e.shape, e.precision) != (*shape, *precision));
         section.convs.push(Entry {
             shape: *shape,
+            precision: *precision,
             tile: tile.name(),
             ms: times.ms.iter().map(|(t, ms)| (t.name(), *ms)).collect(),
             ms_rows: times.rows,
@@ -165,7 +172,7 @@ pub(crate) fn store(
                 .collect(),
         });
     }
-    section.convs.sort_by_key(|e| e.shape);
+    section.convs.sort_by_key(|e| (e.shape, e.precision));
     let text = serde_json::to_string_pretty(&file)
         .map_err(|e| Error::InvalidInput(format!("autotune cache: {e}")))?;
     crate::fsutil::write_bytes_atomic(path, true, text.as_bytes())
