@@ -267,7 +267,11 @@ pub fn suite<'a>(
     if ctx.supports_f16() {
         let f16: Vec<Case<'a>> = v
             .iter_mut()
-            .filter(|c| c.name.contains("transform.") || c.kind == "network")
+            .filter(|c| {
+                c.name.starts_with("conv/transform.")
+                    || c.name.starts_with("conv_transpose/transform.")
+                    || c.kind == "network"
+            })
             .map(|c| half(c))
             .collect();
         v.extend(f16);
