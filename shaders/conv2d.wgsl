@@ -244,26 +244,58 @@ struct Pixel {
     oy0: i32,
     ox0: i32,
     inside: bool,
+    out: u32, // index of the output pixel (0 when outside)
+}
+
+// Transposed convolutions of stride s visit their output in parity-major order here: per
+// image, the s*s classes (oy mod s, ox mod s), each a sub-grid of ceil(ho/s) x ceil(wo/s)
+// pixels padded to a multiple of DTM slots. The DTM pixels of an invocation then share one
+// class, so the tap loop visits only the kernel rows and columns of that class (1 in s of
+// each) instead of addressing every tap and masking s*s - 1 in s*s of them out.
+fn class_len() -> u32 {
+    let s = p.stride;
+    let len = ((p.ho + s - 1u) / s) * ((p.wo + s - 1u) / s);
+    return (len + DTM - 1u) / DTM * DTM;
+}
+
+// Output slots of the direct kernel (the Rust side computes the same in `direct_slots`).
+fn direct_slots() -> u32 {
+    if (p.mode == MODE_TRANSPOSED) {
+        return p.n * p.stride * p.stride * class_len();
+    }
+    return p.n * p.ho * p.wo;
 }
 
 fn pixel(m: u32, m_count: u32) -> Pixel {
     let mm = min(m, m_count - 1u);
+    if (p.mode == MODE_TRANSPOSED) {
+        let s = p.stride;
+        let sw = (p.wo + s - 1u) / s;
+        let cl = class_len();
+        let per_img = s * s * cl;
+        let img = mm / per_img;
+        let cls = (mm % per_img) / cl;
+        let k = mm % cl;
+        let oy = cls / s + s * (k / sw);
+        let ox = cls % s + s * (k % sw);
+        let inside = m < m_count && oy < p.ho && ox < p.wo;
+        let out = select(0u, (img * p.ho + oy) * p.wo + ox, inside);
+        return Pixel(img * p.h * p.w * p.cin, i32(oy) + p.pad_t, i32(ox) + p.pad_l, inside, out);
+    }
     let ox = mm % p.wo;
     let t = mm / p.wo;
     let oy = t % p.ho;
     let base = (t / p.ho) * p.h * p.w * p.cin;
-    if (p.mode == MODE_TRANSPOSED) {
-        return Pixel(base, i32(oy) + p.pad_t, i32(ox) + p.pad_l, m < m_count);
-    }
-    return Pixel(base, i32(oy * p.stride) - p.pad_t, i32(ox * p.stride) - p.pad_l, m < m_count);
+    return Pixel(base, i32(oy * p.stride) - p.pad_t, i32(ox * p.stride) - p.pad_l, m < m_count, mm);
 }
 
 fn weight(i: u32, n: u32) -> f32 {
     return select(0.0, wt[min(i, arrayLength(&wt) - 1u)], n < p.cout);
 }
 
-fn store(m: u32, n0: u32, v0: vec4<f32>, v1: vec4<f32>, m_count: u32) {
-    if (m >= m_count) { return; }
+fn store(q: Pixel, n0: u32, v0: vec4<f32>, v1: vec4<f32>) {
+    if (!q.inside) { return; }
+    let m = q.out;
     let v = array<f32, 8>(v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w);
     for (var j = 0u; j < DTN; j++) {
         let n = n0 + j;
@@ -281,7 +313,7 @@ fn direct(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let m_count = p.n * p.ho * p.wo;
+    let m_count = direct_slots();
     let m0 = ((wid.x + wid.z * nwg.x) * WG_X + lid.x) * DTM;
     let n0 = (wid.y * WG_Y + lid.y) * DTN;
     if (m0 >= m_count || n0 >= p.cout) { return; }
@@ -301,8 +333,18 @@ fn direct(
     var s10 = vec4<hf>(0.0); var s11 = vec4<hf>(0.0);
     var s20 = vec4<hf>(0.0); var s21 = vec4<hf>(0.0);
     var s30 = vec4<hf>(0.0); var s31 = vec4<hf>(0.0);
-    for (var ky = 0u; ky < p.kh; ky++) {
-        for (var kx = 0u; kx < p.kw; kx++) {
+    // Taps: all of them; for a transposed convolution those of the pixels' class only.
+    var k_step = 1u;
+    var ky0 = 0u;
+    var kx0 = 0u;
+    if (p.mode == MODE_TRANSPOSED) {
+        let s = i32(p.stride);
+        k_step = p.stride;
+        ky0 = u32(((q0.oy0 % s) + s) % s);
+        kx0 = u32(((q0.ox0 % s) + s) % s);
+    }
+    for (var ky = ky0; ky < p.kh; ky += k_step) {
+        for (var kx = kx0; kx < p.kw; kx += k_step) {
             let t0 = tap(q0.base, q0.oy0, q0.ox0, ky, kx, q0.inside);
             let t1 = tap(q1.base, q1.oy0, q1.ox0, ky, kx, q1.inside);
             let t2 = tap(q2.base, q2.oy0, q2.ox0, ky, kx, q2.inside);
@@ -338,8 +380,8 @@ fn direct(
     a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
     a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
     a30 += vec4<f32>(s30); a31 += vec4<f32>(s31);
-    store(m0, n0, a00, a01, m_count);
-    store(m0 + 1u, n0, a10, a11, m_count);
-    store(m0 + 2u, n0, a20, a21, m_count);
-    store(m0 + 3u, n0, a30, a31, m_count);
+    store(q0, n0, a00, a01);
+    store(q1, n0, a10, a11);
+    store(q2, n0, a20, a21);
+    store(q3, n0, a30, a31);
 }

@@ -408,7 +408,11 @@ pub(crate) fn run_into(
     tile: Tile,
     y: &Tensor,
 ) {
-    let m = p.n as u64 * p.ho as u64 * p.wo as u64;
+    let m = if tile.direct {
+        direct_slots(&p)
+    } else {
+        p.n as u64 * p.ho as u64 * p.wo as u64
+    };
     let tiles_m = m.div_ceil(tile.pixels() as u64) as u32;
     let tiles_n = p.cout.div_ceil(tile.channels());
     let (gm, gz) = if tiles_m <= 65535 {
@@ -429,6 +433,20 @@ pub(crate) fn run_into(
         &[(1, x), (2, w), (3, bias), (4, y)],
         groups,
     );
+}
+
+/// Output slots of the direct kernel: one per output pixel, except for transposed
+/// convolutions, which it visits by parity class (`stride²` sub-grids of
+/// `⌈ho/s⌉ × ⌈wo/s⌉` pixels, each padded to a multiple of 4 slots); as `direct_slots` in
+/// `shaders/conv2d.wgsl`.
+fn direct_slots(p: &Params) -> u64 {
+    let (n, ho, wo, s) = (p.n as u64, p.ho as u64, p.wo as u64, p.stride as u64);
+    if p.mode == MODE_TRANSPOSED {
+        let class = (ho.div_ceil(s) * wo.div_ceil(s)).next_multiple_of(4);
+        n * s * s * class
+    } else {
+        n * ho * wo
+    }
 }
 
 /// Explicit geometry of a zero-padded convolution, for computing a window of a larger
