@@ -271,6 +271,8 @@ mod tests {
 
     #[test]
     fn conv_tile_variants_validate_with_their_constants() {
+        let dtm = format!("const DTM: u32 = {}u;", crate::ops::conv::DIRECT_PIXELS);
+        assert!(CONV2D.source.contains(&dtm), "conv2d.wgsl declares {dtm}");
         let f16 = conv2d_f16();
         assert!(f16.source.starts_with("enable f16;") && f16.source.contains("alias hf = f16;"));
         assert!(!f16.source.contains(F32_ALIAS));

@@ -55,11 +55,14 @@ pub(crate) const MODE_ZERO: u32 = 0;
 pub(crate) const MODE_REFLECT: u32 = 1;
 pub(crate) const MODE_TRANSPOSED: u32 = 2;
 
+/// Output pixels per invocation of the direct kernel (`DTM` in `shaders/conv2d.wgsl`).
+pub const DIRECT_PIXELS: u32 = 16;
+
 /// A configuration of the convolution kernel.
 ///
 /// Tiled (`direct == false`): `wg_x × wg_y` invocations with a 4×4 register block each,
 /// A/B tiles of depth `bk` in workgroup memory. Direct: `wg_x × wg_y` invocations computing
-/// 4 pixels × 8 channels each straight from global memory (no barriers; best on CPU drivers).
+/// 16 pixels × 8 channels each straight from global memory (no barriers; best on CPU drivers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tile {
     /// Invocations along output channels.
@@ -126,9 +129,13 @@ impl Tile {
         Tile { half: true, ..self }
     }
 
-    /// Output pixels per workgroup (tiled: `4 * wg_y`; direct: `4 * wg_x`).
+    /// Output pixels per workgroup (tiled: `4 * wg_y`; direct: `16 * wg_x`).
     pub fn pixels(self) -> u32 {
-        4 * if self.direct { self.wg_x } else { self.wg_y }
+        if self.direct {
+            DIRECT_PIXELS * self.wg_x
+        } else {
+            4 * self.wg_y
+        }
     }
 
     /// Output channels per workgroup (tiled: `4 * wg_x`; direct: `8 * wg_y`).
@@ -437,12 +444,12 @@ pub(crate) fn run_into(
 
 /// Output slots of the direct kernel: one per output pixel, except for transposed
 /// convolutions, which it visits by parity class (`stride²` sub-grids of
-/// `⌈ho/s⌉ × ⌈wo/s⌉` pixels, each padded to a multiple of 4 slots); as `direct_slots` in
+/// `⌈ho/s⌉ × ⌈wo/s⌉` pixels, each padded to a multiple of 16 slots); as `direct_slots` in
 /// `shaders/conv2d.wgsl`.
 fn direct_slots(p: &Params) -> u64 {
     let (n, ho, wo, s) = (p.n as u64, p.ho as u64, p.wo as u64, p.stride as u64);
     if p.mode == MODE_TRANSPOSED {
-        let class = (ho.div_ceil(s) * wo.div_ceil(s)).next_multiple_of(4);
+        let class = (ho.div_ceil(s) * wo.div_ceil(s)).next_multiple_of(DIRECT_PIXELS as u64);
         n * s * s * class
     } else {
         n * ho * wo
