@@ -8,18 +8,6 @@ use std::path::Path;
 use wgstyle::weights::{self, safetensors::Precision};
 use wgstyle::{Context, Error, Stylizer};
 
-const ALL_STYLES: [&str; 9] = [
-    "la_muse",
-    "mathura",
-    "matilde_perez",
-    "matta",
-    "rain_princess",
-    "scream",
-    "udnie",
-    "wave",
-    "wreck",
-];
-
 fn copy_dir(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
     for e in std::fs::read_dir(src).unwrap() {
@@ -44,7 +32,7 @@ fn weights_err(path: &Path) -> String {
 #[test]
 fn all_nine_styles_load() {
     let shared = shared_or_skip!();
-    for s in ALL_STYLES {
+    for s in common::ALL_STYLES {
         let w = weights::load_transform(&shared.join("weights/styles").join(s))
             .unwrap_or_else(|e| panic!("{s}: {e}"));
         let params: usize = w

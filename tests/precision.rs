@@ -12,18 +12,6 @@ use wgstyle::ops::conv::{conv2d, Conv2d, Padding};
 use wgstyle::ops::precision::ConvPrecision;
 use wgstyle::{weights, Context, Error, Stylizer, Tensor};
 
-const STYLES: [&str; 9] = [
-    "la_muse",
-    "mathura",
-    "matilde_perez",
-    "matta",
-    "rain_princess",
-    "scream",
-    "udnie",
-    "wave",
-    "wreck",
-];
-
 /// A private context (precision is a per-context setting).
 fn f16_context() -> Option<Context> {
     let ctx = common::new_context();
@@ -54,7 +42,7 @@ fn f16_stays_within_2_of_255_of_f32_on_every_shipped_style() {
     let Some(ctx) = f16_context() else { return };
     let img = photo(&shared, 128, 96);
     let mut any_differs = false;
-    for style in STYLES {
+    for style in common::ALL_STYLES {
         let w = weights::load_transform(&shared.join("weights/styles").join(style)).unwrap();
         let s = Stylizer::new(&ctx, &w).unwrap();
         ctx.set_precision(ConvPrecision::F32).unwrap();

@@ -95,6 +95,25 @@ fn time_once(ctx: &Context, s: &Scratch, p: Params, tile: Tile) -> Option<f64> {
     Some(gpu.filter(|ms| *ms > 0.0).unwrap_or(wall))
 }
 
+/// Under [`ConvPrecision::Auto`], a half-precision variant must beat the fastest f32 one by
+/// this factor to be chosen: timing noise alone never switches a shape to f16 (so that, where
+/// f16 does not pay, as on lavapipe, batches of any size give bit-identical results).
+pub const F16_MARGIN: f64 = 1.1;
+
+/// The fastest of `times` (sorted), or under `auto` the fastest f32 variant unless a half one
+/// beats it by [`F16_MARGIN`].
+fn choose(times: &Times, precision: ConvPrecision) -> Option<Tile> {
+    let (first, ms) = *times.first()?;
+    if precision == ConvPrecision::Auto && first.half {
+        if let Some((t, f32_ms)) = times.iter().find(|(t, _)| !t.half) {
+            if ms * F16_MARGIN > *f32_ms {
+                return Some(*t);
+            }
+        }
+    }
+    Some(first)
+}
+
 /// Times every variant of [`Tile::all`] that `precision` allows and the device can run on
 /// `shape` (the default first) and returns the fastest with all the times; `None` if nothing
 /// could be timed.
@@ -156,7 +175,7 @@ pub(crate) fn measure(
     }
     times.sort_by(|a, b| a.1.total_cmp(&b.1));
     quick.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let (tile, _) = *times.first()?;
+    let tile = choose(&times, precision)?;
     Some((
         tile,
         Measured {
@@ -165,4 +184,25 @@ pub(crate) fn measure(
             probe_ms: quick,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_takes_f16_only_when_it_wins_by_the_margin() {
+        let f32_tile = Tile::VARIANTS[2];
+        let f16_tile = f32_tile.with_half();
+        let close: Times = vec![(f16_tile, 1.0), (f32_tile, 1.05)];
+        let clear: Times = vec![(f16_tile, 1.0), (f32_tile, 1.2)];
+        assert_eq!(choose(&close, ConvPrecision::Auto), Some(f32_tile));
+        assert_eq!(choose(&clear, ConvPrecision::Auto), Some(f16_tile));
+        assert_eq!(choose(&close, ConvPrecision::F16), Some(f16_tile));
+        assert_eq!(
+            choose(&vec![(f16_tile, 1.0)], ConvPrecision::Auto),
+            Some(f16_tile)
+        );
+        assert_eq!(choose(&Vec::new(), ConvPrecision::Auto), None);
+    }
 }

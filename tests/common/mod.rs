@@ -125,3 +125,17 @@ pub fn rel_err(a: &[f32], b: &[f64]) -> f64 {
         .fold(0.0f64, |m, (x, y)| m.max((*x as f64 - y).abs()));
     diff / scale
 }
+
+/// The nine fast-style networks in ../shared/weights/styles.
+#[allow(dead_code)]
+pub const ALL_STYLES: [&str; 9] = [
+    "la_muse",
+    "mathura",
+    "matilde_perez",
+    "matta",
+    "rain_princess",
+    "scream",
+    "udnie",
+    "wave",
+    "wreck",
+];
