@@ -214,13 +214,7 @@ fn second_pass_at_same_size_creates_no_buffer_or_pipeline() {
 #[test]
 fn embedding_program_can_hand_over_its_own_device() {
     let shared = shared_or_skip!();
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter =
-        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
-            .unwrap();
-    let (device, queue) =
-        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
-    let ctx = Context::from_device(device, queue);
+    let ctx = common::embedded_context();
     let w = weights::load_transform(&shared.join("weights/styles/wave")).unwrap();
     let img = image::RgbImage::from_fn(16, 12, |x, y| {
         image::Rgb([(x * 15) as u8, (y * 20) as u8, 128])

@@ -124,13 +124,7 @@ fn autotune_keeps_f32_f16_and_auto_choices_apart() {
 #[test]
 fn f16_on_a_device_without_shader_f16_is_a_clear_error() {
     // A device created by an embedding program without SHADER_F16 (on every adapter).
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter =
-        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
-            .unwrap();
-    let (device, queue) =
-        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
-    let ctx = Context::from_device(device, queue);
+    let ctx = common::embedded_context();
     assert!(!ctx.supports_f16());
     let e = ctx.set_precision(ConvPrecision::F16).unwrap_err();
     assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");

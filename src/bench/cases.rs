@@ -9,7 +9,6 @@ use crate::nets::transformer::{Arch, TransformNet, TransformWeights};
 use crate::nets::vgg::Vgg;
 use crate::ops::conv::{conv2d, conv2d_transpose, Conv2d, Padding};
 use crate::ops::norm::instance_norm;
-use crate::ops::precision::ConvPrecision;
 
 /// Records one run of a case; returns whatever must outlive the submission.
 pub type RecordFn<'a> = Box<dyn Fn(&mut Recorder) -> Result<Vec<Tensor>> + 'a>;
@@ -95,27 +94,12 @@ fn conv_case(
     })
 }
 
-/// A copy of `case` recorded with the convolutions in [`ConvPrecision::F16`], named `NAME f16`.
-/// The original keeps its record function through a shared handle.
-fn half<'a>(case: &mut Case<'a>) -> Case<'a> {
-    let record: std::rc::Rc<dyn Fn(&mut Recorder) -> Result<Vec<Tensor>> + 'a> =
-        std::mem::replace(&mut case.record, Box::new(|_| Ok(Vec::new()))).into();
-    let shared = record.clone();
-    case.record = Box::new(move |rec| shared(rec));
-    Case {
-        name: format!("{} f16", case.name),
-        kind: case.kind,
-        flops: case.flops,
-        bytes: case.bytes,
-        record: Box::new(move |rec| {
-            let ctx = rec.context().clone();
-            let before = ctx.precision();
-            ctx.set_precision(ConvPrecision::F16)?;
-            let out = record(rec);
-            ctx.set_precision(before)?;
-            out
-        }),
-    }
+/// Whether the suite also times `case` with its convolutions in f16 (as `NAME f16`, on
+/// adapters with `SHADER_F16`): the fast network's forward convolutions and the networks.
+pub fn has_f16_copy(case: &Case) -> bool {
+    case.name.starts_with("conv/transform.")
+        || case.name.starts_with("conv_transpose/transform.")
+        || case.kind == "network"
 }
 
 /// Weights of the real shapes of `arch`, pseudo-random (fan-in scaled), for benchmarks and tests
@@ -144,7 +128,8 @@ pub fn synthetic_weights(arch: Arch) -> TransformWeights {
 /// VGG19 up to relu5_1 (at 256²), the transposed convolutions, instance norm, the backward
 /// kernels of training and Gatys (256²), the Gram matrix, the norm + residual fusion, the
 /// whole fast network at 256², 512² and 1024², and one Gatys iteration at 256² and 512² on
-/// `vgg` (none without it). `quick`: every kind of case once, at 64². `wanted` says which
+/// `vgg` (none without it); some also in f16 ([`has_f16_copy`]). `quick`: every kind of case
+/// once, at 64². `wanted` says which
 /// expensive cases to build at all (the caller filters the rest by name).
 pub fn suite<'a>(
     ctx: &Context,
@@ -261,20 +246,6 @@ pub fn suite<'a>(
             bytes: 4.0 * (2 * s * s * 3) as f64 + 4.0 * 1_677_638.0,
             record: Box::new(move |rec| Ok(vec![net.forward(rec, &x)?])),
         });
-    }
-    // Half precision, where the adapter has it: the fast network's convolutions and the
-    // network itself again, named with an ` f16` suffix.
-    if ctx.supports_f16() {
-        let f16: Vec<Case<'a>> = v
-            .iter_mut()
-            .filter(|c| {
-                c.name.starts_with("conv/transform.")
-                    || c.name.starts_with("conv_transpose/transform.")
-                    || c.kind == "network"
-            })
-            .map(|c| half(c))
-            .collect();
-        v.extend(f16);
     }
     // Computing the Gatys targets costs two VGG forwards: only for cases that will run.
     if let Some(vgg) = vgg {

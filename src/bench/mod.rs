@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::gpu::context::Context;
 use crate::gpu::record::Recorder;
 use crate::ops::conv::Tile;
+use crate::ops::precision::ConvPrecision;
 use cases::Case;
 use report::{CaseResult, Report};
 
@@ -65,12 +66,22 @@ pub fn run(ctx: &Context, opts: &BenchOptions, mut progress: impl FnMut(&str)) -
         .iter()
         .any(|&s| wanted(&gatys::name(s)));
     let vgg = need_vgg.then(|| gatys::synthetic_vgg(ctx)).transpose()?;
+    let context_precision = ctx.precision();
     for case in cases::suite(ctx, opts.quick, vgg.as_ref(), wanted)? {
-        if !wanted(&case.name) {
-            continue;
+        let mut runs = vec![(case.name.clone(), context_precision)];
+        if ctx.supports_f16() && cases::has_f16_copy(&case) {
+            runs.push((format!("{} f16", case.name), ConvPrecision::F16));
         }
-        progress(&case.name);
-        results.push(time_case(ctx, &case, opts, timestamps)?);
+        for (name, precision) in runs {
+            if !wanted(&name) {
+                continue;
+            }
+            progress(&name);
+            ctx.set_precision(precision)?;
+            let r = time_case(ctx, &case, opts, timestamps);
+            ctx.set_precision(context_precision)?;
+            results.push(CaseResult { name, ..r? });
+        }
     }
     Ok(Report::new(ctx, opts, timestamps, results))
 }

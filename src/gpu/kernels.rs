@@ -39,11 +39,8 @@ pub const CONV2D: Shader = Shader {
 pub fn conv2d_f16() -> Shader {
     static SOURCE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     let source = SOURCE.get_or_init(|| {
+        // (The naga test checks that the substitution took place.)
         let text = CONV2D.source.replacen(F32_ALIAS, "alias hf = f16;", 1);
-        debug_assert!(
-            text.len() == CONV2D.source.len(),
-            "conv2d.wgsl declares {F32_ALIAS}"
-        );
         Box::leak(format!("enable f16;\n{text}").into_boxed_str())
     });
     Shader {

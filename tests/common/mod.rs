@@ -37,6 +37,19 @@ pub fn new_context() -> Context {
     Context::new().expect("a GPU adapter (lavapipe on CI: apt-get install mesa-vulkan-drivers)")
 }
 
+/// A context on a device the test created itself, as an embedding program would: the default
+/// adapter, `DeviceDescriptor::default()` (no optional features, default limits).
+#[allow(dead_code)]
+pub fn embedded_context() -> Context {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .unwrap();
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
+    Context::from_device(device, queue)
+}
+
 /// The autotune cache directory for the `wgstyle` processes that tests start (as
 /// `WGSTYLE_CACHE_DIR`), so that they never write to the user's cache directory.
 pub fn autotune_cache_dir() -> PathBuf {
