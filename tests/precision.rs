@@ -9,6 +9,7 @@ mod common;
 use common::cli::{photo, run, stderr, wgstyle};
 use wgstyle::gpu::record::Recorder;
 use wgstyle::ops::conv::{conv2d, Conv2d, Padding};
+use wgstyle::ops::conv_tune::AUTO_DECIDER;
 use wgstyle::ops::precision::ConvPrecision;
 use wgstyle::{weights, Context, Error, Stylizer, Tensor};
 
@@ -68,7 +69,7 @@ fn f16_stays_within_2_of_255_of_f32_on_every_shipped_style() {
 }
 
 #[test]
-fn autotune_keeps_f32_f16_and_auto_choices_apart() {
+fn autotune_keeps_f32_f16_and_auto_choices_apart_and_auto_decides_once() {
     let Some(ctx) = f16_context() else { return };
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("autotune.json");
@@ -90,26 +91,39 @@ fn autotune_keeps_f32_f16_and_auto_choices_apart() {
         drop(y);
         labels
     };
-    for (precision, half_allowed, f32_allowed) in [
-        (ConvPrecision::F16, true, false),
-        (ConvPrecision::F32, false, true),
-        (ConvPrecision::Auto, true, true),
-    ] {
+    for precision in [ConvPrecision::F16, ConvPrecision::F32] {
         ctx.set_precision(precision).unwrap();
         assert_eq!(ctx.effective_precision(), precision);
         let labels = conv(&ctx);
         let choices = ctx.conv_choices();
         assert!(!choices.is_empty(), "{precision}: nothing tuned");
         for (shape, tile) in &choices {
-            assert!(
-                (tile.half && half_allowed) || (!tile.half && f32_allowed),
+            assert_eq!(
+                tile.half,
+                precision == ConvPrecision::F16,
                 "{precision}: {shape:?} got {}",
                 tile.name()
             );
         }
         let half_label = labels.iter().any(|l| l.starts_with("conv2d_f16."));
-        assert_eq!(half_label, choices[0].1.half, "{precision}: {labels:?}");
+        assert_eq!(half_label, precision == ConvPrecision::F16, "{labels:?}");
     }
+    // Auto: one decision for the whole context, on the decider shape, among f32 and f16
+    // variants; then every convolution uses the decided precision's own choices.
+    ctx.set_precision(ConvPrecision::Auto).unwrap();
+    let decided = ctx.effective_precision();
+    assert_ne!(decided, ConvPrecision::Auto);
+    let labels = conv(&ctx);
+    let half_label = labels.iter().any(|l| l.starts_with("conv2d_f16."));
+    assert_eq!(half_label, decided == ConvPrecision::F16, "{labels:?}");
+    let choices = ctx.conv_choices();
+    assert!(choices
+        .iter()
+        .all(|(_, t)| t.half == (decided == ConvPrecision::F16)));
+    assert!(
+        !choices.iter().any(|(s, _)| *s == AUTO_DECIDER),
+        "decider kept apart"
+    );
     // The cache file names the precision of each choice.
     let text = std::fs::read_to_string(&cache).unwrap();
     for p in ["\"f32\"", "\"f16\"", "\"auto\""] {

@@ -43,10 +43,13 @@ pub(crate) struct Autotuner {
     cache_file: Mutex<Option<PathBuf>>,
     /// Whether the cache file has been read (reset when the file changes).
     loaded: AtomicBool,
-    /// Chosen variant per shape, for each effective precision (F32, F16, Auto) separately.
+    /// Chosen variant per shape, for each precision separately (F32, F16, and Auto for
+    /// [`AUTO_DECIDER`] only).
     choices: Mutex<HashMap<(ConvShape, ConvPrecision), Tile>>,
     /// See [`Context::set_precision`].
     pub(crate) precision: Mutex<ConvPrecision>,
+    /// What `Auto` was resolved to ([`resolve_auto`]).
+    auto: Mutex<Option<ConvPrecision>>,
     /// Held while loading or tuning, so that one thread tunes a shape once.
     tuning: Mutex<()>,
     tuned: AtomicU64,
@@ -61,6 +64,7 @@ impl Autotuner {
             loaded: AtomicBool::new(false),
             choices: Mutex::new(HashMap::new()),
             precision: Mutex::new(ConvPrecision::F32),
+            auto: Mutex::new(None),
             tuning: Mutex::new(()),
             tuned: AtomicU64::new(0),
             from_cache: AtomicU64::new(0),
@@ -106,11 +110,51 @@ pub(crate) fn tile_for(ctx: &Context, p: &Params) -> Tile {
     } else {
         default
     };
-    let at = &ctx.inner.autotune;
-    if !at.enabled.load(Ordering::Relaxed) {
+    if !ctx.inner.autotune.enabled.load(Ordering::Relaxed) {
         return default;
     }
-    let shape = ConvShape::of(p);
+    choice(ctx, ConvShape::of(p), precision, default)
+}
+
+/// The convolution whose timing decides [`ConvPrecision::Auto`] for a whole context: a
+/// residual-block convolution of the fast network (3×3, 128→128, reflection padding) at 32×32.
+pub const AUTO_DECIDER: ConvShape = ConvShape {
+    n: 1,
+    h: 32,
+    w: 32,
+    cin: 128,
+    ho: 32,
+    wo: 32,
+    cout: 128,
+    kh: 3,
+    kw: 3,
+    stride: 1,
+    mode: ConvMode::Reflect,
+};
+
+/// What [`ConvPrecision::Auto`] means on `ctx` (with autotune on and `SHADER_F16`): f16 when
+/// the f16 variants win on [`AUTO_DECIDER`] by [`crate::ops::conv_measure::F16_MARGIN`], else
+/// f32. Decided once per context (and cached on disk like any choice), so that every
+/// convolution, whatever its shape or batch, runs in the same precision.
+pub(crate) fn resolve_auto(ctx: &Context) -> ConvPrecision {
+    let at = &ctx.inner.autotune;
+    if let Some(p) = *at.auto.lock().unwrap() {
+        return p;
+    }
+    let default = Tile::default_for(ctx.adapter_info().device_type, AUTO_DECIDER.cout as usize);
+    let tile = choice(ctx, AUTO_DECIDER, ConvPrecision::Auto, default);
+    let p = if tile.half {
+        ConvPrecision::F16
+    } else {
+        ConvPrecision::F32
+    };
+    *at.auto.lock().unwrap() = Some(p);
+    p
+}
+
+/// The remembered, cached or newly tuned variant for `shape` in `precision`.
+fn choice(ctx: &Context, shape: ConvShape, precision: ConvPrecision, default: Tile) -> Tile {
+    let at = &ctx.inner.autotune;
     if let Some(t) = at.get(shape, precision) {
         return t;
     }

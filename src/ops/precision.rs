@@ -22,8 +22,10 @@ pub enum ConvPrecision {
     /// tensors in memory stay f32. Needs `SHADER_F16`. Error against f32 on the fast-style
     /// networks: at most 2/255 of the 8-bit output (tested on every shipped style).
     F16,
-    /// Whichever of f32 and f16 the autotune measures faster, per convolution shape (f32 when
-    /// the adapter lacks `SHADER_F16`, or with autotune off).
+    /// f16 if the autotune measures it faster than f32 by 10 % on one representative
+    /// convolution, else f32; decided once per context (and cached), so that every convolution
+    /// runs in the same precision (f32 when the adapter lacks `SHADER_F16`, or with autotune
+    /// off).
     Auto,
 }
 
@@ -39,7 +41,7 @@ impl ConvPrecision {
 }
 
 impl ConvPrecision {
-    /// Whether a convolution in this (effective) precision may use `tile`.
+    /// Whether a convolution in this precision may use `tile` (`Auto`: while deciding).
     pub(crate) fn allows(self, tile: crate::ops::conv::Tile) -> bool {
         match self {
             ConvPrecision::F32 => !tile.half,
@@ -96,11 +98,14 @@ impl Context {
         *self.inner.autotune.precision.lock().unwrap()
     }
 
-    /// The precision convolutions actually use: [`Context::precision`], with `Auto` read as
-    /// `F32` where there is no f16 support or no autotune to choose.
+    /// The precision convolutions actually use (`F32` or `F16`): [`Context::precision`], with
+    /// `Auto` read as `F32` where there is no f16 support or no autotune to choose, else as the
+    /// winner of one timing on [`crate::ops::conv_tune::AUTO_DECIDER`] (run by the first call,
+    /// then remembered).
     pub fn effective_precision(&self) -> ConvPrecision {
         match self.precision() {
             ConvPrecision::Auto if !self.supports_f16() || !self.autotune() => ConvPrecision::F32,
+            ConvPrecision::Auto => crate::ops::conv_tune::resolve_auto(self),
             p => p,
         }
     }
