@@ -143,8 +143,11 @@ fn conv2d_same_padding_matches_cpu() {
         let n = rng.range(1, 2);
         let h = rng.range(1, 19);
         let w = rng.range(1, 19);
-        let cin = rng.range(1, 20);
-        let cout = rng.range(1, 70);
+        let (mut cin, mut cout) = (rng.range(1, 20), rng.range(1, 70));
+        if case >= 6 {
+            // Multiples of 4: the direct kernel's vec4 path (`direct4`).
+            (cin, cout) = (cin.next_multiple_of(4), cout.next_multiple_of(4));
+        }
         let k = [1, 3, 5, 9][case % 4];
         let stride = 1 + case % 2;
         let relu = case % 3 == 0;
@@ -207,7 +210,11 @@ fn conv2d_reflect_and_zero_padding_match_cpu() {
     let mut rng = Rng::new(2);
     for case in 0..8 {
         let (n, h, w) = (rng.range(1, 2), rng.range(4, 17), rng.range(4, 17));
-        let (cin, cout) = (rng.range(1, 9), rng.range(1, 40));
+        let (mut cin, mut cout) = (rng.range(1, 9), rng.range(1, 40));
+        if case % 3 == 0 {
+            // Multiples of 4: the direct kernel's vec4 path (`direct4`).
+            (cin, cout) = (cin.next_multiple_of(4), cout.next_multiple_of(4));
+        }
         let k = [3, 5][case % 2];
         let stride = 1 + (case / 2) % 2;
         let p = k / 2;
@@ -265,7 +272,11 @@ fn conv2d_transpose_matches_cpu() {
     let mut rng = Rng::new(3);
     for case in 0..8 {
         let (n, h, w) = (rng.range(1, 2), rng.range(1, 13), rng.range(1, 13));
-        let (cin, cout) = (rng.range(1, 24), rng.range(1, 70));
+        let (mut cin, mut cout) = (rng.range(1, 24), rng.range(1, 70));
+        if case >= 4 {
+            // Multiples of 4: the direct kernel's vec4 path (`direct4`).
+            (cin, cout) = (cin.next_multiple_of(4), cout.next_multiple_of(4));
+        }
         let relu = case % 2 == 1;
         let x = rng.vec(n * h * w * cin, -1.0, 1.0);
         let kern = rng.vec(9 * cin * cout, -0.5, 0.5);

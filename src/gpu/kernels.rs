@@ -277,23 +277,25 @@ mod tests {
         let f16_module = validate(&f16);
         for tile in crate::ops::conv::Tile::all() {
             let (module, info) = if tile.half { &f16_module } else { &f32_module };
-            let kernel = tile.kernel();
-            assert_eq!(
-                kernel.shader.name,
-                if tile.half { f16.name } else { CONV2D.name }
-            );
-            let constants: naga::back::PipelineConstants = kernel
-                .constants
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect();
-            naga::back::pipeline_constants::process_overrides(
-                module,
-                info,
-                Some((naga::ShaderStage::Compute, tile.entry())),
-                &constants,
-            )
-            .unwrap_or_else(|e| panic!("{tile:?}: {e}"));
+            for vec4 in [false, true] {
+                let kernel = tile.kernel(vec4);
+                assert_eq!(
+                    kernel.shader.name,
+                    if tile.half { f16.name } else { CONV2D.name }
+                );
+                let constants: naga::back::PipelineConstants = kernel
+                    .constants
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect();
+                naga::back::pipeline_constants::process_overrides(
+                    module,
+                    info,
+                    Some((naga::ShaderStage::Compute, kernel.entry)),
+                    &constants,
+                )
+                .unwrap_or_else(|e| panic!("{tile:?} vec4 {vec4}: {e}"));
+            }
         }
     }
 

@@ -147,12 +147,13 @@ impl Tile {
         }
     }
 
-    /// The entry point of this variant.
-    pub fn entry(self) -> &'static str {
-        if self.direct {
-            "direct"
-        } else {
-            "main"
+    /// The entry point of this variant; `vec4`: for a shape that allows vec4 loads (see
+    /// [`Tile::kernel`]), where the direct variants use `direct4`.
+    pub fn entry(self, vec4: bool) -> &'static str {
+        match (self.direct, vec4) {
+            (true, true) => "direct4",
+            (true, false) => "direct",
+            (false, _) => "main",
         }
     }
 
@@ -187,7 +188,7 @@ impl Tile {
     /// The variant of [`Tile::all`] whose pipeline has this label (see
     /// [`Recorder::kernel_labels`]), or `None` for any other kernel.
     pub fn from_kernel_label(label: &str) -> Option<Tile> {
-        Self::all().find(|t| t.kernel().label() == label)
+        Self::all().find(|t| t.kernel(false).label() == label || t.kernel(true).label() == label)
     }
 
     /// Whether this variant runs on `device`: [`Tile::fits`] its limits and, for
@@ -212,7 +213,9 @@ impl Tile {
             && shared <= limits.max_compute_workgroup_storage_size
     }
 
-    pub(crate) fn kernel(self) -> Kernel {
+    /// This variant's pipeline; `vec4`: for a shape whose input and output channel counts
+    /// are multiples of 4, which the direct variants then read with vec4 loads.
+    pub(crate) fn kernel(self, vec4: bool) -> Kernel {
         let mut constants = vec![
             ("WG_X", self.wg_x as f64),
             ("WG_Y", self.wg_y as f64),
@@ -223,7 +226,7 @@ impl Tile {
         }
         Kernel {
             shader: if self.half { conv2d_f16() } else { CONV2D },
-            entry: self.entry(),
+            entry: self.entry(vec4),
             constants,
         }
     }
@@ -435,11 +438,17 @@ pub(crate) fn run_into(
     };
     let bias = bias.unwrap_or(w);
     rec.dispatch(
-        &tile.kernel(),
+        &tile.kernel(vec4_loads(&p)),
         &p,
         &[(1, x), (2, w), (3, bias), (4, y)],
         groups,
     );
+}
+
+/// Whether the direct kernel may read the input and the weights as vec4 arrays (`direct4`
+/// in `shaders/conv2d.wgsl`): input and output channel counts multiples of 4.
+pub(crate) fn vec4_loads(p: &Params) -> bool {
+    p.cin % 4 == 0 && p.cout % 4 == 0
 }
 
 /// Output slots of the direct kernel: one per output pixel, except for transposed
