@@ -277,8 +277,8 @@ mod tests {
         let f16_module = validate(&f16);
         for tile in crate::ops::conv::Tile::all() {
             let (module, info) = if tile.half { &f16_module } else { &f32_module };
-            for vec4 in [false, true] {
-                let kernel = tile.kernel(vec4);
+            for body in crate::ops::conv::DirectBody::ALL {
+                let kernel = tile.kernel(body);
                 assert_eq!(
                     kernel.shader.name,
                     if tile.half { f16.name } else { CONV2D.name }
@@ -294,7 +294,7 @@ mod tests {
                     Some((naga::ShaderStage::Compute, kernel.entry)),
                     &constants,
                 )
-                .unwrap_or_else(|e| panic!("{tile:?} vec4 {vec4}: {e}"));
+                .unwrap_or_else(|e| panic!("{tile:?} {body:?}: {e}"));
             }
         }
     }

@@ -147,13 +147,15 @@ impl Tile {
         }
     }
 
-    /// The entry point of this variant; `vec4`: for a shape that allows vec4 loads (see
-    /// [`Tile::kernel`]), where the direct variants use `direct4`.
-    pub fn entry(self, vec4: bool) -> &'static str {
-        match (self.direct, vec4) {
-            (true, true) => "direct4",
-            (true, false) => "direct",
-            (false, _) => "main",
+    /// The entry point of this variant for a shape whose direct kernel body is `body`.
+    pub fn entry(self, body: DirectBody) -> &'static str {
+        if !self.direct {
+            return "main";
+        }
+        match body {
+            DirectBody::Scalar => "direct",
+            DirectBody::Vec4 => "direct4",
+            DirectBody::Rows => "direct_rows",
         }
     }
 
@@ -188,7 +190,11 @@ impl Tile {
     /// The variant of [`Tile::all`] whose pipeline has this label (see
     /// [`Recorder::kernel_labels`]), or `None` for any other kernel.
     pub fn from_kernel_label(label: &str) -> Option<Tile> {
-        Self::all().find(|t| t.kernel(false).label() == label || t.kernel(true).label() == label)
+        Self::all().find(|t| {
+            DirectBody::ALL
+                .iter()
+                .any(|&b| t.kernel(b).label() == label)
+        })
     }
 
     /// Whether this variant runs on `device`: [`Tile::fits`] its limits and, for
@@ -213,9 +219,9 @@ impl Tile {
             && shared <= limits.max_compute_workgroup_storage_size
     }
 
-    /// This variant's pipeline; `vec4`: for a shape whose input and output channel counts
-    /// are multiples of 4, which the direct variants then read with vec4 loads.
-    pub(crate) fn kernel(self, vec4: bool) -> Kernel {
+    /// This variant's pipeline for a shape whose direct kernel body is `body` (see
+    /// [`DirectBody::of`]; the tiled variants have one body).
+    pub(crate) fn kernel(self, body: DirectBody) -> Kernel {
         let mut constants = vec![
             ("WG_X", self.wg_x as f64),
             ("WG_Y", self.wg_y as f64),
@@ -226,7 +232,7 @@ impl Tile {
         }
         Kernel {
             shader: if self.half { conv2d_f16() } else { CONV2D },
-            entry: self.entry(vec4),
+            entry: self.entry(body),
             constants,
         }
     }
@@ -418,8 +424,9 @@ pub(crate) fn run_into(
     tile: Tile,
     y: &Tensor,
 ) {
+    let body = DirectBody::of(&p);
     let m = if tile.direct {
-        direct_slots(&p)
+        direct_slots(&p, body)
     } else {
         p.n as u64 * p.ho as u64 * p.wo as u64
     };
@@ -438,28 +445,53 @@ pub(crate) fn run_into(
     };
     let bias = bias.unwrap_or(w);
     rec.dispatch(
-        &tile.kernel(vec4_loads(&p)),
+        &tile.kernel(body),
         &p,
         &[(1, x), (2, w), (3, bias), (4, y)],
         groups,
     );
 }
 
-/// Whether the direct kernel may read the input and the weights as vec4 arrays (`direct4`
-/// in `shaders/conv2d.wgsl`): input and output channel counts multiples of 4.
-pub(crate) fn vec4_loads(p: &Params) -> bool {
-    p.cin % 4 == 0 && p.cout % 4 == 0
+/// Which of the direct kernel's bodies (entry points of `shaders/conv2d.wgsl`) a shape uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectBody {
+    /// `direct`: scalar loads, one input channel per step (any shape).
+    Scalar,
+    /// `direct4`: vec4 loads, four input channels per step (channel counts multiples of 4).
+    Vec4,
+    /// `direct_rows`: as `Vec4`, and each invocation's pixels lie in one output row and slide
+    /// one window of input columns along each kernel row (stride 1, not transposed).
+    Rows,
+}
+
+impl DirectBody {
+    /// Every body.
+    pub const ALL: [DirectBody; 3] = [Self::Scalar, Self::Vec4, Self::Rows];
+
+    /// The body for the problem `p`: the most specialised one it allows.
+    pub(crate) fn of(p: &Params) -> DirectBody {
+        if p.cin % 4 != 0 || p.cout % 4 != 0 {
+            Self::Scalar
+        } else if p.stride == 1 && p.mode != MODE_TRANSPOSED {
+            Self::Rows
+        } else {
+            Self::Vec4
+        }
+    }
 }
 
 /// Output slots of the direct kernel: one per output pixel, except for transposed
 /// convolutions, which it visits by parity class (`stride²` sub-grids of
-/// `⌈ho/s⌉ × ⌈wo/s⌉` pixels, each padded to a multiple of 16 slots); as `direct_slots` in
-/// `shaders/conv2d.wgsl`.
-fn direct_slots(p: &Params) -> u64 {
+/// `⌈ho/s⌉ × ⌈wo/s⌉` pixels, each padded to a multiple of 16 slots), and for the `Rows` body,
+/// which pads every output row to a multiple of 16 slots; as `direct_slots` and `rows_slots`
+/// in `shaders/conv2d.wgsl`.
+fn direct_slots(p: &Params, body: DirectBody) -> u64 {
     let (n, ho, wo, s) = (p.n as u64, p.ho as u64, p.wo as u64, p.stride as u64);
+    let px = DIRECT_PIXELS as u64;
     if p.mode == MODE_TRANSPOSED {
-        let class = (ho.div_ceil(s) * wo.div_ceil(s)).next_multiple_of(DIRECT_PIXELS as u64);
-        n * s * s * class
+        n * s * s * (ho.div_ceil(s) * wo.div_ceil(s)).next_multiple_of(px)
+    } else if body == DirectBody::Rows {
+        n * ho * wo.next_multiple_of(px)
     } else {
         n * ho * wo
     }
