@@ -142,10 +142,12 @@ fn conv2d_same_padding_matches_cpu() {
     for case in 0..12 {
         let n = rng.range(1, 2);
         let h = rng.range(1, 19);
-        let w = rng.range(1, 19);
+        // Rows wider than the direct kernel's 16 pixels per invocation where aligned.
+        let w = if case >= 6 { rng.range(17, 40) } else { rng.range(1, 19) };
         let (mut cin, mut cout) = (rng.range(1, 20), rng.range(1, 70));
         if case >= 6 {
-            // Multiples of 4: the direct kernel's vec4 path (`direct4`).
+            // Multiples of 4: the direct kernel's vec4 bodies (`direct4`; `direct_rows` at
+            // stride 1, whose window slides along rows of 16 pixels).
             (cin, cout) = (cin.next_multiple_of(4), cout.next_multiple_of(4));
         }
         let k = [1, 3, 5, 9][case % 4];
@@ -209,10 +211,11 @@ fn same_padding_is_asymmetric_on_even_sizes() {
 fn conv2d_reflect_and_zero_padding_match_cpu() {
     let mut rng = Rng::new(2);
     for case in 0..8 {
-        let (n, h, w) = (rng.range(1, 2), rng.range(4, 17), rng.range(4, 17));
+        let (n, h) = (rng.range(1, 2), rng.range(4, 17));
+        let w = if case % 3 == 0 { rng.range(17, 40) } else { rng.range(4, 17) };
         let (mut cin, mut cout) = (rng.range(1, 9), rng.range(1, 40));
         if case % 3 == 0 {
-            // Multiples of 4: the direct kernel's vec4 path (`direct4`).
+            // Multiples of 4 (and rows wider than 16): the direct kernel's vec4 bodies.
             (cin, cout) = (cin.next_multiple_of(4), cout.next_multiple_of(4));
         }
         let k = [3, 5][case % 2];
@@ -274,7 +277,7 @@ fn conv2d_transpose_matches_cpu() {
         let (n, h, w) = (rng.range(1, 2), rng.range(1, 13), rng.range(1, 13));
         let (mut cin, mut cout) = (rng.range(1, 24), rng.range(1, 70));
         if case >= 4 {
-            // Multiples of 4: the direct kernel's vec4 path (`direct4`).
+            // Multiples of 4: the direct kernel's vec4 body (`direct4`).
             (cin, cout) = (cin.next_multiple_of(4), cout.next_multiple_of(4));
         }
         let relu = case % 2 == 1;
