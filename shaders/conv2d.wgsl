@@ -39,7 +39,9 @@ struct Params {
     n: u32, h: u32, w: u32, cin: u32,
     ho: u32, wo: u32, cout: u32, kh: u32,
     kw: u32, stride: u32, pad_t: i32, pad_l: i32,
-    mode: u32, flags: u32, _p0: u32, _p1: u32,
+    mode: u32, flags: u32,
+    wcout: u32, // row length of the kernel: cout, or cout padded to a multiple of 4 (vec4 bodies)
+    _p1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -196,13 +198,19 @@ fn main(
 }
 
 // ---------------------------------------------------------------------------------------
-// Direct variant: no workgroup memory and no barriers. Each invocation computes DTM
-// consecutive output pixels x DTN consecutive output channels straight from global memory,
-// looping over kernel taps (ky, kx) and then input channels without any index division.
+// Direct variants: no workgroup memory and no barriers. Each invocation computes DTM
+// output pixels x DTN consecutive output channels straight from global memory, looping over
+// kernel taps (ky, kx) and then input channels, 4 at a time, without any index division.
 // Here x runs along output *pixels* (CPU drivers such as lavapipe vectorise across x, so a
 // narrow output such as 3 channels still fills the SIMD lanes) and y along channel groups.
 // CPU drivers, which serialise barriers and treat workgroup memory like any other memory,
-// run this faster than the tiled kernel; GPUs prefer the tiled one.
+// run these faster than the tiled kernel; GPUs prefer the tiled one.
+//
+// Both read the input and the kernel as vec4 arrays, so channel counts must be multiples of
+// 4: wgstyle pads the others with zeros first (the kernel's output channels only in its
+// rows, `wcout`; the output keeps `cout`). lavapipe runs every non-uniform storage load as a
+// per-lane loop with a bounds test per component: the cost is per load instruction and lane,
+// and one vec4 load costs little more than one scalar load.
 
 const DTM: u32 = 16u; // pixels per invocation (more pixels: fewer weight loads per FMA)
 const DTN: u32 = 8u; // channels per invocation (two vec4 accumulators per pixel)
@@ -289,10 +297,6 @@ fn pixel(m: u32, m_count: u32) -> Pixel {
     return Pixel(base, i32(oy * p.stride) - p.pad_t, i32(ox * p.stride) - p.pad_l, m < m_count, mm);
 }
 
-fn weight(i: u32, n: u32) -> f32 {
-    return select(0.0, wt[min(i, arrayLength(&wt) - 1u)], n < p.cout);
-}
-
 fn store(q: Pixel, n0: u32, v0: vec4<f32>, v1: vec4<f32>) {
     if (!q.inside) { return; }
     let m = q.out;
@@ -307,8 +311,23 @@ fn store(q: Pixel, n0: u32, v0: vec4<f32>, v1: vec4<f32>) {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// `direct4`, any stride and transposed convolution: per tap and step of 4 input channels one
+// vec4 load of the input per pixel and two 4x4 weight blocks (8 vec4 loads). (A scalar
+// version, 4 input loads per pixel and 32 weight loads per 4 channels, was 1.6x slower.)
+// The same buffers are bound as vec4 arrays (read-only bindings may alias).
+
+@group(0) @binding(1) var<storage, read> xq: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> wq: array<vec4<f32>>;
+
+// Output channels n0..n0+3 of input channel rows i, i+cq, i+2cq, i+3cq (vec4 index i, row
+// stride cq = cout/4) as the columns of a matrix: `m * x` sums the 4 input channels in x.
+fn wblock(i: u32, cq: u32) -> mat4x4<hf> {
+    return mat4x4<hf>(vec4<hf>(wq[i]), vec4<hf>(wq[i + cq]), vec4<hf>(wq[i + 2u * cq]), vec4<hf>(wq[i + 3u * cq]));
+}
+
 @compute @workgroup_size(WG_X, WG_Y, 1)
-fn direct(
+fn direct4(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -318,7 +337,6 @@ fn direct(
     let n0 = (wid.y * WG_Y + lid.y) * DTN;
     if (m0 >= m_count || n0 >= p.cout) { return; }
 
-    // Plain variables rather than arrays, so that CPU compilers keep them in registers.
     let q0 = pixel(m0 + 0u, m_count);
     let q1 = pixel(m0 + 1u, m_count);
     let q2 = pixel(m0 + 2u, m_count);
@@ -369,221 +387,6 @@ fn direct(
     var s130 = vec4<hf>(0.0); var s131 = vec4<hf>(0.0);
     var s140 = vec4<hf>(0.0); var s141 = vec4<hf>(0.0);
     var s150 = vec4<hf>(0.0); var s151 = vec4<hf>(0.0);
-    // Taps: all of them; for a transposed convolution those of the pixels' class only.
-    var k_step = 1u;
-    var ky0 = 0u;
-    var kx0 = 0u;
-    if (p.mode == MODE_TRANSPOSED) {
-        let s = i32(p.stride);
-        k_step = p.stride;
-        ky0 = u32(((q0.oy0 % s) + s) % s);
-        kx0 = u32(((q0.ox0 % s) + s) % s);
-    }
-    for (var ky = ky0; ky < p.kh; ky += k_step) {
-        for (var kx = kx0; kx < p.kw; kx += k_step) {
-            let t0 = tap(q0.base, q0.oy0, q0.ox0, ky, kx, q0.inside);
-            let t1 = tap(q1.base, q1.oy0, q1.ox0, ky, kx, q1.inside);
-            let t2 = tap(q2.base, q2.oy0, q2.ox0, ky, kx, q2.inside);
-            let t3 = tap(q3.base, q3.oy0, q3.ox0, ky, kx, q3.inside);
-            let t4 = tap(q4.base, q4.oy0, q4.ox0, ky, kx, q4.inside);
-            let t5 = tap(q5.base, q5.oy0, q5.ox0, ky, kx, q5.inside);
-            let t6 = tap(q6.base, q6.oy0, q6.ox0, ky, kx, q6.inside);
-            let t7 = tap(q7.base, q7.oy0, q7.ox0, ky, kx, q7.inside);
-            let t8 = tap(q8.base, q8.oy0, q8.ox0, ky, kx, q8.inside);
-            let t9 = tap(q9.base, q9.oy0, q9.ox0, ky, kx, q9.inside);
-            let t10 = tap(q10.base, q10.oy0, q10.ox0, ky, kx, q10.inside);
-            let t11 = tap(q11.base, q11.oy0, q11.ox0, ky, kx, q11.inside);
-            let t12 = tap(q12.base, q12.oy0, q12.ox0, ky, kx, q12.inside);
-            let t13 = tap(q13.base, q13.oy0, q13.ox0, ky, kx, q13.inside);
-            let t14 = tap(q14.base, q14.oy0, q14.ox0, ky, kx, q14.inside);
-            let t15 = tap(q15.base, q15.oy0, q15.ox0, ky, kx, q15.inside);
-            var wi = (ky * p.kw + kx) * p.cin * p.cout + n0;
-            for (var ci = 0u; ci < p.cin; ci++) {
-                let b0 = vec4<hf>(vec4<f32>(weight(wi, n0), weight(wi + 1u, n0 + 1u), weight(wi + 2u, n0 + 2u), weight(wi + 3u, n0 + 3u)));
-                let b1 = vec4<hf>(vec4<f32>(weight(wi + 4u, n0 + 4u), weight(wi + 5u, n0 + 5u), weight(wi + 6u, n0 + 6u), weight(wi + 7u, n0 + 7u)));
-                let x0 = vec4<hf>(hf(x[t0.addr + ci] * t0.ok));
-                let x1 = vec4<hf>(hf(x[t1.addr + ci] * t1.ok));
-                let x2 = vec4<hf>(hf(x[t2.addr + ci] * t2.ok));
-                let x3 = vec4<hf>(hf(x[t3.addr + ci] * t3.ok));
-                let x4 = vec4<hf>(hf(x[t4.addr + ci] * t4.ok));
-                let x5 = vec4<hf>(hf(x[t5.addr + ci] * t5.ok));
-                let x6 = vec4<hf>(hf(x[t6.addr + ci] * t6.ok));
-                let x7 = vec4<hf>(hf(x[t7.addr + ci] * t7.ok));
-                let x8 = vec4<hf>(hf(x[t8.addr + ci] * t8.ok));
-                let x9 = vec4<hf>(hf(x[t9.addr + ci] * t9.ok));
-                let x10 = vec4<hf>(hf(x[t10.addr + ci] * t10.ok));
-                let x11 = vec4<hf>(hf(x[t11.addr + ci] * t11.ok));
-                let x12 = vec4<hf>(hf(x[t12.addr + ci] * t12.ok));
-                let x13 = vec4<hf>(hf(x[t13.addr + ci] * t13.ok));
-                let x14 = vec4<hf>(hf(x[t14.addr + ci] * t14.ok));
-                let x15 = vec4<hf>(hf(x[t15.addr + ci] * t15.ok));
-                s00 = fma(x0, b0, s00); s01 = fma(x0, b1, s01);
-                s10 = fma(x1, b0, s10); s11 = fma(x1, b1, s11);
-                s20 = fma(x2, b0, s20); s21 = fma(x2, b1, s21);
-                s30 = fma(x3, b0, s30); s31 = fma(x3, b1, s31);
-                s40 = fma(x4, b0, s40); s41 = fma(x4, b1, s41);
-                s50 = fma(x5, b0, s50); s51 = fma(x5, b1, s51);
-                s60 = fma(x6, b0, s60); s61 = fma(x6, b1, s61);
-                s70 = fma(x7, b0, s70); s71 = fma(x7, b1, s71);
-                s80 = fma(x8, b0, s80); s81 = fma(x8, b1, s81);
-                s90 = fma(x9, b0, s90); s91 = fma(x9, b1, s91);
-                s100 = fma(x10, b0, s100); s101 = fma(x10, b1, s101);
-                s110 = fma(x11, b0, s110); s111 = fma(x11, b1, s111);
-                s120 = fma(x12, b0, s120); s121 = fma(x12, b1, s121);
-                s130 = fma(x13, b0, s130); s131 = fma(x13, b1, s131);
-                s140 = fma(x14, b0, s140); s141 = fma(x14, b1, s141);
-                s150 = fma(x15, b0, s150); s151 = fma(x15, b1, s151);
-                wi += p.cout;
-                // FLUSH is a pipeline constant: without it this folds away.
-                if (FLUSH && (ci % 16u == 15u || ci + 1u == p.cin)) {
-                    a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
-                    a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
-                    a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
-                    a30 += vec4<f32>(s30); a31 += vec4<f32>(s31);
-                    a40 += vec4<f32>(s40); a41 += vec4<f32>(s41);
-                    a50 += vec4<f32>(s50); a51 += vec4<f32>(s51);
-                    a60 += vec4<f32>(s60); a61 += vec4<f32>(s61);
-                    a70 += vec4<f32>(s70); a71 += vec4<f32>(s71);
-                    a80 += vec4<f32>(s80); a81 += vec4<f32>(s81);
-                    a90 += vec4<f32>(s90); a91 += vec4<f32>(s91);
-                    a100 += vec4<f32>(s100); a101 += vec4<f32>(s101);
-                    a110 += vec4<f32>(s110); a111 += vec4<f32>(s111);
-                    a120 += vec4<f32>(s120); a121 += vec4<f32>(s121);
-                    a130 += vec4<f32>(s130); a131 += vec4<f32>(s131);
-                    a140 += vec4<f32>(s140); a141 += vec4<f32>(s141);
-                    a150 += vec4<f32>(s150); a151 += vec4<f32>(s151);
-                    s00 = vec4<hf>(0.0); s01 = vec4<hf>(0.0);
-                    s10 = vec4<hf>(0.0); s11 = vec4<hf>(0.0);
-                    s20 = vec4<hf>(0.0); s21 = vec4<hf>(0.0);
-                    s30 = vec4<hf>(0.0); s31 = vec4<hf>(0.0);
-                    s40 = vec4<hf>(0.0); s41 = vec4<hf>(0.0);
-                    s50 = vec4<hf>(0.0); s51 = vec4<hf>(0.0);
-                    s60 = vec4<hf>(0.0); s61 = vec4<hf>(0.0);
-                    s70 = vec4<hf>(0.0); s71 = vec4<hf>(0.0);
-                    s80 = vec4<hf>(0.0); s81 = vec4<hf>(0.0);
-                    s90 = vec4<hf>(0.0); s91 = vec4<hf>(0.0);
-                    s100 = vec4<hf>(0.0); s101 = vec4<hf>(0.0);
-                    s110 = vec4<hf>(0.0); s111 = vec4<hf>(0.0);
-                    s120 = vec4<hf>(0.0); s121 = vec4<hf>(0.0);
-                    s130 = vec4<hf>(0.0); s131 = vec4<hf>(0.0);
-                    s140 = vec4<hf>(0.0); s141 = vec4<hf>(0.0);
-                    s150 = vec4<hf>(0.0); s151 = vec4<hf>(0.0);
-                }
-            }
-        }
-    }
-    a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
-    a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
-    a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
-    a30 += vec4<f32>(s30); a31 += vec4<f32>(s31);
-    a40 += vec4<f32>(s40); a41 += vec4<f32>(s41);
-    a50 += vec4<f32>(s50); a51 += vec4<f32>(s51);
-    a60 += vec4<f32>(s60); a61 += vec4<f32>(s61);
-    a70 += vec4<f32>(s70); a71 += vec4<f32>(s71);
-    a80 += vec4<f32>(s80); a81 += vec4<f32>(s81);
-    a90 += vec4<f32>(s90); a91 += vec4<f32>(s91);
-    a100 += vec4<f32>(s100); a101 += vec4<f32>(s101);
-    a110 += vec4<f32>(s110); a111 += vec4<f32>(s111);
-    a120 += vec4<f32>(s120); a121 += vec4<f32>(s121);
-    a130 += vec4<f32>(s130); a131 += vec4<f32>(s131);
-    a140 += vec4<f32>(s140); a141 += vec4<f32>(s141);
-    a150 += vec4<f32>(s150); a151 += vec4<f32>(s151);
-    store(q0, n0, a00, a01);
-    store(q1, n0, a10, a11);
-    store(q2, n0, a20, a21);
-    store(q3, n0, a30, a31);
-    store(q4, n0, a40, a41);
-    store(q5, n0, a50, a51);
-    store(q6, n0, a60, a61);
-    store(q7, n0, a70, a71);
-    store(q8, n0, a80, a81);
-    store(q9, n0, a90, a91);
-    store(q10, n0, a100, a101);
-    store(q11, n0, a110, a111);
-    store(q12, n0, a120, a121);
-    store(q13, n0, a130, a131);
-    store(q14, n0, a140, a141);
-    store(q15, n0, a150, a151);
-}
-
-// ---------------------------------------------------------------------------------------
-// Direct variant with vec4 loads (`direct4`), for input and output channel counts that are
-// multiples of 4. Same decomposition as `direct`, but the channel loop steps 4 input channels
-// at a time: one vec4 load of the input per pixel and two 4x4 weight blocks (8 vec4 loads)
-// per step, instead of 4 scalar input loads per pixel and 32 scalar weight loads. lavapipe
-// runs every non-uniform storage load as a per-lane loop with a bounds test per component,
-// so the cost is per load instruction and lane: this variant issues 4x fewer of them.
-// The same buffers are bound as vec4 arrays (read-only bindings may alias).
-
-@group(0) @binding(1) var<storage, read> xq: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> wq: array<vec4<f32>>;
-
-// Output channels n0..n0+3 of input channel rows i, i+cq, i+2cq, i+3cq (vec4 index i, row
-// stride cq = cout/4) as the columns of a matrix: `m * x` sums the 4 input channels in x.
-fn wblock(i: u32, cq: u32) -> mat4x4<hf> {
-    return mat4x4<hf>(vec4<hf>(wq[i]), vec4<hf>(wq[i + cq]), vec4<hf>(wq[i + 2u * cq]), vec4<hf>(wq[i + 3u * cq]));
-}
-
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn direct4(
-    @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-) {
-    let m_count = direct_slots();
-    let m0 = ((wid.x + wid.z * nwg.x) * WG_X + lid.x) * DTM;
-    let n0 = (wid.y * WG_Y + lid.y) * DTN;
-    if (m0 >= m_count || n0 >= p.cout) { return; }
-
-    let q0 = pixel(m0 + 0u, m_count);
-    let q1 = pixel(m0 + 1u, m_count);
-    let q2 = pixel(m0 + 2u, m_count);
-    let q3 = pixel(m0 + 3u, m_count);
-    let q4 = pixel(m0 + 4u, m_count);
-    let q5 = pixel(m0 + 5u, m_count);
-    let q6 = pixel(m0 + 6u, m_count);
-    let q7 = pixel(m0 + 7u, m_count);
-    let q8 = pixel(m0 + 8u, m_count);
-    let q9 = pixel(m0 + 9u, m_count);
-    let q10 = pixel(m0 + 10u, m_count);
-    let q11 = pixel(m0 + 11u, m_count);
-    let q12 = pixel(m0 + 12u, m_count);
-    let q13 = pixel(m0 + 13u, m_count);
-    let q14 = pixel(m0 + 14u, m_count);
-    let q15 = pixel(m0 + 15u, m_count);
-    // f32 accumulators and hf partial sums, as in `direct`.
-    var a00 = vec4<f32>(0.0); var a01 = vec4<f32>(0.0);
-    var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0);
-    var a20 = vec4<f32>(0.0); var a21 = vec4<f32>(0.0);
-    var a30 = vec4<f32>(0.0); var a31 = vec4<f32>(0.0);
-    var a40 = vec4<f32>(0.0); var a41 = vec4<f32>(0.0);
-    var a50 = vec4<f32>(0.0); var a51 = vec4<f32>(0.0);
-    var a60 = vec4<f32>(0.0); var a61 = vec4<f32>(0.0);
-    var a70 = vec4<f32>(0.0); var a71 = vec4<f32>(0.0);
-    var a80 = vec4<f32>(0.0); var a81 = vec4<f32>(0.0);
-    var a90 = vec4<f32>(0.0); var a91 = vec4<f32>(0.0);
-    var a100 = vec4<f32>(0.0); var a101 = vec4<f32>(0.0);
-    var a110 = vec4<f32>(0.0); var a111 = vec4<f32>(0.0);
-    var a120 = vec4<f32>(0.0); var a121 = vec4<f32>(0.0);
-    var a130 = vec4<f32>(0.0); var a131 = vec4<f32>(0.0);
-    var a140 = vec4<f32>(0.0); var a141 = vec4<f32>(0.0);
-    var a150 = vec4<f32>(0.0); var a151 = vec4<f32>(0.0);
-    var s00 = vec4<hf>(0.0); var s01 = vec4<hf>(0.0);
-    var s10 = vec4<hf>(0.0); var s11 = vec4<hf>(0.0);
-    var s20 = vec4<hf>(0.0); var s21 = vec4<hf>(0.0);
-    var s30 = vec4<hf>(0.0); var s31 = vec4<hf>(0.0);
-    var s40 = vec4<hf>(0.0); var s41 = vec4<hf>(0.0);
-    var s50 = vec4<hf>(0.0); var s51 = vec4<hf>(0.0);
-    var s60 = vec4<hf>(0.0); var s61 = vec4<hf>(0.0);
-    var s70 = vec4<hf>(0.0); var s71 = vec4<hf>(0.0);
-    var s80 = vec4<hf>(0.0); var s81 = vec4<hf>(0.0);
-    var s90 = vec4<hf>(0.0); var s91 = vec4<hf>(0.0);
-    var s100 = vec4<hf>(0.0); var s101 = vec4<hf>(0.0);
-    var s110 = vec4<hf>(0.0); var s111 = vec4<hf>(0.0);
-    var s120 = vec4<hf>(0.0); var s121 = vec4<hf>(0.0);
-    var s130 = vec4<hf>(0.0); var s131 = vec4<hf>(0.0);
-    var s140 = vec4<hf>(0.0); var s141 = vec4<hf>(0.0);
-    var s150 = vec4<hf>(0.0); var s151 = vec4<hf>(0.0);
     var k_step = 1u;
     var ky0 = 0u;
     var kx0 = 0u;
@@ -594,7 +397,7 @@ fn direct4(
         kx0 = u32(((q0.ox0 % s) + s) % s);
     }
     let cin4 = p.cin / 4u;
-    let cq = p.cout / 4u;
+    let cq = p.wcout / 4u;
     for (var ky = ky0; ky < p.kh; ky += k_step) {
         for (var kx = kx0; kx < p.kw; kx += k_step) {
             let t0 = tap(q0.base, q0.oy0, q0.ox0, ky, kx, q0.inside);
@@ -629,7 +432,7 @@ fn direct4(
             let i13 = t13.addr / 4u;
             let i14 = t14.addr / 4u;
             let i15 = t15.addr / 4u;
-            var wi = ((ky * p.kw + kx) * p.cin * p.cout + n0) / 4u;
+            var wi = ((ky * p.kw + kx) * p.cin * p.wcout + n0) / 4u;
             for (var c4 = 0u; c4 < cin4; c4++) {
                 let wa = wblock(wi, cq);
                 let wb = wblock(wi + 1u, cq);
@@ -665,7 +468,7 @@ fn direct4(
                 s130 += wa * x13; s131 += wb * x13;
                 s140 += wa * x14; s141 += wb * x14;
                 s150 += wa * x15; s151 += wb * x15;
-                wi += p.cout;
+                wi += p.wcout;
                 if (FLUSH && (c4 % 4u == 3u || c4 + 1u == cin4)) {
                     a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
                     a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
@@ -779,7 +582,7 @@ fn direct_rows(
     let oy = r % p.ho;
     let base = (r / p.ho) * p.h * p.w * p.cin;
     let ix0 = i32(ox0) - p.pad_l;
-    // f32 accumulators and hf partial sums, as in `direct`.
+    // f32 accumulators and hf partial sums, as in `direct4`.
     var a00 = vec4<f32>(0.0); var a01 = vec4<f32>(0.0);
     var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0);
     var a20 = vec4<f32>(0.0); var a21 = vec4<f32>(0.0);
@@ -813,7 +616,7 @@ fn direct_rows(
     var s140 = vec4<hf>(0.0); var s141 = vec4<hf>(0.0);
     var s150 = vec4<hf>(0.0); var s151 = vec4<hf>(0.0);
     let cin4 = p.cin / 4u;
-    let cq = p.cout / 4u;
+    let cq = p.wcout / 4u;
     let tap_step = p.cin * cq; // vec4s from one tap's weights to the next
     for (var ky = 0u; ky < p.kh; ky++) {
         var iy = i32(oy) - p.pad_t + i32(ky);
@@ -837,7 +640,7 @@ fn direct_rows(
             var x13 = column(row, ix0 + 13, c4);
             var x14 = column(row, ix0 + 14, c4);
             var x15 = column(row, ix0 + 15, c4);
-            var wi = ((ky * p.kw * p.cin + 4u * c4) * p.cout + n0) / 4u;
+            var wi = ((ky * p.kw * p.cin + 4u * c4) * p.wcout + n0) / 4u;
             for (var kx = 0u; kx < p.kw; kx++) {
                 let wa = wblock(wi, cq);
                 let wb = wblock(wi + 1u, cq);

@@ -143,7 +143,11 @@ fn conv2d_same_padding_matches_cpu() {
         let n = rng.range(1, 2);
         let h = rng.range(1, 19);
         // Rows wider than the direct kernel's 16 pixels per invocation where aligned.
-        let w = if case >= 6 { rng.range(17, 40) } else { rng.range(1, 19) };
+        let w = if case >= 6 {
+            rng.range(17, 40)
+        } else {
+            rng.range(1, 19)
+        };
         let (mut cin, mut cout) = (rng.range(1, 20), rng.range(1, 70));
         if case >= 6 {
             // Multiples of 4: the direct kernel's vec4 bodies (`direct4`; `direct_rows` at
@@ -212,7 +216,11 @@ fn conv2d_reflect_and_zero_padding_match_cpu() {
     let mut rng = Rng::new(2);
     for case in 0..8 {
         let (n, h) = (rng.range(1, 2), rng.range(4, 17));
-        let w = if case % 3 == 0 { rng.range(17, 40) } else { rng.range(4, 17) };
+        let w = if case % 3 == 0 {
+            rng.range(17, 40)
+        } else {
+            rng.range(4, 17)
+        };
         let (mut cin, mut cout) = (rng.range(1, 9), rng.range(1, 40));
         if case % 3 == 0 {
             // Multiples of 4 (and rows wider than 16): the direct kernel's vec4 bodies.

@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use crate::gpu::kernels::{conv2d_f16, Kernel, CONV2D};
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
+use crate::ops::crop::pad;
 
 /// Padding of a convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +49,10 @@ pub(crate) struct Params {
     pub(crate) pad_l: i32,
     pub(crate) mode: u32,
     pub(crate) flags: u32,
-    pub(crate) _p: [u32; 2],
+    /// Row length of the kernel: `cout`, or `cout` padded to a multiple of 4 (see
+    /// [`run_into`]).
+    pub(crate) wcout: u32,
+    pub(crate) _p: u32,
 }
 
 pub(crate) const MODE_ZERO: u32 = 0;
@@ -153,7 +157,6 @@ impl Tile {
             return "main";
         }
         match body {
-            DirectBody::Scalar => "direct",
             DirectBody::Vec4 => "direct4",
             DirectBody::Rows => "direct_rows",
         }
@@ -330,7 +333,8 @@ fn conv_params(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: Conv2d) -> Resu
         pad_l: pad_l as i32,
         mode,
         flags: bias.is_some() as u32 | ((p.relu as u32) << 1),
-        _p: [0; 2],
+        wcout: cout as u32,
+        _p: 0,
     })
 }
 
@@ -391,7 +395,8 @@ fn transpose_params(
         pad_l: pad(wd, kw, out_hw.1) as i32,
         mode: MODE_TRANSPOSED,
         flags: (relu as u32) << 1,
-        _p: [0; 2],
+        wcout: cout as u32,
+        _p: 0,
     })
 }
 
@@ -410,11 +415,17 @@ pub(crate) fn run(
         label,
         [p.n as usize, p.ho as usize, p.wo as usize, p.cout as usize],
     )?;
-    run_into(rec, x, w, bias, p, tile, &y);
+    run_into(rec, x, w, bias, p, tile, &y)?;
     Ok(y)
 }
 
 /// [`run`] writing into `y` (`[n, ho, wo, cout]`).
+///
+/// The direct kernel pads channel counts that are not multiples of 4 (the input's and the
+/// kernel's input channels, and the kernel's output channels: its rows are then `wcout`
+/// long, the output keeps `cout`) so that every shape runs a vec4 body: on lavapipe, where
+/// loads cost per instruction and lane, conv1 (3 input channels) and conv_out (3 output
+/// channels) of the fast network gain more from vec4 loads than padding costs.
 pub(crate) fn run_into(
     rec: &mut Recorder,
     x: &Tensor,
@@ -423,8 +434,24 @@ pub(crate) fn run_into(
     p: Params,
     tile: Tile,
     y: &Tensor,
-) {
+) -> Result<()> {
+    let mut p = p;
+    let padded;
+    let (x, w) = if tile.direct && (p.cin % 4 != 0 || p.cout % 4 != 0) {
+        let [_, h, wd, _] = x.shape();
+        let [_, kw, _, _] = w.shape();
+        let (cin4, cout4) = (p.cin.next_multiple_of(4), p.cout.next_multiple_of(4));
+        padded = (
+            pad(rec, x, h, wd, cin4 as usize)?,
+            pad(rec, w, kw, cin4 as usize, cout4 as usize)?,
+        );
+        (p.cin, p.wcout) = (cin4, cout4);
+        (&padded.0, &padded.1)
+    } else {
+        (x, w)
+    };
     let body = DirectBody::of(&p);
+    debug_assert!(!tile.direct || (p.cin % 4 == 0 && p.wcout % 4 == 0));
     let m = if tile.direct {
         direct_slots(&p, body)
     } else {
@@ -450,14 +477,14 @@ pub(crate) fn run_into(
         &[(1, x), (2, w), (3, bias), (4, y)],
         groups,
     );
+    Ok(())
 }
 
 /// Which of the direct kernel's bodies (entry points of `shaders/conv2d.wgsl`) a shape uses.
+/// Both take channel counts that are multiples of 4 ([`run_into`] pads the others).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DirectBody {
-    /// `direct`: scalar loads, one input channel per step (any shape).
-    Scalar,
-    /// `direct4`: vec4 loads, four input channels per step (channel counts multiples of 4).
+    /// `direct4`: vec4 loads, four input channels per step (any stride, transposed too).
     Vec4,
     /// `direct_rows`: as `Vec4`, and each invocation's pixels lie in one output row and slide
     /// one window of input columns along each kernel row (stride 1, not transposed).
@@ -466,13 +493,11 @@ pub enum DirectBody {
 
 impl DirectBody {
     /// Every body.
-    pub const ALL: [DirectBody; 3] = [Self::Scalar, Self::Vec4, Self::Rows];
+    pub const ALL: [DirectBody; 2] = [Self::Vec4, Self::Rows];
 
-    /// The body for the problem `p`: the most specialised one it allows.
+    /// The body for the problem `p` (channels padded to multiples of 4).
     pub(crate) fn of(p: &Params) -> DirectBody {
-        if p.cin % 4 != 0 || p.cout % 4 != 0 {
-            Self::Scalar
-        } else if p.stride == 1 && p.mode != MODE_TRANSPOSED {
+        if p.stride == 1 && p.mode != MODE_TRANSPOSED {
             Self::Rows
         } else {
             Self::Vec4
@@ -538,7 +563,8 @@ pub fn conv2d_window(rec: &mut Recorder, x: &Tensor, w: &Tensor, g: Window) -> R
             MODE_ZERO
         },
         flags: 0,
-        _p: [0; 2],
+        wcout: cout as u32,
+        _p: 0,
     };
     let tile = crate::ops::conv_tune::tile_for(rec.context(), &params);
     run(rec, x, w, None, params, tile, "conv2d_window")

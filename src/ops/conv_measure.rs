@@ -71,15 +71,16 @@ fn time_once(ctx: &Context, s: &Scratch, p: Params, tile: Tile) -> Option<f64> {
     let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
     let mut rec = Recorder::new(ctx, "autotune");
-    rec.enable_pass_timing(1);
-    run_into(&mut rec, &s.x, &s.w, None, p, tile, &s.y);
+    // Up to three passes: the convolution, and the direct kernel's channel padding.
+    rec.enable_pass_timing(3);
+    let recorded = run_into(&mut rec, &s.x, &s.w, None, p, tile, &s.y);
     let timing = rec.finish_timing();
     let t0 = Instant::now();
     rec.submit_unchecked();
     let waited = device.poll(wgpu::PollType::wait_indefinitely());
     let wall = t0.elapsed().as_secs_f64() * 1e3;
     let gpu = match timing {
-        Some(t) => t.read(ctx).ok().and_then(|v| v.first().map(|p| p.ms)),
+        Some(t) => t.read(ctx).ok().map(|v| v.iter().map(|p| p.ms).sum()),
         None => None,
     };
     let errors = [
@@ -87,6 +88,10 @@ fn time_once(ctx: &Context, s: &Scratch, p: Params, tile: Tile) -> Option<f64> {
         pollster::block_on(validation.pop()),
     ];
     if let Some(e) = errors.into_iter().flatten().next() {
+        log::warn!("autotune: {} failed: {e}", tile.name());
+        return None;
+    }
+    if let Err(e) = recorded {
         log::warn!("autotune: {} failed: {e}", tile.name());
         return None;
     }

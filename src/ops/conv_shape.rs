@@ -146,7 +146,8 @@ impl ConvShape {
                 ConvMode::Transposed => MODE_TRANSPOSED,
             },
             flags: 0,
-            _p: [0; 2],
+            wcout: self.cout as u32,
+            _p: 0,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Window copy (`shaders/crop.wgsl`), used to cut tiles out of larger tensors, and batch
-//! items in and out of batches.
+//! Window copy (`shaders/crop.wgsl`), used to cut tiles out of larger tensors, to pad
+//! channels for the convolution's vec4 kernels, and batch items in and out of batches.
 
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{Kernel, CROP};
@@ -18,7 +18,8 @@ struct Params {
     h: u32,
     w: u32,
     total: u32,
-    _p: [u32; 3],
+    src_c: u32,
+    _p: [u32; 2],
 }
 
 /// `y = x[:, y0..y0+h, x0..x0+w, :]`.
@@ -30,7 +31,7 @@ pub fn crop(
     h: usize,
     w: usize,
 ) -> Result<Tensor> {
-    let [n, sh, sw, c] = x.shape();
+    let [_, sh, sw, c] = x.shape();
     if y0 + h > sh || x0 + w > sw {
         return Err(Error::InvalidInput(format!(
             "crop {h}x{w} at ({y0}, {x0}) outside {:?}",
@@ -40,18 +41,47 @@ pub fn crop(
     if (y0, x0, h, w) == (0, 0, sh, sw) {
         return Ok(x.clone());
     }
-    let y = Tensor::uninit(rec.context(), "crop", [n, h, w, c])?;
+    window(rec, x, (y0, x0), [h, w, c], "crop")
+}
+
+/// `x` `[n, h, w, c]` zero-padded at the end of its last three dimensions to
+/// `[n, h2, w2, c2]` (e.g. channels up to a multiple of 4).
+pub fn pad(rec: &mut Recorder, x: &Tensor, h2: usize, w2: usize, c2: usize) -> Result<Tensor> {
+    let [_, h, w, c] = x.shape();
+    if h2 < h || w2 < w || c2 < c {
+        return Err(Error::InvalidInput(format!(
+            "padding {:?} to {h2}x{w2}x{c2}",
+            x.shape()
+        )));
+    }
+    if (h2, w2, c2) == (h, w, c) {
+        return Ok(x.clone());
+    }
+    window(rec, x, (0, 0), [h2, w2, c2], "pad")
+}
+
+/// `y[n, i, j, c] = x[n, y0 + i, x0 + j, c]` of shape `[n, h, w, c]`, zero outside `x`.
+fn window(
+    rec: &mut Recorder,
+    x: &Tensor,
+    (y0, x0): (usize, usize),
+    [h, w, c]: [usize; 3],
+    label: &str,
+) -> Result<Tensor> {
+    let [n, src_h, src_w, src_c] = x.shape();
+    let y = Tensor::uninit(rec.context(), label, [n, h, w, c])?;
     let p = Params {
         n: n as u32,
-        src_h: sh as u32,
-        src_w: sw as u32,
+        src_h: src_h as u32,
+        src_w: src_w as u32,
         c: c as u32,
         y0: y0 as u32,
         x0: x0 as u32,
         h: h as u32,
         w: w as u32,
         total: y.len() as u32,
-        _p: [0; 3],
+        src_c: src_c as u32,
+        _p: [0; 2],
     };
     rec.dispatch(
         &Kernel::new(CROP, "crop"),
