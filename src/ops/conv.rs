@@ -437,7 +437,7 @@ pub(crate) fn run_into(
 ) -> Result<()> {
     let mut p = p;
     let padded;
-    let (x, w) = if tile.direct && (p.cin % 4 != 0 || p.cout % 4 != 0) {
+    let (x, w) = if tile.direct && (!p.cin.is_multiple_of(4) || !p.cout.is_multiple_of(4)) {
         let [_, h, wd, _] = x.shape();
         let [_, kw, _, _] = w.shape();
         let (cin4, cout4) = (p.cin.next_multiple_of(4), p.cout.next_multiple_of(4));
@@ -451,7 +451,7 @@ pub(crate) fn run_into(
         (x, w)
     };
     let body = DirectBody::of(&p);
-    debug_assert!(!tile.direct || (p.cin % 4 == 0 && p.wcout % 4 == 0));
+    debug_assert!(!tile.direct || (p.cin.is_multiple_of(4) && p.wcout.is_multiple_of(4)));
     let m = if tile.direct {
         direct_slots(&p, body)
     } else {
