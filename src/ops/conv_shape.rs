@@ -146,7 +146,7 @@ impl ConvShape {
                 ConvMode::Transposed => MODE_TRANSPOSED,
             },
             flags: 0,
-            wcout: self.cout as u32,
+            wcout: self.cout,
             _p: 0,
         }
     }
