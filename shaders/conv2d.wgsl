@@ -21,6 +21,7 @@ override WG_X: u32 = 16u;  // invocations along output channels
 override WG_Y: u32 = 16u;  // invocations along output pixels
 override BK: u32 = 16u;    // depth of one K step; WG_X * WG_Y must be a multiple of BK
 override FLUSH: bool = false; // add the hf partial sums into f32 accumulators every 16 terms
+override ROWS: bool = false;  // direct kernel: stride 1, pixels of one row, sliding window
 
 alias hf = f32;
 
@@ -312,18 +313,51 @@ fn store(q: Pixel, n0: u32, v0: vec4<f32>, v1: vec4<f32>) {
 }
 
 // ---------------------------------------------------------------------------------------
-// `direct4`, any stride and transposed convolution: per tap and step of 4 input channels one
-// vec4 load of the input per pixel and two 4x4 weight blocks (8 vec4 loads). (A scalar
-// version, 4 input loads per pixel and 32 weight loads per 4 channels, was 1.6x slower.)
-// The same buffers are bound as vec4 arrays (read-only bindings may alias).
+// `direct4`: per tap and step of 4 input channels, one vec4 load of the input per pixel and
+// two 4x4 weight blocks (8 vec4 loads). (A scalar version, 4 input loads per pixel and 32
+// weight loads per 4 channels, was 1.6x slower.) The same buffers are bound as vec4 arrays
+// (read-only bindings may alias).
+//
+// With ROWS (stride 1, not transposed) the DTM pixels of an invocation are consecutive
+// pixels of one output row (rows padded to a multiple of DTM slots), so for one kernel row
+// they read one window of DTM + kw - 1 input columns: the window is loaded once and slid
+// along the kernel row (one new column per tap) instead of loading DTM columns for every
+// tap: for a 3x3 kernel 18 input loads per kernel row instead of 48, for 9x9 24 instead
+// of 144.
 
 @group(0) @binding(1) var<storage, read> xq: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> wq: array<vec4<f32>>;
 
 // Output channels n0..n0+3 of input channel rows i, i+cq, i+2cq, i+3cq (vec4 index i, row
-// stride cq = cout/4) as the columns of a matrix: `m * x` sums the 4 input channels in x.
+// stride cq = wcout/4) as the columns of a matrix: `m * x` sums the 4 input channels in x.
 fn wblock(i: u32, cq: u32) -> mat4x4<hf> {
     return mat4x4<hf>(vec4<hf>(wq[i]), vec4<hf>(wq[i + cq]), vec4<hf>(wq[i + 2u * cq]), vec4<hf>(wq[i + 3u * cq]));
+}
+
+// Output slots of a row with ROWS (the Rust side computes the same in `direct_slots`).
+fn row_len() -> u32 {
+    return (p.wo + DTM - 1u) / DTM * DTM;
+}
+
+// Pixel j of the invocation whose first slot is m0.
+fn slot(m0: u32, j: u32, m_count: u32) -> Pixel {
+    if (ROWS) {
+        let r = m0 / row_len(); // img * ho + oy
+        let ox = m0 % row_len() + j;
+        let inside = ox < p.wo;
+        return Pixel(0u, 0, 0, inside, select(0u, r * p.wo + ox, inside));
+    }
+    return pixel(m0 + j, m_count);
+}
+
+// Input channels 4*c4..4*c4+3 at column ix of the input row starting at `row` (zero outside
+// the input; reflected with reflection padding).
+fn column(row: u32, ix: i32, c4: u32) -> vec4<hf> {
+    var c = ix;
+    if (p.mode == MODE_REFLECT_PAD) { c = reflect(c, i32(p.w)); }
+    let ok = c >= 0 && c < i32(p.w);
+    let v = xq[(row + u32(clamp(c, 0, i32(p.w) - 1)) * p.cin) / 4u + c4];
+    return vec4<hf>(select(vec4<f32>(0.0), v, ok));
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -332,29 +366,32 @@ fn direct4(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let m_count = direct_slots();
+    var m_count = direct_slots();
+    if (ROWS) { m_count = p.n * p.ho * row_len(); }
     let m0 = ((wid.x + wid.z * nwg.x) * WG_X + lid.x) * DTM;
     let n0 = (wid.y * WG_Y + lid.y) * DTN;
     if (m0 >= m_count || n0 >= p.cout) { return; }
 
-    let q0 = pixel(m0 + 0u, m_count);
-    let q1 = pixel(m0 + 1u, m_count);
-    let q2 = pixel(m0 + 2u, m_count);
-    let q3 = pixel(m0 + 3u, m_count);
-    let q4 = pixel(m0 + 4u, m_count);
-    let q5 = pixel(m0 + 5u, m_count);
-    let q6 = pixel(m0 + 6u, m_count);
-    let q7 = pixel(m0 + 7u, m_count);
-    let q8 = pixel(m0 + 8u, m_count);
-    let q9 = pixel(m0 + 9u, m_count);
-    let q10 = pixel(m0 + 10u, m_count);
-    let q11 = pixel(m0 + 11u, m_count);
-    let q12 = pixel(m0 + 12u, m_count);
-    let q13 = pixel(m0 + 13u, m_count);
-    let q14 = pixel(m0 + 14u, m_count);
-    let q15 = pixel(m0 + 15u, m_count);
-    // f32 accumulators, and hf partial sums (with FLUSH added in every 16 input channels;
-    // without, the partial sums are the accumulators and `a` is only written at the end).
+    // Plain variables rather than arrays, so that CPU compilers keep them in registers.
+    let q0 = slot(m0, 0u, m_count);
+    let q1 = slot(m0, 1u, m_count);
+    let q2 = slot(m0, 2u, m_count);
+    let q3 = slot(m0, 3u, m_count);
+    let q4 = slot(m0, 4u, m_count);
+    let q5 = slot(m0, 5u, m_count);
+    let q6 = slot(m0, 6u, m_count);
+    let q7 = slot(m0, 7u, m_count);
+    let q8 = slot(m0, 8u, m_count);
+    let q9 = slot(m0, 9u, m_count);
+    let q10 = slot(m0, 10u, m_count);
+    let q11 = slot(m0, 11u, m_count);
+    let q12 = slot(m0, 12u, m_count);
+    let q13 = slot(m0, 13u, m_count);
+    let q14 = slot(m0, 14u, m_count);
+    let q15 = slot(m0, 15u, m_count);
+    // f32 accumulators, and hf partial sums (with FLUSH added in every 16 input channels, or
+    // with ROWS every 4 input channels of a kernel row; without, the partial sums are the
+    // accumulators and `a` is only written at the end).
     var a00 = vec4<f32>(0.0); var a01 = vec4<f32>(0.0);
     var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0);
     var a20 = vec4<f32>(0.0); var a21 = vec4<f32>(0.0);
@@ -387,89 +424,62 @@ fn direct4(
     var s130 = vec4<hf>(0.0); var s131 = vec4<hf>(0.0);
     var s140 = vec4<hf>(0.0); var s141 = vec4<hf>(0.0);
     var s150 = vec4<hf>(0.0); var s151 = vec4<hf>(0.0);
-    var k_step = 1u;
-    var ky0 = 0u;
-    var kx0 = 0u;
-    if (p.mode == MODE_TRANSPOSED) {
-        let s = i32(p.stride);
-        k_step = p.stride;
-        ky0 = u32(((q0.oy0 % s) + s) % s);
-        kx0 = u32(((q0.ox0 % s) + s) % s);
-    }
     let cin4 = p.cin / 4u;
     let cq = p.wcout / 4u;
-    for (var ky = ky0; ky < p.kh; ky += k_step) {
-        for (var kx = kx0; kx < p.kw; kx += k_step) {
-            let t0 = tap(q0.base, q0.oy0, q0.ox0, ky, kx, q0.inside);
-            let t1 = tap(q1.base, q1.oy0, q1.ox0, ky, kx, q1.inside);
-            let t2 = tap(q2.base, q2.oy0, q2.ox0, ky, kx, q2.inside);
-            let t3 = tap(q3.base, q3.oy0, q3.ox0, ky, kx, q3.inside);
-            let t4 = tap(q4.base, q4.oy0, q4.ox0, ky, kx, q4.inside);
-            let t5 = tap(q5.base, q5.oy0, q5.ox0, ky, kx, q5.inside);
-            let t6 = tap(q6.base, q6.oy0, q6.ox0, ky, kx, q6.inside);
-            let t7 = tap(q7.base, q7.oy0, q7.ox0, ky, kx, q7.inside);
-            let t8 = tap(q8.base, q8.oy0, q8.ox0, ky, kx, q8.inside);
-            let t9 = tap(q9.base, q9.oy0, q9.ox0, ky, kx, q9.inside);
-            let t10 = tap(q10.base, q10.oy0, q10.ox0, ky, kx, q10.inside);
-            let t11 = tap(q11.base, q11.oy0, q11.ox0, ky, kx, q11.inside);
-            let t12 = tap(q12.base, q12.oy0, q12.ox0, ky, kx, q12.inside);
-            let t13 = tap(q13.base, q13.oy0, q13.ox0, ky, kx, q13.inside);
-            let t14 = tap(q14.base, q14.oy0, q14.ox0, ky, kx, q14.inside);
-            let t15 = tap(q15.base, q15.oy0, q15.ox0, ky, kx, q15.inside);
-            let i0 = t0.addr / 4u;
-            let i1 = t1.addr / 4u;
-            let i2 = t2.addr / 4u;
-            let i3 = t3.addr / 4u;
-            let i4 = t4.addr / 4u;
-            let i5 = t5.addr / 4u;
-            let i6 = t6.addr / 4u;
-            let i7 = t7.addr / 4u;
-            let i8 = t8.addr / 4u;
-            let i9 = t9.addr / 4u;
-            let i10 = t10.addr / 4u;
-            let i11 = t11.addr / 4u;
-            let i12 = t12.addr / 4u;
-            let i13 = t13.addr / 4u;
-            let i14 = t14.addr / 4u;
-            let i15 = t15.addr / 4u;
-            var wi = ((ky * p.kw + kx) * p.cin * p.wcout + n0) / 4u;
+    if (ROWS) {
+        let r = m0 / row_len();
+        let oy = r % p.ho;
+        let base = (r / p.ho) * p.h * p.w * p.cin;
+        let ix0 = i32(m0 % row_len()) - p.pad_l;
+        let tap_step = p.cin * cq; // vec4s from one tap's weights to the next
+        for (var ky = 0u; ky < p.kh; ky++) {
+            var iy = i32(oy) - p.pad_t + i32(ky);
+            if (p.mode == MODE_REFLECT_PAD) { iy = reflect(iy, i32(p.h)); }
+            if (iy < 0 || iy >= i32(p.h)) { continue; }
+            let row = base + u32(iy) * p.w * p.cin;
             for (var c4 = 0u; c4 < cin4; c4++) {
-                let wa = wblock(wi, cq);
-                let wb = wblock(wi + 1u, cq);
-                let x0 = vec4<hf>(xq[i0 + c4] * t0.ok);
-                let x1 = vec4<hf>(xq[i1 + c4] * t1.ok);
-                let x2 = vec4<hf>(xq[i2 + c4] * t2.ok);
-                let x3 = vec4<hf>(xq[i3 + c4] * t3.ok);
-                let x4 = vec4<hf>(xq[i4 + c4] * t4.ok);
-                let x5 = vec4<hf>(xq[i5 + c4] * t5.ok);
-                let x6 = vec4<hf>(xq[i6 + c4] * t6.ok);
-                let x7 = vec4<hf>(xq[i7 + c4] * t7.ok);
-                let x8 = vec4<hf>(xq[i8 + c4] * t8.ok);
-                let x9 = vec4<hf>(xq[i9 + c4] * t9.ok);
-                let x10 = vec4<hf>(xq[i10 + c4] * t10.ok);
-                let x11 = vec4<hf>(xq[i11 + c4] * t11.ok);
-                let x12 = vec4<hf>(xq[i12 + c4] * t12.ok);
-                let x13 = vec4<hf>(xq[i13 + c4] * t13.ok);
-                let x14 = vec4<hf>(xq[i14 + c4] * t14.ok);
-                let x15 = vec4<hf>(xq[i15 + c4] * t15.ok);
-                s00 += wa * x0; s01 += wb * x0;
-                s10 += wa * x1; s11 += wb * x1;
-                s20 += wa * x2; s21 += wb * x2;
-                s30 += wa * x3; s31 += wb * x3;
-                s40 += wa * x4; s41 += wb * x4;
-                s50 += wa * x5; s51 += wb * x5;
-                s60 += wa * x6; s61 += wb * x6;
-                s70 += wa * x7; s71 += wb * x7;
-                s80 += wa * x8; s81 += wb * x8;
-                s90 += wa * x9; s91 += wb * x9;
-                s100 += wa * x10; s101 += wb * x10;
-                s110 += wa * x11; s111 += wb * x11;
-                s120 += wa * x12; s121 += wb * x12;
-                s130 += wa * x13; s131 += wb * x13;
-                s140 += wa * x14; s141 += wb * x14;
-                s150 += wa * x15; s151 += wb * x15;
-                wi += p.wcout;
-                if (FLUSH && (c4 % 4u == 3u || c4 + 1u == cin4)) {
+                var x0 = column(row, ix0 + 0, c4);
+                var x1 = column(row, ix0 + 1, c4);
+                var x2 = column(row, ix0 + 2, c4);
+                var x3 = column(row, ix0 + 3, c4);
+                var x4 = column(row, ix0 + 4, c4);
+                var x5 = column(row, ix0 + 5, c4);
+                var x6 = column(row, ix0 + 6, c4);
+                var x7 = column(row, ix0 + 7, c4);
+                var x8 = column(row, ix0 + 8, c4);
+                var x9 = column(row, ix0 + 9, c4);
+                var x10 = column(row, ix0 + 10, c4);
+                var x11 = column(row, ix0 + 11, c4);
+                var x12 = column(row, ix0 + 12, c4);
+                var x13 = column(row, ix0 + 13, c4);
+                var x14 = column(row, ix0 + 14, c4);
+                var x15 = column(row, ix0 + 15, c4);
+                var wi = ((ky * p.kw * p.cin + 4u * c4) * p.wcout + n0) / 4u;
+                for (var kx = 0u; kx < p.kw; kx++) {
+                    let wa = wblock(wi, cq);
+                    let wb = wblock(wi + 1u, cq);
+                    s00 += wa * x0; s01 += wb * x0;
+                    s10 += wa * x1; s11 += wb * x1;
+                    s20 += wa * x2; s21 += wb * x2;
+                    s30 += wa * x3; s31 += wb * x3;
+                    s40 += wa * x4; s41 += wb * x4;
+                    s50 += wa * x5; s51 += wb * x5;
+                    s60 += wa * x6; s61 += wb * x6;
+                    s70 += wa * x7; s71 += wb * x7;
+                    s80 += wa * x8; s81 += wb * x8;
+                    s90 += wa * x9; s91 += wb * x9;
+                    s100 += wa * x10; s101 += wb * x10;
+                    s110 += wa * x11; s111 += wb * x11;
+                    s120 += wa * x12; s121 += wb * x12;
+                    s130 += wa * x13; s131 += wb * x13;
+                    s140 += wa * x14; s141 += wb * x14;
+                    s150 += wa * x15; s151 += wb * x15;
+                    // Slide the window one column.
+                    x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7; x7 = x8; x8 = x9; x9 = x10; x10 = x11; x11 = x12; x12 = x13; x13 = x14; x14 = x15;
+                    x15 = column(row, ix0 + 16 + i32(kx), c4);
+                    wi += tap_step;
+                }
+                if (FLUSH) {
                     a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
                     a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
                     a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
@@ -502,6 +512,126 @@ fn direct4(
                     s130 = vec4<hf>(0.0); s131 = vec4<hf>(0.0);
                     s140 = vec4<hf>(0.0); s141 = vec4<hf>(0.0);
                     s150 = vec4<hf>(0.0); s151 = vec4<hf>(0.0);
+                }
+            }
+        }
+    } else {
+        // Taps: all of them; for a transposed convolution those of the pixels' class only.
+        var k_step = 1u;
+        var ky0 = 0u;
+        var kx0 = 0u;
+        if (p.mode == MODE_TRANSPOSED) {
+            let s = i32(p.stride);
+            k_step = p.stride;
+            ky0 = u32(((q0.oy0 % s) + s) % s);
+            kx0 = u32(((q0.ox0 % s) + s) % s);
+        }
+        for (var ky = ky0; ky < p.kh; ky += k_step) {
+            for (var kx = kx0; kx < p.kw; kx += k_step) {
+                let t0 = tap(q0.base, q0.oy0, q0.ox0, ky, kx, q0.inside);
+                let t1 = tap(q1.base, q1.oy0, q1.ox0, ky, kx, q1.inside);
+                let t2 = tap(q2.base, q2.oy0, q2.ox0, ky, kx, q2.inside);
+                let t3 = tap(q3.base, q3.oy0, q3.ox0, ky, kx, q3.inside);
+                let t4 = tap(q4.base, q4.oy0, q4.ox0, ky, kx, q4.inside);
+                let t5 = tap(q5.base, q5.oy0, q5.ox0, ky, kx, q5.inside);
+                let t6 = tap(q6.base, q6.oy0, q6.ox0, ky, kx, q6.inside);
+                let t7 = tap(q7.base, q7.oy0, q7.ox0, ky, kx, q7.inside);
+                let t8 = tap(q8.base, q8.oy0, q8.ox0, ky, kx, q8.inside);
+                let t9 = tap(q9.base, q9.oy0, q9.ox0, ky, kx, q9.inside);
+                let t10 = tap(q10.base, q10.oy0, q10.ox0, ky, kx, q10.inside);
+                let t11 = tap(q11.base, q11.oy0, q11.ox0, ky, kx, q11.inside);
+                let t12 = tap(q12.base, q12.oy0, q12.ox0, ky, kx, q12.inside);
+                let t13 = tap(q13.base, q13.oy0, q13.ox0, ky, kx, q13.inside);
+                let t14 = tap(q14.base, q14.oy0, q14.ox0, ky, kx, q14.inside);
+                let t15 = tap(q15.base, q15.oy0, q15.ox0, ky, kx, q15.inside);
+                let i0 = t0.addr / 4u;
+                let i1 = t1.addr / 4u;
+                let i2 = t2.addr / 4u;
+                let i3 = t3.addr / 4u;
+                let i4 = t4.addr / 4u;
+                let i5 = t5.addr / 4u;
+                let i6 = t6.addr / 4u;
+                let i7 = t7.addr / 4u;
+                let i8 = t8.addr / 4u;
+                let i9 = t9.addr / 4u;
+                let i10 = t10.addr / 4u;
+                let i11 = t11.addr / 4u;
+                let i12 = t12.addr / 4u;
+                let i13 = t13.addr / 4u;
+                let i14 = t14.addr / 4u;
+                let i15 = t15.addr / 4u;
+                var wi = ((ky * p.kw + kx) * p.cin * p.wcout + n0) / 4u;
+                for (var c4 = 0u; c4 < cin4; c4++) {
+                    let wa = wblock(wi, cq);
+                    let wb = wblock(wi + 1u, cq);
+                    let x0 = vec4<hf>(xq[i0 + c4] * t0.ok);
+                    let x1 = vec4<hf>(xq[i1 + c4] * t1.ok);
+                    let x2 = vec4<hf>(xq[i2 + c4] * t2.ok);
+                    let x3 = vec4<hf>(xq[i3 + c4] * t3.ok);
+                    let x4 = vec4<hf>(xq[i4 + c4] * t4.ok);
+                    let x5 = vec4<hf>(xq[i5 + c4] * t5.ok);
+                    let x6 = vec4<hf>(xq[i6 + c4] * t6.ok);
+                    let x7 = vec4<hf>(xq[i7 + c4] * t7.ok);
+                    let x8 = vec4<hf>(xq[i8 + c4] * t8.ok);
+                    let x9 = vec4<hf>(xq[i9 + c4] * t9.ok);
+                    let x10 = vec4<hf>(xq[i10 + c4] * t10.ok);
+                    let x11 = vec4<hf>(xq[i11 + c4] * t11.ok);
+                    let x12 = vec4<hf>(xq[i12 + c4] * t12.ok);
+                    let x13 = vec4<hf>(xq[i13 + c4] * t13.ok);
+                    let x14 = vec4<hf>(xq[i14 + c4] * t14.ok);
+                    let x15 = vec4<hf>(xq[i15 + c4] * t15.ok);
+                    s00 += wa * x0; s01 += wb * x0;
+                    s10 += wa * x1; s11 += wb * x1;
+                    s20 += wa * x2; s21 += wb * x2;
+                    s30 += wa * x3; s31 += wb * x3;
+                    s40 += wa * x4; s41 += wb * x4;
+                    s50 += wa * x5; s51 += wb * x5;
+                    s60 += wa * x6; s61 += wb * x6;
+                    s70 += wa * x7; s71 += wb * x7;
+                    s80 += wa * x8; s81 += wb * x8;
+                    s90 += wa * x9; s91 += wb * x9;
+                    s100 += wa * x10; s101 += wb * x10;
+                    s110 += wa * x11; s111 += wb * x11;
+                    s120 += wa * x12; s121 += wb * x12;
+                    s130 += wa * x13; s131 += wb * x13;
+                    s140 += wa * x14; s141 += wb * x14;
+                    s150 += wa * x15; s151 += wb * x15;
+                    wi += p.wcout;
+                    // FLUSH is a pipeline constant: without it this folds away.
+                    if (FLUSH && (c4 % 4u == 3u || c4 + 1u == cin4)) {
+                        a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
+                        a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
+                        a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
+                        a30 += vec4<f32>(s30); a31 += vec4<f32>(s31);
+                        a40 += vec4<f32>(s40); a41 += vec4<f32>(s41);
+                        a50 += vec4<f32>(s50); a51 += vec4<f32>(s51);
+                        a60 += vec4<f32>(s60); a61 += vec4<f32>(s61);
+                        a70 += vec4<f32>(s70); a71 += vec4<f32>(s71);
+                        a80 += vec4<f32>(s80); a81 += vec4<f32>(s81);
+                        a90 += vec4<f32>(s90); a91 += vec4<f32>(s91);
+                        a100 += vec4<f32>(s100); a101 += vec4<f32>(s101);
+                        a110 += vec4<f32>(s110); a111 += vec4<f32>(s111);
+                        a120 += vec4<f32>(s120); a121 += vec4<f32>(s121);
+                        a130 += vec4<f32>(s130); a131 += vec4<f32>(s131);
+                        a140 += vec4<f32>(s140); a141 += vec4<f32>(s141);
+                        a150 += vec4<f32>(s150); a151 += vec4<f32>(s151);
+                        s00 = vec4<hf>(0.0); s01 = vec4<hf>(0.0);
+                        s10 = vec4<hf>(0.0); s11 = vec4<hf>(0.0);
+                        s20 = vec4<hf>(0.0); s21 = vec4<hf>(0.0);
+                        s30 = vec4<hf>(0.0); s31 = vec4<hf>(0.0);
+                        s40 = vec4<hf>(0.0); s41 = vec4<hf>(0.0);
+                        s50 = vec4<hf>(0.0); s51 = vec4<hf>(0.0);
+                        s60 = vec4<hf>(0.0); s61 = vec4<hf>(0.0);
+                        s70 = vec4<hf>(0.0); s71 = vec4<hf>(0.0);
+                        s80 = vec4<hf>(0.0); s81 = vec4<hf>(0.0);
+                        s90 = vec4<hf>(0.0); s91 = vec4<hf>(0.0);
+                        s100 = vec4<hf>(0.0); s101 = vec4<hf>(0.0);
+                        s110 = vec4<hf>(0.0); s111 = vec4<hf>(0.0);
+                        s120 = vec4<hf>(0.0); s121 = vec4<hf>(0.0);
+                        s130 = vec4<hf>(0.0); s131 = vec4<hf>(0.0);
+                        s140 = vec4<hf>(0.0); s141 = vec4<hf>(0.0);
+                        s150 = vec4<hf>(0.0); s151 = vec4<hf>(0.0);
+                    }
                 }
             }
         }
@@ -540,198 +670,3 @@ fn direct4(
     store(q15, n0, a150, a151);
 }
 
-// ---------------------------------------------------------------------------------------
-// Direct variant for stride-1 convolutions (`direct_rows`), channel counts multiples of 4:
-// the DTM pixels of an invocation are consecutive pixels of one output row (rows padded to a
-// multiple of DTM slots), so for one kernel row they read one window of DTM + kw - 1 input
-// columns. The window is loaded once and slid along the kernel row (one new column per tap)
-// instead of loading DTM columns for every tap: for a 3x3 kernel 18 input loads per kernel
-// row instead of 48, for 9x9 24 instead of 144.
-
-fn rows_slots() -> u32 {
-    return p.n * p.ho * ((p.wo + DTM - 1u) / DTM * DTM);
-}
-
-// Input channels 4*c4..4*c4+3 at column ix of the input row starting at `row` (zero outside
-// the input; reflected with reflection padding).
-fn column(row: u32, ix: i32, c4: u32) -> vec4<hf> {
-    var c = ix;
-    if (p.mode == MODE_REFLECT_PAD) { c = reflect(c, i32(p.w)); }
-    let ok = c >= 0 && c < i32(p.w);
-    let v = xq[(row + u32(clamp(c, 0, i32(p.w) - 1)) * p.cin) / 4u + c4];
-    return vec4<hf>(select(vec4<f32>(0.0), v, ok));
-}
-
-fn row_pixel(r: u32, ox: u32) -> Pixel {
-    let inside = ox < p.wo;
-    return Pixel(0u, 0, 0, inside, select(0u, r * p.wo + ox, inside));
-}
-
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn direct_rows(
-    @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-) {
-    let m0 = ((wid.x + wid.z * nwg.x) * WG_X + lid.x) * DTM;
-    let n0 = (wid.y * WG_Y + lid.y) * DTN;
-    if (m0 >= rows_slots() || n0 >= p.cout) { return; }
-    let rs = (p.wo + DTM - 1u) / DTM * DTM;
-    let r = m0 / rs; // img * ho + oy
-    let ox0 = m0 % rs;
-    let oy = r % p.ho;
-    let base = (r / p.ho) * p.h * p.w * p.cin;
-    let ix0 = i32(ox0) - p.pad_l;
-    // f32 accumulators and hf partial sums, as in `direct4`.
-    var a00 = vec4<f32>(0.0); var a01 = vec4<f32>(0.0);
-    var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0);
-    var a20 = vec4<f32>(0.0); var a21 = vec4<f32>(0.0);
-    var a30 = vec4<f32>(0.0); var a31 = vec4<f32>(0.0);
-    var a40 = vec4<f32>(0.0); var a41 = vec4<f32>(0.0);
-    var a50 = vec4<f32>(0.0); var a51 = vec4<f32>(0.0);
-    var a60 = vec4<f32>(0.0); var a61 = vec4<f32>(0.0);
-    var a70 = vec4<f32>(0.0); var a71 = vec4<f32>(0.0);
-    var a80 = vec4<f32>(0.0); var a81 = vec4<f32>(0.0);
-    var a90 = vec4<f32>(0.0); var a91 = vec4<f32>(0.0);
-    var a100 = vec4<f32>(0.0); var a101 = vec4<f32>(0.0);
-    var a110 = vec4<f32>(0.0); var a111 = vec4<f32>(0.0);
-    var a120 = vec4<f32>(0.0); var a121 = vec4<f32>(0.0);
-    var a130 = vec4<f32>(0.0); var a131 = vec4<f32>(0.0);
-    var a140 = vec4<f32>(0.0); var a141 = vec4<f32>(0.0);
-    var a150 = vec4<f32>(0.0); var a151 = vec4<f32>(0.0);
-    var s00 = vec4<hf>(0.0); var s01 = vec4<hf>(0.0);
-    var s10 = vec4<hf>(0.0); var s11 = vec4<hf>(0.0);
-    var s20 = vec4<hf>(0.0); var s21 = vec4<hf>(0.0);
-    var s30 = vec4<hf>(0.0); var s31 = vec4<hf>(0.0);
-    var s40 = vec4<hf>(0.0); var s41 = vec4<hf>(0.0);
-    var s50 = vec4<hf>(0.0); var s51 = vec4<hf>(0.0);
-    var s60 = vec4<hf>(0.0); var s61 = vec4<hf>(0.0);
-    var s70 = vec4<hf>(0.0); var s71 = vec4<hf>(0.0);
-    var s80 = vec4<hf>(0.0); var s81 = vec4<hf>(0.0);
-    var s90 = vec4<hf>(0.0); var s91 = vec4<hf>(0.0);
-    var s100 = vec4<hf>(0.0); var s101 = vec4<hf>(0.0);
-    var s110 = vec4<hf>(0.0); var s111 = vec4<hf>(0.0);
-    var s120 = vec4<hf>(0.0); var s121 = vec4<hf>(0.0);
-    var s130 = vec4<hf>(0.0); var s131 = vec4<hf>(0.0);
-    var s140 = vec4<hf>(0.0); var s141 = vec4<hf>(0.0);
-    var s150 = vec4<hf>(0.0); var s151 = vec4<hf>(0.0);
-    let cin4 = p.cin / 4u;
-    let cq = p.wcout / 4u;
-    let tap_step = p.cin * cq; // vec4s from one tap's weights to the next
-    for (var ky = 0u; ky < p.kh; ky++) {
-        var iy = i32(oy) - p.pad_t + i32(ky);
-        if (p.mode == MODE_REFLECT_PAD) { iy = reflect(iy, i32(p.h)); }
-        if (iy < 0 || iy >= i32(p.h)) { continue; }
-        let row = base + u32(iy) * p.w * p.cin;
-        for (var c4 = 0u; c4 < cin4; c4++) {
-            var x0 = column(row, ix0 + 0, c4);
-            var x1 = column(row, ix0 + 1, c4);
-            var x2 = column(row, ix0 + 2, c4);
-            var x3 = column(row, ix0 + 3, c4);
-            var x4 = column(row, ix0 + 4, c4);
-            var x5 = column(row, ix0 + 5, c4);
-            var x6 = column(row, ix0 + 6, c4);
-            var x7 = column(row, ix0 + 7, c4);
-            var x8 = column(row, ix0 + 8, c4);
-            var x9 = column(row, ix0 + 9, c4);
-            var x10 = column(row, ix0 + 10, c4);
-            var x11 = column(row, ix0 + 11, c4);
-            var x12 = column(row, ix0 + 12, c4);
-            var x13 = column(row, ix0 + 13, c4);
-            var x14 = column(row, ix0 + 14, c4);
-            var x15 = column(row, ix0 + 15, c4);
-            var wi = ((ky * p.kw * p.cin + 4u * c4) * p.wcout + n0) / 4u;
-            for (var kx = 0u; kx < p.kw; kx++) {
-                let wa = wblock(wi, cq);
-                let wb = wblock(wi + 1u, cq);
-                s00 += wa * x0; s01 += wb * x0;
-                s10 += wa * x1; s11 += wb * x1;
-                s20 += wa * x2; s21 += wb * x2;
-                s30 += wa * x3; s31 += wb * x3;
-                s40 += wa * x4; s41 += wb * x4;
-                s50 += wa * x5; s51 += wb * x5;
-                s60 += wa * x6; s61 += wb * x6;
-                s70 += wa * x7; s71 += wb * x7;
-                s80 += wa * x8; s81 += wb * x8;
-                s90 += wa * x9; s91 += wb * x9;
-                s100 += wa * x10; s101 += wb * x10;
-                s110 += wa * x11; s111 += wb * x11;
-                s120 += wa * x12; s121 += wb * x12;
-                s130 += wa * x13; s131 += wb * x13;
-                s140 += wa * x14; s141 += wb * x14;
-                s150 += wa * x15; s151 += wb * x15;
-                // Slide the window one column.
-                x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7; x7 = x8; x8 = x9; x9 = x10; x10 = x11; x11 = x12; x12 = x13; x13 = x14; x14 = x15;
-                x15 = column(row, ix0 + 16 + i32(kx), c4);
-                wi += tap_step;
-            }
-            // With FLUSH, the hf partial sums hold 4 * kw terms here.
-            if (FLUSH) {
-                a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
-                a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
-                a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
-                a30 += vec4<f32>(s30); a31 += vec4<f32>(s31);
-                a40 += vec4<f32>(s40); a41 += vec4<f32>(s41);
-                a50 += vec4<f32>(s50); a51 += vec4<f32>(s51);
-                a60 += vec4<f32>(s60); a61 += vec4<f32>(s61);
-                a70 += vec4<f32>(s70); a71 += vec4<f32>(s71);
-                a80 += vec4<f32>(s80); a81 += vec4<f32>(s81);
-                a90 += vec4<f32>(s90); a91 += vec4<f32>(s91);
-                a100 += vec4<f32>(s100); a101 += vec4<f32>(s101);
-                a110 += vec4<f32>(s110); a111 += vec4<f32>(s111);
-                a120 += vec4<f32>(s120); a121 += vec4<f32>(s121);
-                a130 += vec4<f32>(s130); a131 += vec4<f32>(s131);
-                a140 += vec4<f32>(s140); a141 += vec4<f32>(s141);
-                a150 += vec4<f32>(s150); a151 += vec4<f32>(s151);
-                s00 = vec4<hf>(0.0); s01 = vec4<hf>(0.0);
-                s10 = vec4<hf>(0.0); s11 = vec4<hf>(0.0);
-                s20 = vec4<hf>(0.0); s21 = vec4<hf>(0.0);
-                s30 = vec4<hf>(0.0); s31 = vec4<hf>(0.0);
-                s40 = vec4<hf>(0.0); s41 = vec4<hf>(0.0);
-                s50 = vec4<hf>(0.0); s51 = vec4<hf>(0.0);
-                s60 = vec4<hf>(0.0); s61 = vec4<hf>(0.0);
-                s70 = vec4<hf>(0.0); s71 = vec4<hf>(0.0);
-                s80 = vec4<hf>(0.0); s81 = vec4<hf>(0.0);
-                s90 = vec4<hf>(0.0); s91 = vec4<hf>(0.0);
-                s100 = vec4<hf>(0.0); s101 = vec4<hf>(0.0);
-                s110 = vec4<hf>(0.0); s111 = vec4<hf>(0.0);
-                s120 = vec4<hf>(0.0); s121 = vec4<hf>(0.0);
-                s130 = vec4<hf>(0.0); s131 = vec4<hf>(0.0);
-                s140 = vec4<hf>(0.0); s141 = vec4<hf>(0.0);
-                s150 = vec4<hf>(0.0); s151 = vec4<hf>(0.0);
-            }
-        }
-    }
-    a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
-    a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
-    a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
-    a30 += vec4<f32>(s30); a31 += vec4<f32>(s31);
-    a40 += vec4<f32>(s40); a41 += vec4<f32>(s41);
-    a50 += vec4<f32>(s50); a51 += vec4<f32>(s51);
-    a60 += vec4<f32>(s60); a61 += vec4<f32>(s61);
-    a70 += vec4<f32>(s70); a71 += vec4<f32>(s71);
-    a80 += vec4<f32>(s80); a81 += vec4<f32>(s81);
-    a90 += vec4<f32>(s90); a91 += vec4<f32>(s91);
-    a100 += vec4<f32>(s100); a101 += vec4<f32>(s101);
-    a110 += vec4<f32>(s110); a111 += vec4<f32>(s111);
-    a120 += vec4<f32>(s120); a121 += vec4<f32>(s121);
-    a130 += vec4<f32>(s130); a131 += vec4<f32>(s131);
-    a140 += vec4<f32>(s140); a141 += vec4<f32>(s141);
-    a150 += vec4<f32>(s150); a151 += vec4<f32>(s151);
-    store(row_pixel(r, ox0 + 0u), n0, a00, a01);
-    store(row_pixel(r, ox0 + 1u), n0, a10, a11);
-    store(row_pixel(r, ox0 + 2u), n0, a20, a21);
-    store(row_pixel(r, ox0 + 3u), n0, a30, a31);
-    store(row_pixel(r, ox0 + 4u), n0, a40, a41);
-    store(row_pixel(r, ox0 + 5u), n0, a50, a51);
-    store(row_pixel(r, ox0 + 6u), n0, a60, a61);
-    store(row_pixel(r, ox0 + 7u), n0, a70, a71);
-    store(row_pixel(r, ox0 + 8u), n0, a80, a81);
-    store(row_pixel(r, ox0 + 9u), n0, a90, a91);
-    store(row_pixel(r, ox0 + 10u), n0, a100, a101);
-    store(row_pixel(r, ox0 + 11u), n0, a110, a111);
-    store(row_pixel(r, ox0 + 12u), n0, a120, a121);
-    store(row_pixel(r, ox0 + 13u), n0, a130, a131);
-    store(row_pixel(r, ox0 + 14u), n0, a140, a141);
-    store(row_pixel(r, ox0 + 15u), n0, a150, a151);
-}

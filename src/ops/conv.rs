@@ -151,14 +151,12 @@ impl Tile {
         }
     }
 
-    /// The entry point of this variant for a shape whose direct kernel body is `body`.
-    pub fn entry(self, body: DirectBody) -> &'static str {
-        if !self.direct {
-            return "main";
-        }
-        match body {
-            DirectBody::Vec4 => "direct4",
-            DirectBody::Rows => "direct_rows",
+    /// The entry point of this variant.
+    pub fn entry(self) -> &'static str {
+        if self.direct {
+            "direct4"
+        } else {
+            "main"
         }
     }
 
@@ -233,9 +231,12 @@ impl Tile {
         if self.half {
             constants.push(("FLUSH", 1.0));
         }
+        if self.direct && body == DirectBody::Rows {
+            constants.push(("ROWS", 1.0));
+        }
         Kernel {
             shader: if self.half { conv2d_f16() } else { CONV2D },
-            entry: self.entry(body),
+            entry: self.entry(),
             constants,
         }
     }
@@ -480,14 +481,15 @@ pub(crate) fn run_into(
     Ok(())
 }
 
-/// Which of the direct kernel's bodies (entry points of `shaders/conv2d.wgsl`) a shape uses.
+/// Which of the direct kernel's two loops (`direct4` in `shaders/conv2d.wgsl`, with the
+/// pipeline constant `ROWS`) a shape uses.
 /// Both take channel counts that are multiples of 4 ([`run_into`] pads the others).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DirectBody {
-    /// `direct4`: vec4 loads, four input channels per step (any stride, transposed too).
+    /// vec4 loads, four input channels per step (any stride, transposed too).
     Vec4,
-    /// `direct_rows`: as `Vec4`, and each invocation's pixels lie in one output row and slide
-    /// one window of input columns along each kernel row (stride 1, not transposed).
+    /// As `Vec4`, and each invocation's pixels lie in one output row and slide one window of
+    /// input columns along each kernel row (`ROWS`; stride 1, not transposed).
     Rows,
 }
 
@@ -508,7 +510,7 @@ impl DirectBody {
 /// Output slots of the direct kernel: one per output pixel, except for transposed
 /// convolutions, which it visits by parity class (`stride²` sub-grids of
 /// `⌈ho/s⌉ × ⌈wo/s⌉` pixels, each padded to a multiple of 16 slots), and for the `Rows` body,
-/// which pads every output row to a multiple of 16 slots; as `direct_slots` and `rows_slots`
+/// which pads every output row to a multiple of 16 slots; as `direct_slots` and `row_len`
 /// in `shaders/conv2d.wgsl`.
 fn direct_slots(p: &Params, body: DirectBody) -> u64 {
     let (n, ho, wo, s) = (p.n as u64, p.ho as u64, p.wo as u64, p.stride as u64);
