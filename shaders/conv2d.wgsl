@@ -313,7 +313,7 @@ fn store(q: Pixel, n0: u32, v0: vec4<f32>, v1: vec4<f32>) {
 }
 
 // ---------------------------------------------------------------------------------------
-// `direct4`: per tap and step of 4 input channels, one vec4 load of the input per pixel and
+// `direct`: per tap and step of 4 input channels, one vec4 load of the input per pixel and
 // two 4x4 weight blocks (8 vec4 loads). (A scalar version, 4 input loads per pixel and 32
 // weight loads per 4 channels, was 1.6x slower.) The same buffers are bound as vec4 arrays
 // (read-only bindings may alias).
@@ -361,7 +361,7 @@ fn column(row: u32, ix: i32, c4: u32) -> vec4<hf> {
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
-fn direct4(
+fn direct(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

@@ -1,15 +1,16 @@
 //! Optimisation against TensorFlow (`golden/gatys/`): Adam reproduces the loss and its three
-//! terms at every step of `loss_history` within 2 % (all 200 steps by default, about 3 minutes
-//! per config on 2 lavapipe cores; `WGSTYLE_GATYS_STEPS` runs fewer), and L-BFGS beats Adam at
-//! equal iterations.
+//! terms within 0.1 % over the first 10 steps and within 2 % at every later step of
+//! `loss_history` (all 200 steps by default, about 3 minutes per config on 2 lavapipe cores;
+//! `WGSTYLE_GATYS_STEPS` runs fewer), and L-BFGS beats Adam at equal iterations.
 //!
 //! The bound is the goldens' own suggestion (golden/README.md, "Observed numerics"): the
 //! trajectory drifts with float rounding because max-pooling near-ties decide where the
 //! gradient goes (TensorFlow itself, without oneDNN or in float64, drifts by up to 0.44 %).
 //! Measured on lavapipe, worst relative error over 200 steps: `spec` total 9.7e-3, terms
 //! 1.3e-2 (the scalar direct convolution kernel, which summed the same products in another
-//! order: total 6.4e-4); `balanced` total 9.0e-4, terms 2.5e-3. The single-step gradient
-//! matches TensorFlow to 7e-7 (tests/golden_grad.rs).
+//! order: total 6.4e-4); `balanced` total 9.0e-4, terms 2.5e-3. Over the first 10 steps:
+//! 1.6e-4 (`spec`) and 2.0e-4 (`balanced`). The single-step gradient matches TensorFlow to
+//! 7e-7 (tests/golden_grad.rs).
 
 mod common;
 
@@ -31,6 +32,10 @@ fn steps() -> usize {
 
 /// Relative bound on the loss and on each term, at every step.
 const TOL: f64 = 0.02;
+/// The same over the first `EARLY_STEPS` steps, before max-pooling near-ties have moved the
+/// trajectory: there a wrong gradient shows at once, and the bound is 20x tighter.
+const EARLY_TOL: f64 = 1e-3;
+const EARLY_STEPS: usize = 10;
 
 fn spec(cw: f32, sw: f32, tvw: f32) -> LossSpec {
     LossSpec {
@@ -53,7 +58,7 @@ fn adam_matches(config: &str, s: LossSpec) {
     let obj = Objective::new(ctx, &vgg, &s, &x0, &[(style, 1.0)]).unwrap();
     let x = up("x0");
     let hist = &g["loss_history"].1;
-    let (mut worst, mut worst_term) = (0.0f64, 0.0f64);
+    let (mut worst, mut worst_term, mut worst_early) = (0.0f64, 0.0f64, 0.0f64);
     adam(ctx, &obj, &x, AdamParams::default(), steps(), |t, l| {
         let k = t - 1; // the loss of x_{t-1}
         let want = &hist[4 * k..4 * k + 4];
@@ -63,18 +68,27 @@ fn adam_matches(config: &str, s: LossSpec) {
             l.total, want[0], l.content, want[1], l.style, want[2], l.tv, want[3]
         );
         worst = worst.max(e);
-        assert!(e <= TOL, "{config} step {k}: {} vs {}", l.total, want[0]);
+        let tol = if k < EARLY_STEPS { EARLY_TOL } else { TOL };
+        if k < EARLY_STEPS {
+            worst_early = worst_early.max(e);
+        }
+        assert!(e <= tol, "{config} step {k}: {} vs {}", l.total, want[0]);
         // The components too (all zero-free after the first step).
         for (got, w) in [(l.content, want[1]), (l.style, want[2]), (l.tv, want[3])] {
             let e = (got as f64 - w as f64).abs() / (w as f64).abs().max(1e-30);
-            worst_term = worst_term.max(if k == 0 { 0.0 } else { e });
-            assert!(k == 0 || e <= TOL, "{config} step {k}: component {got} vs {w}");
+            let e = if k == 0 { 0.0 } else { e };
+            worst_term = worst_term.max(e);
+            if k < EARLY_STEPS {
+                worst_early = worst_early.max(e);
+            }
+            assert!(k == 0 || e <= tol, "{config} step {k}: component {got} vs {w}");
         }
         Ok(true)
     })
     .unwrap();
     eprintln!(
-        "{config}: worst relative error over {} steps: total {worst:.2e}, terms {worst_term:.2e}",
+        "{config}: worst relative error over {} steps: total {worst:.2e}, terms {worst_term:.2e}; \
+         first {EARLY_STEPS} steps {worst_early:.2e}",
         steps()
     );
 }

@@ -150,8 +150,8 @@ fn conv2d_same_padding_matches_cpu() {
         };
         let (mut cin, mut cout) = (rng.range(1, 20), rng.range(1, 70));
         if case >= 6 {
-            // Multiples of 4: the direct kernel's vec4 bodies (`direct4`; `direct_rows` at
-            // stride 1, whose window slides along rows of 16 pixels).
+            // Multiples of 4: the direct kernel without channel padding (the other cases
+            // are padded first); at stride 1 its `ROWS` window slides along rows of 16 pixels.
             (cin, cout) = (cin.next_multiple_of(4), cout.next_multiple_of(4));
         }
         let k = [1, 3, 5, 9][case % 4];
@@ -223,7 +223,7 @@ fn conv2d_reflect_and_zero_padding_match_cpu() {
         };
         let (mut cin, mut cout) = (rng.range(1, 9), rng.range(1, 40));
         if case % 3 == 0 {
-            // Multiples of 4 (and rows wider than 16): the direct kernel's vec4 bodies.
+            // Multiples of 4 (and rows wider than 16): the direct kernel without padding.
             (cin, cout) = (cin.next_multiple_of(4), cout.next_multiple_of(4));
         }
         let k = [3, 5][case % 2];
@@ -285,7 +285,7 @@ fn conv2d_transpose_matches_cpu() {
         let (n, h, w) = (rng.range(1, 2), rng.range(1, 13), rng.range(1, 13));
         let (mut cin, mut cout) = (rng.range(1, 24), rng.range(1, 70));
         if case >= 4 {
-            // Multiples of 4: the direct kernel's vec4 body (`direct4`).
+            // Multiples of 4: the direct kernel without channel padding.
             (cin, cout) = (cin.next_multiple_of(4), cout.next_multiple_of(4));
         }
         let relu = case % 2 == 1;

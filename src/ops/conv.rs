@@ -154,7 +154,7 @@ impl Tile {
     /// The entry point of this variant.
     pub fn entry(self) -> &'static str {
         if self.direct {
-            "direct4"
+            "direct"
         } else {
             "main"
         }
@@ -481,7 +481,7 @@ pub(crate) fn run_into(
     Ok(())
 }
 
-/// Which of the direct kernel's two loops (`direct4` in `shaders/conv2d.wgsl`, with the
+/// Which of the direct kernel's two loops (`direct` in `shaders/conv2d.wgsl`, with the
 /// pipeline constant `ROWS`) a shape uses.
 /// Both take channel counts that are multiples of 4 ([`run_into`] pads the others).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
