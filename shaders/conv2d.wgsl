@@ -258,13 +258,15 @@ struct Pixel {
 
 // Transposed convolutions of stride s visit their output in parity-major order here: per
 // image, the s*s classes (oy mod s, ox mod s), each a sub-grid of ceil(ho/s) x ceil(wo/s)
-// pixels padded to a multiple of DTM slots. The DTM pixels of an invocation then share one
-// class, so the tap loop visits only the kernel rows and columns of that class (1 in s of
-// each) instead of addressing every tap and masking s*s - 1 in s*s of them out.
+// pixels padded to a multiple of one workgroup's slots (DTM * WG_X). The pixels of a
+// workgroup then share one class, so the tap loop visits only the kernel rows and columns of
+// that class (1 in s of each) instead of addressing every tap and masking s*s - 1 in s*s of
+// them out, and runs the same taps in every invocation (the subgroup build needs that).
 fn class_len() -> u32 {
     let s = p.stride;
     let len = ((p.ho + s - 1u) / s) * ((p.wo + s - 1u) / s);
-    return (len + DTM - 1u) / DTM * DTM;
+    let unit = DTM * WG_X; // a workgroup's slots: all of them in one class
+    return (len + unit - 1u) / unit * unit;
 }
 
 // Output slots of the direct kernel (the Rust side computes the same in `direct_slots`).
@@ -334,28 +336,43 @@ fn wblock(i: u32, cq: u32) -> mat4x4<hf> {
     return mat4x4<hf>(vec4<hf>(wq[i]), vec4<hf>(wq[i + cq]), vec4<hf>(wq[i + 2u * cq]), vec4<hf>(wq[i + 3u * cq]));
 }
 
+// The weights of one tap and 4 input channels for output channels n0..n0+3 (a) and
+// n0+4..n0+7 (b): 8 vec4 loads.
+struct WPair {
+    a: mat4x4<hf>,
+    b: mat4x4<hf>,
+}
+
+// wpair: begin (the subgroup build puts shaders/conv2d_subgroup.wgsl in place of this function)
+fn wpair(i: u32, cq: u32, lane: u32) -> WPair {
+    return WPair(wblock(i, cq), wblock(i + 1u, cq));
+}
+// wpair: end
+
 // Output slots of a row with ROWS (the Rust side computes the same in `direct_slots`).
 fn row_len() -> u32 {
     return (p.wo + DTM - 1u) / DTM * DTM;
 }
 
-// Pixel j of the invocation whose first slot is m0.
+// Pixel j of the invocation whose first slot is m0 (outside for slots past m_count; with
+// ROWS they read the last row's input).
 fn slot(m0: u32, j: u32, m_count: u32) -> Pixel {
     if (ROWS) {
-        let r = m0 / row_len(); // img * ho + oy
-        let ox = m0 % row_len() + j;
-        let inside = ox < p.wo;
+        let mr = min(m0, m_count - DTM);
+        let r = mr / row_len(); // img * ho + oy
+        let ox = mr % row_len() + j;
+        let inside = m0 < m_count && ox < p.wo;
         return Pixel(0u, 0, 0, inside, select(0u, r * p.wo + ox, inside));
     }
     return pixel(m0 + j, m_count);
 }
 
 // Input channels 4*c4..4*c4+3 at column ix of the input row starting at `row` (zero outside
-// the input; reflected with reflection padding).
-fn column(row: u32, ix: i32, c4: u32) -> vec4<hf> {
+// the input or when the row is not `row_ok`; reflected with reflection padding).
+fn column(row: u32, row_ok: bool, ix: i32, c4: u32) -> vec4<hf> {
     var c = ix;
     if (p.mode == MODE_REFLECT_PAD) { c = reflect(c, i32(p.w)); }
-    let ok = c >= 0 && c < i32(p.w);
+    let ok = row_ok && c >= 0 && c < i32(p.w);
     let v = xq[(row + u32(clamp(c, 0, i32(p.w) - 1)) * p.cin) / 4u + c4];
     return vec4<hf>(select(vec4<f32>(0.0), v, ok));
 }
@@ -365,12 +382,15 @@ fn direct(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32, // unused; the subgroup build: subgroup_invocation_id
 ) {
     var m_count = direct_slots();
     if (ROWS) { m_count = p.n * p.ho * row_len(); }
     let m0 = ((wid.x + wid.z * nwg.x) * WG_X + lid.x) * DTM;
     let n0 = (wid.y * WG_Y + lid.y) * DTN;
-    if (m0 >= m_count || n0 >= p.cout) { return; }
+    // Invocations past the last pixel run on (their slots are outside: nothing is stored), so
+    // that the subgroup build's loops run in every invocation of a subgroup.
+    if (n0 >= p.cout) { return; }
 
     // Plain variables rather than arrays, so that CPU compilers keep them in registers.
     let q0 = slot(m0, 0u, m_count);
@@ -427,37 +447,41 @@ fn direct(
     let cin4 = p.cin / 4u;
     let cq = p.wcout / 4u;
     if (ROWS) {
-        let r = m0 / row_len();
+        let mr = min(m0, m_count - DTM); // as in `slot`
+        let r = mr / row_len();
         let oy = r % p.ho;
         let base = (r / p.ho) * p.h * p.w * p.cin;
-        let ix0 = i32(m0 % row_len()) - p.pad_l;
+        let ix0 = i32(mr % row_len()) - p.pad_l;
         let tap_step = p.cin * cq; // vec4s from one tap's weights to the next
         for (var ky = 0u; ky < p.kh; ky++) {
             var iy = i32(oy) - p.pad_t + i32(ky);
             if (p.mode == MODE_REFLECT_PAD) { iy = reflect(iy, i32(p.h)); }
-            if (iy < 0 || iy >= i32(p.h)) { continue; }
-            let row = base + u32(iy) * p.w * p.cin;
+            // Rows outside the input read zeros (rather than `continue`: every invocation
+            // runs the same iterations).
+            let row_ok = iy >= 0 && iy < i32(p.h);
+            let row = base + u32(clamp(iy, 0, i32(p.h) - 1)) * p.w * p.cin;
             for (var c4 = 0u; c4 < cin4; c4++) {
-                var x0 = column(row, ix0 + 0, c4);
-                var x1 = column(row, ix0 + 1, c4);
-                var x2 = column(row, ix0 + 2, c4);
-                var x3 = column(row, ix0 + 3, c4);
-                var x4 = column(row, ix0 + 4, c4);
-                var x5 = column(row, ix0 + 5, c4);
-                var x6 = column(row, ix0 + 6, c4);
-                var x7 = column(row, ix0 + 7, c4);
-                var x8 = column(row, ix0 + 8, c4);
-                var x9 = column(row, ix0 + 9, c4);
-                var x10 = column(row, ix0 + 10, c4);
-                var x11 = column(row, ix0 + 11, c4);
-                var x12 = column(row, ix0 + 12, c4);
-                var x13 = column(row, ix0 + 13, c4);
-                var x14 = column(row, ix0 + 14, c4);
-                var x15 = column(row, ix0 + 15, c4);
+                var x0 = column(row, row_ok, ix0 + 0, c4);
+                var x1 = column(row, row_ok, ix0 + 1, c4);
+                var x2 = column(row, row_ok, ix0 + 2, c4);
+                var x3 = column(row, row_ok, ix0 + 3, c4);
+                var x4 = column(row, row_ok, ix0 + 4, c4);
+                var x5 = column(row, row_ok, ix0 + 5, c4);
+                var x6 = column(row, row_ok, ix0 + 6, c4);
+                var x7 = column(row, row_ok, ix0 + 7, c4);
+                var x8 = column(row, row_ok, ix0 + 8, c4);
+                var x9 = column(row, row_ok, ix0 + 9, c4);
+                var x10 = column(row, row_ok, ix0 + 10, c4);
+                var x11 = column(row, row_ok, ix0 + 11, c4);
+                var x12 = column(row, row_ok, ix0 + 12, c4);
+                var x13 = column(row, row_ok, ix0 + 13, c4);
+                var x14 = column(row, row_ok, ix0 + 14, c4);
+                var x15 = column(row, row_ok, ix0 + 15, c4);
                 var wi = ((ky * p.kw * p.cin + 4u * c4) * p.wcout + n0) / 4u;
                 for (var kx = 0u; kx < p.kw; kx++) {
-                    let wa = wblock(wi, cq);
-                    let wb = wblock(wi + 1u, cq);
+                    let wp = wpair(wi, cq, lane);
+                    let wa = wp.a;
+                    let wb = wp.b;
                     s00 += wa * x0; s01 += wb * x0;
                     s10 += wa * x1; s11 += wb * x1;
                     s20 += wa * x2; s21 += wb * x2;
@@ -476,7 +500,7 @@ fn direct(
                     s150 += wa * x15; s151 += wb * x15;
                     // Slide the window one column.
                     x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7; x7 = x8; x8 = x9; x9 = x10; x10 = x11; x11 = x12; x12 = x13; x13 = x14; x14 = x15;
-                    x15 = column(row, ix0 + 16 + i32(kx), c4);
+                    x15 = column(row, row_ok, ix0 + 16 + i32(kx), c4);
                     wi += tap_step;
                 }
                 if (FLUSH) {
@@ -562,8 +586,9 @@ fn direct(
                 let i15 = t15.addr / 4u;
                 var wi = ((ky * p.kw + kx) * p.cin * p.wcout + n0) / 4u;
                 for (var c4 = 0u; c4 < cin4; c4++) {
-                    let wa = wblock(wi, cq);
-                    let wb = wblock(wi + 1u, cq);
+                    let wp = wpair(wi, cq, lane);
+                    let wa = wp.a;
+                    let wb = wp.b;
                     let x0 = vec4<hf>(xq[i0 + c4] * t0.ok);
                     let x1 = vec4<hf>(xq[i1 + c4] * t1.ok);
                     let x2 = vec4<hf>(xq[i2 + c4] * t2.ok);

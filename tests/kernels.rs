@@ -25,7 +25,44 @@ fn conv_variants() -> Vec<(Tile, f64)> {
     } else {
         eprintln!("adapter without SHADER_F16: half-precision convolutions not tested here");
     }
+    v.retain(|(t, _)| {
+        let ok = t.usable(ctx().device());
+        if !ok {
+            eprintln!(
+                "{}: not supported by this adapter, not tested here",
+                t.name()
+            );
+        }
+        ok
+    });
     v
+}
+
+/// The subgroup variant (shared weight loads) runs wherever the adapter has SUBGROUP, and
+/// an unusable variant is refused with an error rather than a GPU validation failure.
+#[test]
+fn subgroup_variant_runs_where_supported() {
+    let sg = Tile::VARIANTS.into_iter().find(|t| t.subgroup).unwrap();
+    let features = ctx().device().features();
+    let info = ctx().device().adapter_info();
+    let expected = features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8;
+    assert_eq!(sg.usable(ctx().device()), expected);
+    if info.backend == wgpu::Backend::Vulkan && info.name.contains("llvmpipe") {
+        // lavapipe has subgroups of 8 (CI's Vulkan leg): the variant must be tested there.
+        assert!(expected, "lavapipe should offer SUBGROUP");
+    }
+    if !expected {
+        let x = up([1, 4, 4, 4], &[0.5; 64]);
+        let k = up([3, 3, 4, 8], &[0.25; 288]);
+        let p = Conv2d {
+            stride: 1,
+            padding: Padding::Same,
+            relu: false,
+        };
+        let mut rec = Recorder::new(ctx(), "test");
+        let err = conv2d_tiled(&mut rec, &x, &k, None, p, sg).unwrap_err();
+        assert!(err.to_string().contains("direct 64x1 sg"), "{err}");
+    }
 }
 
 fn up(shape: [usize; 4], data: &[f32]) -> Tensor {

@@ -174,9 +174,12 @@ impl Context {
         };
         let info = adapter.get_info();
         let limits = adapter.limits();
-        // Timestamps for `--timing` and the benchmark; f16 for `--precision f16|auto`.
-        let features =
-            adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16);
+        // Timestamps for `--timing` and the benchmark; f16 for `--precision f16|auto`;
+        // subgroups for the direct convolution's shared weight loads.
+        let features = adapter.features()
+            & (wgpu::Features::TIMESTAMP_QUERY
+                | wgpu::Features::SHADER_F16
+                | wgpu::Features::SUBGROUP);
         let desc = wgpu::DeviceDescriptor {
             label: Some("wgstyle"),
             required_features: features,

@@ -15,6 +15,7 @@ pub struct Shader {
 /// Every shader in `shaders/`, for the pipeline cache and the naga validation test.
 pub const SHADERS: &[Shader] = &[
     CONV2D,
+    CONV2D_SUBGROUP,
     INSTANCE_NORM,
     ELEMENTWISE,
     UPSAMPLE,
@@ -34,22 +35,58 @@ pub const CONV2D: Shader = Shader {
     name: "conv2d.wgsl",
     source: include_str!("../../shaders/conv2d.wgsl"),
 };
-/// `shaders/conv2d.wgsl` built for half precision: `enable f16;` and `alias hf = f16;` in place
-/// of `alias hf = f32;` (the file's only precision-dependent line). Needs `SHADER_F16`.
-pub fn conv2d_f16() -> Shader {
-    static SOURCE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
-    let source = SOURCE.get_or_init(|| {
-        // (The naga test checks that the substitution took place.)
-        let text = CONV2D.source.replacen(F32_ALIAS, "alias hf = f16;", 1);
-        Box::leak(format!("enable f16;\n{text}").into_boxed_str())
-    });
-    Shader {
-        name: "conv2d_f16",
-        source,
+/// `shaders/conv2d_subgroup.wgsl`: the subgroup build's `wpair` (not a module by itself; see
+/// [`conv2d_build`]).
+pub const CONV2D_SUBGROUP: Shader = Shader {
+    name: "conv2d_subgroup.wgsl",
+    source: include_str!("../../shaders/conv2d_subgroup.wgsl"),
+};
+
+/// `shaders/conv2d.wgsl` as built for a kernel variant:
+/// - `half`: `enable f16;` and `alias hf = f16;` in place of `alias hf = f32;` (the file's only
+///   precision-dependent line). Needs `SHADER_F16`.
+/// - `subgroup`: `wpair` from `shaders/conv2d_subgroup.wgsl` in place of the file's own
+///   (between its `// wpair: begin` and `// wpair: end` lines), and the direct entry's `lane`
+///   is the `subgroup_invocation_id`. Needs `SUBGROUP`.
+///
+/// The naga test checks that every substitution took place.
+pub fn conv2d_build(half: bool, subgroup: bool) -> Shader {
+    if !half && !subgroup {
+        return CONV2D;
     }
+    static SOURCES: [std::sync::OnceLock<&'static str>; 3] =
+        [const { std::sync::OnceLock::new() }; 3];
+    let (i, name) = match (half, subgroup) {
+        (true, false) => (0, "conv2d_f16"),
+        (false, true) => (1, "conv2d_subgroup"),
+        _ => (2, "conv2d_subgroup_f16"),
+    };
+    let source = SOURCES[i].get_or_init(|| {
+        let mut text = CONV2D.source.to_string();
+        if subgroup {
+            let begin = text.find(WPAIR_BEGIN).unwrap_or(0);
+            let end = text.find(WPAIR_END).map_or(0, |e| e + WPAIR_END.len());
+            if begin < end {
+                text.replace_range(begin..end, CONV2D_SUBGROUP.source);
+            }
+            text = text.replacen(LANE_PLAIN, LANE_SUBGROUP, 1);
+        }
+        if half {
+            text = format!(
+                "enable f16;\n{}",
+                text.replacen(F32_ALIAS, "alias hf = f16;", 1)
+            );
+        }
+        Box::leak(text.into_boxed_str())
+    });
+    Shader { name, source }
 }
 
 const F32_ALIAS: &str = "alias hf = f32;";
+const WPAIR_BEGIN: &str = "// wpair: begin";
+const WPAIR_END: &str = "// wpair: end";
+const LANE_PLAIN: &str = "@builtin(local_invocation_index) lane: u32";
+const LANE_SUBGROUP: &str = "@builtin(subgroup_invocation_id) lane: u32";
 
 /// `shaders/instance_norm.wgsl`
 pub const INSTANCE_NORM: Shader = Shader {
@@ -262,6 +299,10 @@ mod tests {
             "every file in shaders/ is listed in SHADERS"
         );
         for s in SHADERS {
+            if *s == CONV2D_SUBGROUP {
+                // A function for conv2d.wgsl, validated in its build below.
+                continue;
+            }
             validate(s);
         }
     }
@@ -270,19 +311,31 @@ mod tests {
     fn conv_tile_variants_validate_with_their_constants() {
         let dtm = format!("const DTM: u32 = {}u;", crate::ops::conv::DIRECT_PIXELS);
         assert!(CONV2D.source.contains(&dtm), "conv2d.wgsl declares {dtm}");
-        let f16 = conv2d_f16();
-        assert!(f16.source.starts_with("enable f16;") && f16.source.contains("alias hf = f16;"));
-        assert!(!f16.source.contains(F32_ALIAS));
-        let f32_module = validate(&CONV2D);
-        let f16_module = validate(&f16);
+        let mut modules = HashMap::new();
+        for half in [false, true] {
+            for subgroup in [false, true] {
+                let b = conv2d_build(half, subgroup);
+                assert_eq!(b.source.starts_with("enable f16;"), half, "{}", b.name);
+                assert_eq!(b.source.contains("alias hf = f16;"), half, "{}", b.name);
+                assert_eq!(b.source.contains(F32_ALIAS), !half, "{}", b.name);
+                assert_eq!(
+                    b.source.contains(CONV2D_SUBGROUP.source),
+                    subgroup,
+                    "{}",
+                    b.name
+                );
+                assert_eq!(b.source.contains(WPAIR_BEGIN), !subgroup, "{}", b.name);
+                assert_eq!(b.source.contains(LANE_SUBGROUP), subgroup, "{}", b.name);
+                assert_eq!(b.source.contains(LANE_PLAIN), !subgroup, "{}", b.name);
+                modules.insert(b.name, validate(&b));
+            }
+        }
         for tile in crate::ops::conv::Tile::all() {
-            let (module, info) = if tile.half { &f16_module } else { &f32_module };
+            let expected = conv2d_build(tile.half, tile.subgroup);
+            let (module, info) = &modules[expected.name];
             for body in crate::ops::conv::DirectBody::ALL {
                 let kernel = tile.kernel(body);
-                assert_eq!(
-                    kernel.shader.name,
-                    if tile.half { f16.name } else { CONV2D.name }
-                );
+                assert_eq!(kernel.shader, expected);
                 let constants: naga::back::PipelineConstants = kernel
                     .constants
                     .iter()

@@ -1,7 +1,7 @@
 //! 2-D convolution and transposed convolution (`shaders/conv2d.wgsl`).
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{conv2d_f16, Kernel, CONV2D};
+use crate::gpu::kernels::{conv2d_build, Kernel};
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::ops::crop::pad;
@@ -66,7 +66,8 @@ pub const DIRECT_PIXELS: u32 = 16;
 ///
 /// Tiled (`direct == false`): `wg_x × wg_y` invocations with a 4×4 register block each,
 /// A/B tiles of depth `bk` in workgroup memory. Direct: `wg_x × wg_y` invocations computing
-/// 16 pixels × 8 channels each straight from global memory (no barriers; best on CPU drivers).
+/// 16 pixels × 8 channels each straight from global memory (no barriers; best on CPU drivers);
+/// with `subgroup`, the invocations of a subgroup share each tap's weight loads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tile {
     /// Invocations along output channels.
@@ -80,17 +81,23 @@ pub struct Tile {
     /// Half precision: f16 tiles and products, f16 partial sums over 16 terms added into f32
     /// accumulators (global memory stays f32). Needs `SHADER_F16`.
     pub half: bool,
+    /// Direct kernel only: each of 8 invocations of a subgroup loads one vec4 of a tap's
+    /// weights and `subgroupShuffle` hands them to the others (one load instead of 8; see
+    /// `shaders/conv2d_subgroup.wgsl`). Needs `SUBGROUP`, subgroups of at least 8
+    /// invocations, and `wg_y == 1` (one output channel block per workgroup).
+    pub subgroup: bool,
 }
 
 impl Tile {
     /// The configurations wgstyle knows.
-    pub const VARIANTS: [Tile; 4] = [
+    pub const VARIANTS: [Tile; 5] = [
         Tile {
             wg_x: 8,
             wg_y: 16,
             bk: 16,
             direct: false,
             half: false,
+            subgroup: false,
         },
         Tile {
             wg_x: 16,
@@ -98,6 +105,7 @@ impl Tile {
             bk: 16,
             direct: false,
             half: false,
+            subgroup: false,
         },
         Tile {
             wg_x: 64,
@@ -105,6 +113,7 @@ impl Tile {
             bk: 16,
             direct: true,
             half: false,
+            subgroup: false,
         },
         Tile {
             wg_x: 16,
@@ -112,15 +121,25 @@ impl Tile {
             bk: 16,
             direct: true,
             half: false,
+            subgroup: false,
+        },
+        Tile {
+            wg_x: 64,
+            wg_y: 1,
+            bk: 16,
+            direct: true,
+            half: false,
+            subgroup: true,
         },
     ];
 
     /// The half-precision variants: [`Tile::VARIANTS`] with `half` set.
-    pub const HALF_VARIANTS: [Tile; 4] = [
+    pub const HALF_VARIANTS: [Tile; 5] = [
         Self::VARIANTS[0].with_half(),
         Self::VARIANTS[1].with_half(),
         Self::VARIANTS[2].with_half(),
         Self::VARIANTS[3].with_half(),
+        Self::VARIANTS[4].with_half(),
     ];
 
     /// Every variant, f32 then f16.
@@ -160,14 +179,31 @@ impl Tile {
         }
     }
 
-    /// The default configuration for `cout` output channels on this adapter:
+    /// The default configuration for `cout` output channels on an adapter of this type:
     /// direct kernels on CPU drivers, tiled kernels on GPUs; narrow ones for narrow outputs.
+    /// (See [`Tile::default_on`] for the choice that also knows the device's features.)
     pub fn default_for(device_type: wgpu::DeviceType, cout: usize) -> Tile {
         let cpu = device_type == wgpu::DeviceType::Cpu;
         match (cpu, cout) {
             (true, _) => Self::VARIANTS[2],
             (false, 0..=32) => Self::VARIANTS[0],
             (false, _) => Self::VARIANTS[1],
+        }
+    }
+
+    /// [`Tile::default_for`] on `device`: a direct default shares its weight loads across
+    /// subgroups where the device allows it (on lavapipe 1.3x faster on the fast network's
+    /// stride-1 layers, BENCHMARKS.md).
+    pub fn default_on(device: &wgpu::Device, cout: usize) -> Tile {
+        let t = Self::default_for(device.adapter_info().device_type, cout);
+        let shared = Tile {
+            subgroup: true,
+            ..t
+        };
+        if t.direct && shared.usable(device) {
+            shared
+        } else {
+            t
         }
     }
 
@@ -179,8 +215,9 @@ impl Tile {
         } else {
             format!(" bk{}", self.bk)
         };
+        let sg = if self.subgroup { " sg" } else { "" };
         let half = if self.half { " f16" } else { "" };
-        format!("{kind} {}x{}{bk}{half}", self.wg_x, self.wg_y)
+        format!("{kind} {}x{}{bk}{sg}{half}", self.wg_x, self.wg_y)
     }
 
     /// The variant of [`Tile::all`] with this [`Tile::name`].
@@ -198,11 +235,16 @@ impl Tile {
         })
     }
 
-    /// Whether this variant runs on `device`: [`Tile::fits`] its limits and, for
-    /// half-precision variants, it has `SHADER_F16`.
+    /// Whether this variant runs on `device`: [`Tile::fits`] its limits; for
+    /// half-precision variants, it has `SHADER_F16`; for subgroup variants, `SUBGROUP` with
+    /// subgroups of 8 invocations or more.
     pub fn usable(self, device: &wgpu::Device) -> bool {
+        let features = device.features();
         self.fits(&device.limits())
-            && (!self.half || device.features().contains(wgpu::Features::SHADER_F16))
+            && (!self.half || features.contains(wgpu::Features::SHADER_F16))
+            && (!self.subgroup
+                || (features.contains(wgpu::Features::SUBGROUP)
+                    && device.adapter_info().subgroup_min_size >= 8))
     }
 
     /// Whether the device's compute limits allow this variant (workgroup size, invocations,
@@ -214,7 +256,9 @@ impl Tile {
             // A and B tiles plus the four per-pixel arrays of the tiled kernel.
             4 * (self.bk * 4 * (self.wg_x + self.wg_y) + 4 * 4 * self.wg_y)
         };
-        self.wg_x <= limits.max_compute_workgroup_size_x
+        // The subgroup build shares weights between invocations of one output channel block.
+        (!self.subgroup || (self.direct && self.wg_y == 1))
+            && self.wg_x <= limits.max_compute_workgroup_size_x
             && self.wg_y <= limits.max_compute_workgroup_size_y
             && self.wg_x * self.wg_y <= limits.max_compute_invocations_per_workgroup
             && shared <= limits.max_compute_workgroup_storage_size
@@ -235,7 +279,7 @@ impl Tile {
             constants.push(("ROWS", 1.0));
         }
         Kernel {
-            shader: if self.half { conv2d_f16() } else { CONV2D },
+            shader: conv2d_build(self.half, self.subgroup),
             entry: self.entry(),
             constants,
         }
@@ -436,6 +480,12 @@ pub(crate) fn run_into(
     tile: Tile,
     y: &Tensor,
 ) -> Result<()> {
+    if !tile.usable(rec.context().device()) {
+        return Err(Error::Unsupported {
+            adapter: rec.context().adapter_info().name.clone(),
+            what: format!("the convolution kernel variant '{}'", tile.name()),
+        });
+    }
     let mut p = p;
     let padded;
     let (x, w) = if tile.direct && (!p.cin.is_multiple_of(4) || !p.cout.is_multiple_of(4)) {
@@ -454,7 +504,7 @@ pub(crate) fn run_into(
     let body = DirectBody::of(&p);
     debug_assert!(!tile.direct || (p.cin.is_multiple_of(4) && p.wcout.is_multiple_of(4)));
     let m = if tile.direct {
-        direct_slots(&p, body)
+        direct_slots(&p, body, tile.wg_x)
     } else {
         p.n as u64 * p.ho as u64 * p.wo as u64
     };
@@ -507,16 +557,16 @@ impl DirectBody {
     }
 }
 
-/// Output slots of the direct kernel: one per output pixel, except for transposed
-/// convolutions, which it visits by parity class (`stride²` sub-grids of
-/// `⌈ho/s⌉ × ⌈wo/s⌉` pixels, each padded to a multiple of 16 slots), and for the `Rows` body,
-/// which pads every output row to a multiple of 16 slots; as `direct_slots` and `row_len`
-/// in `shaders/conv2d.wgsl`.
-fn direct_slots(p: &Params, body: DirectBody) -> u64 {
+/// Output slots of the direct kernel with `wg_x` invocations along pixels: one per output
+/// pixel, except for transposed convolutions, which it visits by parity class (`stride²`
+/// sub-grids of `⌈ho/s⌉ × ⌈wo/s⌉` pixels, each padded to a multiple of a workgroup's
+/// `16 * wg_x` slots), and for the `Rows` body, which pads every output row to a multiple of
+/// 16 slots; as `direct_slots` and `row_len` in `shaders/conv2d.wgsl`.
+fn direct_slots(p: &Params, body: DirectBody, wg_x: u32) -> u64 {
     let (n, ho, wo, s) = (p.n as u64, p.ho as u64, p.wo as u64, p.stride as u64);
     let px = DIRECT_PIXELS as u64;
     if p.mode == MODE_TRANSPOSED {
-        n * s * s * (ho.div_ceil(s) * wo.div_ceil(s)).next_multiple_of(px)
+        n * s * s * (ho.div_ceil(s) * wo.div_ceil(s)).next_multiple_of(px * wg_x as u64)
     } else if body == DirectBody::Rows {
         n * ho * wo.next_multiple_of(px)
     } else {
