@@ -258,14 +258,15 @@ struct Pixel {
 
 // Transposed convolutions of stride s visit their output in parity-major order here: per
 // image, the s*s classes (oy mod s, ox mod s), each a sub-grid of ceil(ho/s) x ceil(wo/s)
-// pixels padded to a multiple of one workgroup's slots (DTM * WG_X). The pixels of a
-// workgroup then share one class, so the tap loop visits only the kernel rows and columns of
-// that class (1 in s of each) instead of addressing every tap and masking s*s - 1 in s*s of
-// them out, and runs the same taps in every invocation (the subgroup build needs that).
+// pixels padded to a multiple of `class_unit()` slots (DTM; the subgroup build: a
+// workgroup's DTM * WG_X, so that every invocation of a subgroup runs the same taps). The
+// DTM pixels of an invocation then share one class, so the tap loop visits only the kernel
+// rows and columns of that class (1 in s of each) instead of addressing every tap and
+// masking s*s - 1 in s*s of them out.
 fn class_len() -> u32 {
     let s = p.stride;
     let len = ((p.ho + s - 1u) / s) * ((p.wo + s - 1u) / s);
-    let unit = DTM * WG_X; // a workgroup's slots: all of them in one class
+    let unit = class_unit();
     return (len + unit - 1u) / unit * unit;
 }
 
@@ -343,11 +344,23 @@ struct WPair {
     b: mat4x4<hf>,
 }
 
-// wpair: begin (the subgroup build puts shaders/conv2d_subgroup.wgsl in place of this function)
+// subgroup: begin (the subgroup build puts shaders/conv2d_subgroup.wgsl in place of these)
+
 fn wpair(i: u32, cq: u32, lane: u32) -> WPair {
     return WPair(wblock(i, cq), wblock(i + 1u, cq));
 }
-// wpair: end
+
+// Whether an invocation whose slots are all `past` the last pixel may return at once.
+fn retired(past: bool) -> bool {
+    return past;
+}
+
+// Transposed convolutions: parity classes are padded to multiples of this many slots.
+fn class_unit() -> u32 {
+    return DTM;
+}
+
+// subgroup: end
 
 // Output slots of a row with ROWS (the Rust side computes the same in `direct_slots`).
 fn row_len() -> u32 {
@@ -388,9 +401,9 @@ fn direct(
     if (ROWS) { m_count = p.n * p.ho * row_len(); }
     let m0 = ((wid.x + wid.z * nwg.x) * WG_X + lid.x) * DTM;
     let n0 = (wid.y * WG_Y + lid.y) * DTN;
-    // Invocations past the last pixel run on (their slots are outside: nothing is stored), so
-    // that the subgroup build's loops run in every invocation of a subgroup.
-    if (n0 >= p.cout) { return; }
+    // (The subgroup build returns only when the whole subgroup is past the last pixel: the
+    // others run on, storing nothing, for their weight loads.)
+    if (retired(m0 >= m_count) || n0 >= p.cout) { return; }
 
     // Plain variables rather than arrays, so that CPU compilers keep them in registers.
     let q0 = slot(m0, 0u, m_count);

@@ -105,7 +105,7 @@ fn autotune_keeps_f32_f16_and_auto_choices_apart_and_auto_decides_once() {
                 tile.name()
             );
         }
-        let half_label = labels.iter().any(|l| l.starts_with("conv2d_f16."));
+        let half_label = labels.iter().any(|l| is_half_conv(l));
         assert_eq!(half_label, precision == ConvPrecision::F16, "{labels:?}");
     }
     // Auto: one decision for the whole context, on the decider shape, among f32 and f16
@@ -114,7 +114,7 @@ fn autotune_keeps_f32_f16_and_auto_choices_apart_and_auto_decides_once() {
     let decided = ctx.effective_precision();
     assert_ne!(decided, ConvPrecision::Auto);
     let labels = conv(&ctx);
-    let half_label = labels.iter().any(|l| l.starts_with("conv2d_f16."));
+    let half_label = labels.iter().any(|l| is_half_conv(l));
     assert_eq!(half_label, decided == ConvPrecision::F16, "{labels:?}");
     let choices = ctx.conv_choices();
     assert!(choices
@@ -132,7 +132,7 @@ fn autotune_keeps_f32_f16_and_auto_choices_apart_and_auto_decides_once() {
     // Autotune off: auto means f32 (there is nothing to measure with).
     ctx.set_autotune(false);
     assert_eq!(ctx.effective_precision(), ConvPrecision::F32);
-    assert!(!conv(&ctx).iter().any(|l| l.starts_with("conv2d_f16.")));
+    assert!(!conv(&ctx).iter().any(|l| is_half_conv(l)));
 }
 
 #[test]
@@ -187,4 +187,13 @@ fn precision_other_than_f32_is_refused_by_optimize_and_train() {
     let out = run(wgstyle(dir.path()).args(["--precision", "f8", "x.png"]));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("f8"), "{}", stderr(&out));
+}
+
+/// Whether a pipeline label is that of a half-precision convolution (`conv2d_f16.direct[..]`,
+/// `conv2d_subgroup_f16.direct[..]`).
+fn is_half_conv(label: &str) -> bool {
+    label
+        .split('.')
+        .next()
+        .is_some_and(|stem| stem.starts_with("conv2d") && stem.ends_with("_f16"))
 }

@@ -45,9 +45,9 @@ pub const CONV2D_SUBGROUP: Shader = Shader {
 /// `shaders/conv2d.wgsl` as built for a kernel variant:
 /// - `half`: `enable f16;` and `alias hf = f16;` in place of `alias hf = f32;` (the file's only
 ///   precision-dependent line). Needs `SHADER_F16`.
-/// - `subgroup`: `wpair` from `shaders/conv2d_subgroup.wgsl` in place of the file's own
-///   (between its `// wpair: begin` and `// wpair: end` lines), and the direct entry's `lane`
-///   is the `subgroup_invocation_id`. Needs `SUBGROUP`.
+/// - `subgroup`: the functions of `shaders/conv2d_subgroup.wgsl` in place of the file's own
+///   (between its `// subgroup: begin` and `// subgroup: end` lines), and the direct entry's
+///   `lane` is the `subgroup_invocation_id`. Needs `SUBGROUP`.
 ///
 /// The naga test checks that every substitution took place.
 pub fn conv2d_build(half: bool, subgroup: bool) -> Shader {
@@ -64,8 +64,10 @@ pub fn conv2d_build(half: bool, subgroup: bool) -> Shader {
     let source = SOURCES[i].get_or_init(|| {
         let mut text = CONV2D.source.to_string();
         if subgroup {
-            let begin = text.find(WPAIR_BEGIN).unwrap_or(0);
-            let end = text.find(WPAIR_END).map_or(0, |e| e + WPAIR_END.len());
+            let begin = text.find(SUBGROUP_BEGIN).unwrap_or(0);
+            let end = text
+                .find(SUBGROUP_END)
+                .map_or(0, |e| e + SUBGROUP_END.len());
             if begin < end {
                 text.replace_range(begin..end, CONV2D_SUBGROUP.source);
             }
@@ -83,8 +85,8 @@ pub fn conv2d_build(half: bool, subgroup: bool) -> Shader {
 }
 
 const F32_ALIAS: &str = "alias hf = f32;";
-const WPAIR_BEGIN: &str = "// wpair: begin";
-const WPAIR_END: &str = "// wpair: end";
+const SUBGROUP_BEGIN: &str = "// subgroup: begin";
+const SUBGROUP_END: &str = "// subgroup: end";
 const LANE_PLAIN: &str = "@builtin(local_invocation_index) lane: u32";
 const LANE_SUBGROUP: &str = "@builtin(subgroup_invocation_id) lane: u32";
 
@@ -324,7 +326,7 @@ mod tests {
                     "{}",
                     b.name
                 );
-                assert_eq!(b.source.contains(WPAIR_BEGIN), !subgroup, "{}", b.name);
+                assert_eq!(b.source.contains(SUBGROUP_BEGIN), !subgroup, "{}", b.name);
                 assert_eq!(b.source.contains(LANE_SUBGROUP), subgroup, "{}", b.name);
                 assert_eq!(b.source.contains(LANE_PLAIN), !subgroup, "{}", b.name);
                 modules.insert(b.name, validate(&b));

@@ -504,7 +504,7 @@ pub(crate) fn run_into(
     let body = DirectBody::of(&p);
     debug_assert!(!tile.direct || (p.cin.is_multiple_of(4) && p.wcout.is_multiple_of(4)));
     let m = if tile.direct {
-        direct_slots(&p, body, tile.wg_x)
+        direct_slots(&p, body, tile)
     } else {
         p.n as u64 * p.ho as u64 * p.wo as u64
     };
@@ -557,16 +557,21 @@ impl DirectBody {
     }
 }
 
-/// Output slots of the direct kernel with `wg_x` invocations along pixels: one per output
-/// pixel, except for transposed convolutions, which it visits by parity class (`stride²`
-/// sub-grids of `⌈ho/s⌉ × ⌈wo/s⌉` pixels, each padded to a multiple of a workgroup's
-/// `16 * wg_x` slots), and for the `Rows` body, which pads every output row to a multiple of
-/// 16 slots; as `direct_slots` and `row_len` in `shaders/conv2d.wgsl`.
-fn direct_slots(p: &Params, body: DirectBody, wg_x: u32) -> u64 {
+/// Output slots of the direct kernel `tile`: one per output pixel, except for transposed
+/// convolutions, which it visits by parity class (`stride²` sub-grids of `⌈ho/s⌉ × ⌈wo/s⌉`
+/// pixels, each padded to a multiple of 16 slots, or with `subgroup` of a workgroup's
+/// `16 * wg_x`), and for the `Rows` body, which pads every output row to a multiple of 16
+/// slots; as `direct_slots`, `class_unit` and `row_len` in `shaders/conv2d.wgsl`.
+fn direct_slots(p: &Params, body: DirectBody, tile: Tile) -> u64 {
     let (n, ho, wo, s) = (p.n as u64, p.ho as u64, p.wo as u64, p.stride as u64);
     let px = DIRECT_PIXELS as u64;
+    let class_unit = if tile.subgroup {
+        px * tile.wg_x as u64
+    } else {
+        px
+    };
     if p.mode == MODE_TRANSPOSED {
-        n * s * s * (ho.div_ceil(s) * wo.div_ceil(s)).next_multiple_of(px * wg_x as u64)
+        n * s * s * (ho.div_ceil(s) * wo.div_ceil(s)).next_multiple_of(class_unit)
     } else if body == DirectBody::Rows {
         n * ho * wo.next_multiple_of(px)
     } else {
