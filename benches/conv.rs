@@ -33,6 +33,9 @@ fn main() {
         let out = hw.div_ceil(stride);
         let flop = 2.0 * (out * out * k * k * cin * cout) as f64;
         for tile in Tile::VARIANTS {
+            if !tile.usable(ctx.device()) {
+                continue;
+            }
             let p = Conv2d {
                 stride,
                 padding: Padding::Same,
