@@ -91,47 +91,35 @@ pub struct Tile {
 impl Tile {
     /// The configurations wgstyle knows.
     pub const VARIANTS: [Tile; 5] = [
+        Tile::tiled(8, 16),
+        Tile::tiled(16, 16),
+        Tile::direct(64, 1),
+        Tile::direct(16, 4),
         Tile {
-            wg_x: 8,
-            wg_y: 16,
-            bk: 16,
-            direct: false,
-            half: false,
-            subgroup: false,
-        },
-        Tile {
-            wg_x: 16,
-            wg_y: 16,
-            bk: 16,
-            direct: false,
-            half: false,
-            subgroup: false,
-        },
-        Tile {
-            wg_x: 64,
-            wg_y: 1,
-            bk: 16,
-            direct: true,
-            half: false,
-            subgroup: false,
-        },
-        Tile {
-            wg_x: 16,
-            wg_y: 4,
-            bk: 16,
-            direct: true,
-            half: false,
-            subgroup: false,
-        },
-        Tile {
-            wg_x: 64,
-            wg_y: 1,
-            bk: 16,
-            direct: true,
-            half: false,
             subgroup: true,
+            ..Tile::direct(64, 1)
         },
     ];
+
+    /// A tiled f32 configuration of `wg_x × wg_y` invocations, K steps of 16.
+    const fn tiled(wg_x: u32, wg_y: u32) -> Tile {
+        Tile {
+            wg_x,
+            wg_y,
+            bk: 16,
+            direct: false,
+            half: false,
+            subgroup: false,
+        }
+    }
+
+    /// A direct f32 configuration of `wg_x × wg_y` invocations, without subgroups.
+    const fn direct(wg_x: u32, wg_y: u32) -> Tile {
+        Tile {
+            direct: true,
+            ..Tile::tiled(wg_x, wg_y)
+        }
+    }
 
     /// The half-precision variants: [`Tile::VARIANTS`] with `half` set.
     pub const HALF_VARIANTS: [Tile; 5] = [
