@@ -33,7 +33,7 @@ fn main() {
         let out = hw.div_ceil(stride);
         let flop = 2.0 * (out * out * k * k * cin * cout) as f64;
         for tile in Tile::VARIANTS {
-            if !tile.usable(ctx.device()) {
+            if !tile.usable(&ctx) {
                 continue;
             }
             let p = Conv2d {

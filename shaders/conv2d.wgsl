@@ -362,6 +362,16 @@ fn class_unit() -> u32 {
 
 // subgroup: end
 
+// Adds a pixel's hf partial sums (output channels n0..n0+3 and n0+4..n0+7) into its f32
+// accumulators and clears them (with FLUSH every 16 input channels, or with ROWS every 4 input
+// channels of a kernel row; always at the end).
+fn flush(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>, s0: ptr<function, vec4<hf>>, s1: ptr<function, vec4<hf>>) {
+    *a0 += vec4<f32>(*s0);
+    *a1 += vec4<f32>(*s1);
+    *s0 = vec4<hf>(0.0);
+    *s1 = vec4<hf>(0.0);
+}
+
 // Output slots of a row with ROWS (the Rust side computes the same in `direct_slots`).
 fn row_len() -> u32 {
     return (p.wo + DTM - 1u) / DTM * DTM;
@@ -517,38 +527,22 @@ fn direct(
                     wi += tap_step;
                 }
                 if (FLUSH) {
-                    a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
-                    a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
-                    a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
-                    a30 += vec4<f32>(s30); a31 += vec4<f32>(s31);
-                    a40 += vec4<f32>(s40); a41 += vec4<f32>(s41);
-                    a50 += vec4<f32>(s50); a51 += vec4<f32>(s51);
-                    a60 += vec4<f32>(s60); a61 += vec4<f32>(s61);
-                    a70 += vec4<f32>(s70); a71 += vec4<f32>(s71);
-                    a80 += vec4<f32>(s80); a81 += vec4<f32>(s81);
-                    a90 += vec4<f32>(s90); a91 += vec4<f32>(s91);
-                    a100 += vec4<f32>(s100); a101 += vec4<f32>(s101);
-                    a110 += vec4<f32>(s110); a111 += vec4<f32>(s111);
-                    a120 += vec4<f32>(s120); a121 += vec4<f32>(s121);
-                    a130 += vec4<f32>(s130); a131 += vec4<f32>(s131);
-                    a140 += vec4<f32>(s140); a141 += vec4<f32>(s141);
-                    a150 += vec4<f32>(s150); a151 += vec4<f32>(s151);
-                    s00 = vec4<hf>(0.0); s01 = vec4<hf>(0.0);
-                    s10 = vec4<hf>(0.0); s11 = vec4<hf>(0.0);
-                    s20 = vec4<hf>(0.0); s21 = vec4<hf>(0.0);
-                    s30 = vec4<hf>(0.0); s31 = vec4<hf>(0.0);
-                    s40 = vec4<hf>(0.0); s41 = vec4<hf>(0.0);
-                    s50 = vec4<hf>(0.0); s51 = vec4<hf>(0.0);
-                    s60 = vec4<hf>(0.0); s61 = vec4<hf>(0.0);
-                    s70 = vec4<hf>(0.0); s71 = vec4<hf>(0.0);
-                    s80 = vec4<hf>(0.0); s81 = vec4<hf>(0.0);
-                    s90 = vec4<hf>(0.0); s91 = vec4<hf>(0.0);
-                    s100 = vec4<hf>(0.0); s101 = vec4<hf>(0.0);
-                    s110 = vec4<hf>(0.0); s111 = vec4<hf>(0.0);
-                    s120 = vec4<hf>(0.0); s121 = vec4<hf>(0.0);
-                    s130 = vec4<hf>(0.0); s131 = vec4<hf>(0.0);
-                    s140 = vec4<hf>(0.0); s141 = vec4<hf>(0.0);
-                    s150 = vec4<hf>(0.0); s151 = vec4<hf>(0.0);
+                    flush(&a00, &a01, &s00, &s01);
+                    flush(&a10, &a11, &s10, &s11);
+                    flush(&a20, &a21, &s20, &s21);
+                    flush(&a30, &a31, &s30, &s31);
+                    flush(&a40, &a41, &s40, &s41);
+                    flush(&a50, &a51, &s50, &s51);
+                    flush(&a60, &a61, &s60, &s61);
+                    flush(&a70, &a71, &s70, &s71);
+                    flush(&a80, &a81, &s80, &s81);
+                    flush(&a90, &a91, &s90, &s91);
+                    flush(&a100, &a101, &s100, &s101);
+                    flush(&a110, &a111, &s110, &s111);
+                    flush(&a120, &a121, &s120, &s121);
+                    flush(&a130, &a131, &s130, &s131);
+                    flush(&a140, &a141, &s140, &s141);
+                    flush(&a150, &a151, &s150, &s151);
                 }
             }
         }
@@ -637,59 +631,43 @@ fn direct(
                     wi += p.wcout;
                     // FLUSH is a pipeline constant: without it this folds away.
                     if (FLUSH && (c4 % 4u == 3u || c4 + 1u == cin4)) {
-                        a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
-                        a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
-                        a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
-                        a30 += vec4<f32>(s30); a31 += vec4<f32>(s31);
-                        a40 += vec4<f32>(s40); a41 += vec4<f32>(s41);
-                        a50 += vec4<f32>(s50); a51 += vec4<f32>(s51);
-                        a60 += vec4<f32>(s60); a61 += vec4<f32>(s61);
-                        a70 += vec4<f32>(s70); a71 += vec4<f32>(s71);
-                        a80 += vec4<f32>(s80); a81 += vec4<f32>(s81);
-                        a90 += vec4<f32>(s90); a91 += vec4<f32>(s91);
-                        a100 += vec4<f32>(s100); a101 += vec4<f32>(s101);
-                        a110 += vec4<f32>(s110); a111 += vec4<f32>(s111);
-                        a120 += vec4<f32>(s120); a121 += vec4<f32>(s121);
-                        a130 += vec4<f32>(s130); a131 += vec4<f32>(s131);
-                        a140 += vec4<f32>(s140); a141 += vec4<f32>(s141);
-                        a150 += vec4<f32>(s150); a151 += vec4<f32>(s151);
-                        s00 = vec4<hf>(0.0); s01 = vec4<hf>(0.0);
-                        s10 = vec4<hf>(0.0); s11 = vec4<hf>(0.0);
-                        s20 = vec4<hf>(0.0); s21 = vec4<hf>(0.0);
-                        s30 = vec4<hf>(0.0); s31 = vec4<hf>(0.0);
-                        s40 = vec4<hf>(0.0); s41 = vec4<hf>(0.0);
-                        s50 = vec4<hf>(0.0); s51 = vec4<hf>(0.0);
-                        s60 = vec4<hf>(0.0); s61 = vec4<hf>(0.0);
-                        s70 = vec4<hf>(0.0); s71 = vec4<hf>(0.0);
-                        s80 = vec4<hf>(0.0); s81 = vec4<hf>(0.0);
-                        s90 = vec4<hf>(0.0); s91 = vec4<hf>(0.0);
-                        s100 = vec4<hf>(0.0); s101 = vec4<hf>(0.0);
-                        s110 = vec4<hf>(0.0); s111 = vec4<hf>(0.0);
-                        s120 = vec4<hf>(0.0); s121 = vec4<hf>(0.0);
-                        s130 = vec4<hf>(0.0); s131 = vec4<hf>(0.0);
-                        s140 = vec4<hf>(0.0); s141 = vec4<hf>(0.0);
-                        s150 = vec4<hf>(0.0); s151 = vec4<hf>(0.0);
+                        flush(&a00, &a01, &s00, &s01);
+                        flush(&a10, &a11, &s10, &s11);
+                        flush(&a20, &a21, &s20, &s21);
+                        flush(&a30, &a31, &s30, &s31);
+                        flush(&a40, &a41, &s40, &s41);
+                        flush(&a50, &a51, &s50, &s51);
+                        flush(&a60, &a61, &s60, &s61);
+                        flush(&a70, &a71, &s70, &s71);
+                        flush(&a80, &a81, &s80, &s81);
+                        flush(&a90, &a91, &s90, &s91);
+                        flush(&a100, &a101, &s100, &s101);
+                        flush(&a110, &a111, &s110, &s111);
+                        flush(&a120, &a121, &s120, &s121);
+                        flush(&a130, &a131, &s130, &s131);
+                        flush(&a140, &a141, &s140, &s141);
+                        flush(&a150, &a151, &s150, &s151);
                     }
                 }
             }
         }
     }
-    a00 += vec4<f32>(s00); a01 += vec4<f32>(s01);
-    a10 += vec4<f32>(s10); a11 += vec4<f32>(s11);
-    a20 += vec4<f32>(s20); a21 += vec4<f32>(s21);
-    a30 += vec4<f32>(s30); a31 += vec4<f32>(s31);
-    a40 += vec4<f32>(s40); a41 += vec4<f32>(s41);
-    a50 += vec4<f32>(s50); a51 += vec4<f32>(s51);
-    a60 += vec4<f32>(s60); a61 += vec4<f32>(s61);
-    a70 += vec4<f32>(s70); a71 += vec4<f32>(s71);
-    a80 += vec4<f32>(s80); a81 += vec4<f32>(s81);
-    a90 += vec4<f32>(s90); a91 += vec4<f32>(s91);
-    a100 += vec4<f32>(s100); a101 += vec4<f32>(s101);
-    a110 += vec4<f32>(s110); a111 += vec4<f32>(s111);
-    a120 += vec4<f32>(s120); a121 += vec4<f32>(s121);
-    a130 += vec4<f32>(s130); a131 += vec4<f32>(s131);
-    a140 += vec4<f32>(s140); a141 += vec4<f32>(s141);
-    a150 += vec4<f32>(s150); a151 += vec4<f32>(s151);
+    flush(&a00, &a01, &s00, &s01);
+    flush(&a10, &a11, &s10, &s11);
+    flush(&a20, &a21, &s20, &s21);
+    flush(&a30, &a31, &s30, &s31);
+    flush(&a40, &a41, &s40, &s41);
+    flush(&a50, &a51, &s50, &s51);
+    flush(&a60, &a61, &s60, &s61);
+    flush(&a70, &a71, &s70, &s71);
+    flush(&a80, &a81, &s80, &s81);
+    flush(&a90, &a91, &s90, &s91);
+    flush(&a100, &a101, &s100, &s101);
+    flush(&a110, &a111, &s110, &s111);
+    flush(&a120, &a121, &s120, &s121);
+    flush(&a130, &a131, &s130, &s131);
+    flush(&a140, &a141, &s140, &s141);
+    flush(&a150, &a151, &s150, &s151);
     store(q0, n0, a00, a01);
     store(q1, n0, a10, a11);
     store(q2, n0, a20, a21);

@@ -131,7 +131,7 @@ fn network_output_is_the_same_with_autotune_on_off_and_forced() {
     // Pin every shape to each variant this adapter runs in turn: still the same output.
     for tile in Tile::VARIANTS {
         let forced = context(None, true);
-        if !tile.usable(forced.device()) {
+        if !tile.usable(&forced) {
             eprintln!("{}: not supported by this adapter, not pinned", tile.name());
             continue;
         }

@@ -26,7 +26,7 @@ fn conv_variants() -> Vec<(Tile, f64)> {
         eprintln!("adapter without SHADER_F16: half-precision convolutions not tested here");
     }
     v.retain(|(t, _)| {
-        let ok = t.usable(ctx().device());
+        let ok = t.usable(ctx());
         if !ok {
             eprintln!(
                 "{}: not supported by this adapter, not tested here",
@@ -46,7 +46,7 @@ fn subgroup_variant_runs_where_supported() {
     let features = ctx().device().features();
     let info = ctx().device().adapter_info();
     let expected = features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8;
-    assert_eq!(sg.usable(ctx().device()), expected);
+    assert_eq!(sg.usable(ctx()), expected);
     if info.backend == wgpu::Backend::Vulkan && info.name.contains("llvmpipe") {
         // lavapipe has subgroups of 8 (CI's Vulkan leg): the variant must be tested there.
         assert!(expected, "lavapipe should offer SUBGROUP");

@@ -35,8 +35,8 @@ pub const CONV2D: Shader = Shader {
     name: "conv2d.wgsl",
     source: include_str!("../../shaders/conv2d.wgsl"),
 };
-/// `shaders/conv2d_subgroup.wgsl`: the subgroup build's `wpair` (not a module by itself; see
-/// [`conv2d_build`]).
+/// `shaders/conv2d_subgroup.wgsl`: the subgroup build's `wpair`, `retired` and `class_unit`
+/// (not a module by itself; see [`conv2d_build`]).
 pub const CONV2D_SUBGROUP: Shader = Shader {
     name: "conv2d_subgroup.wgsl",
     source: include_str!("../../shaders/conv2d_subgroup.wgsl"),

@@ -1,6 +1,7 @@
 //! 2-D convolution and transposed convolution (`shaders/conv2d.wgsl`).
 
 use crate::error::{Error, Result};
+use crate::gpu::context::Context;
 use crate::gpu::kernels::{conv2d_build, Kernel};
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
@@ -179,16 +180,16 @@ impl Tile {
         }
     }
 
-    /// [`Tile::default_for`] on `device`: a direct default shares its weight loads across
-    /// subgroups where the device allows it (on lavapipe 1.3x faster on the fast network's
-    /// stride-1 layers, BENCHMARKS.md).
-    pub fn default_on(device: &wgpu::Device, cout: usize) -> Tile {
-        let t = Self::default_for(device.adapter_info().device_type, cout);
+    /// [`Tile::default_for`] on `ctx`'s device: a direct default shares its weight loads
+    /// across subgroups where the device allows it (on lavapipe 1.3x faster on the fast
+    /// network's stride-1 layers, BENCHMARKS.md).
+    pub fn default_on(ctx: &Context, cout: usize) -> Tile {
+        let t = Self::default_for(ctx.adapter_info().device_type, cout);
         let shared = Tile {
             subgroup: true,
             ..t
         };
-        if t.direct && shared.usable(device) {
+        if t.direct && shared.usable(ctx) {
             shared
         } else {
             t
@@ -223,16 +224,17 @@ impl Tile {
         })
     }
 
-    /// Whether this variant runs on `device`: [`Tile::fits`] its limits; for
+    /// Whether this variant runs on `ctx`'s device: [`Tile::fits`] its limits; for
     /// half-precision variants, it has `SHADER_F16`; for subgroup variants, `SUBGROUP` with
-    /// subgroups of 8 invocations or more.
-    pub fn usable(self, device: &wgpu::Device) -> bool {
-        let features = device.features();
-        self.fits(&device.limits())
+    /// subgroups of 8 invocations or more. (Checked before every convolution: it reads the
+    /// context's cached limits and adapter info.)
+    pub fn usable(self, ctx: &Context) -> bool {
+        let features = ctx.device().features();
+        self.fits(ctx.limits())
             && (!self.half || features.contains(wgpu::Features::SHADER_F16))
             && (!self.subgroup
                 || (features.contains(wgpu::Features::SUBGROUP)
-                    && device.adapter_info().subgroup_min_size >= 8))
+                    && ctx.adapter_info().subgroup_min_size >= 8))
     }
 
     /// Whether the device's compute limits allow this variant (workgroup size, invocations,
@@ -468,7 +470,7 @@ pub(crate) fn run_into(
     tile: Tile,
     y: &Tensor,
 ) -> Result<()> {
-    if !tile.usable(rec.context().device()) {
+    if !tile.usable(rec.context()) {
         return Err(Error::Unsupported {
             adapter: rec.context().adapter_info().name.clone(),
             what: format!("the convolution kernel variant '{}'", tile.name()),

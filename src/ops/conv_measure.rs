@@ -138,7 +138,7 @@ pub(crate) fn measure(
     };
     let mut candidates = vec![default];
     candidates.extend(Tile::all().filter(|t| *t != default && precision.allows(*t)));
-    candidates.retain(|t| t.usable(ctx.device()));
+    candidates.retain(|t| t.usable(ctx));
     // The probe reads and writes the top-left part of the same scratch tensors.
     let probe = shape.probe().map(ConvShape::params);
     time_once(ctx, &s, probe.unwrap_or(p), *candidates.first()?);

@@ -89,7 +89,7 @@ impl Autotuner {
         let found = tune_cache::load(&path, ctx.adapter_info());
         let mut choices = self.choices.lock().unwrap();
         for (shape, precision, tile) in found {
-            if tile.usable(ctx.device())
+            if tile.usable(ctx)
                 && precision.allows(tile)
                 && choices.insert((shape, precision), tile).is_none()
             {
@@ -104,7 +104,7 @@ impl Autotuner {
 /// cached choice, else the winner of a tuning run among the variants that precision allows.
 pub(crate) fn tile_for(ctx: &Context, p: &Params) -> Tile {
     let precision = ctx.effective_precision();
-    let default = Tile::default_on(ctx.device(), p.cout as usize);
+    let default = Tile::default_on(ctx, p.cout as usize);
     let default = if precision == ConvPrecision::F16 {
         default.with_half()
     } else {
@@ -141,7 +141,7 @@ pub(crate) fn resolve_auto(ctx: &Context) -> ConvPrecision {
     if let Some(p) = *at.auto.lock().unwrap() {
         return p;
     }
-    let default = Tile::default_on(ctx.device(), AUTO_DECIDER.cout as usize);
+    let default = Tile::default_on(ctx, AUTO_DECIDER.cout as usize);
     let tile = choice(ctx, AUTO_DECIDER, ConvPrecision::Auto, default);
     let p = if tile.half {
         ConvPrecision::F16
