@@ -53,10 +53,7 @@ struct Params {
 
 var<workgroup> a_tile: array<hf, BK * TM * WG_Y>;   // [BK][BM]
 var<workgroup> b_tile: array<hf, BK * TN * WG_X>;   // [BK][BN]
-var<workgroup> m_base: array<u32, TM * WG_Y>;        // n * H * W * Cin
-var<workgroup> m_y0: array<i32, TM * WG_Y>;
-var<workgroup> m_x0: array<i32, TM * WG_Y>;
-var<workgroup> m_ok: array<u32, TM * WG_Y>;
+var<workgroup> m_org: array<Origin, TM * WG_Y>;      // the tile's output pixels
 
 fn reflect(i: i32, n: i32) -> i32 {
     var r = i;
@@ -65,24 +62,48 @@ fn reflect(i: i32, n: i32) -> i32 {
     return clamp(r, 0, n - 1);
 }
 
-// Input value for output pixel slot `ml` of this tile and kernel tap (ky, kx, ci).
-fn gather(ml: u32, ky: i32, kx: i32, ci: u32) -> f32 {
-    if (m_ok[ml] == 0u) { return 0.0; }
+// An output pixel of the implicit GEMM: where its image starts in the input (n * H * W * Cin),
+// the input position of its kernel tap (0, 0) (for transposed convolutions: its own position
+// plus the padding), and whether it exists (slots past the last pixel do not).
+struct Origin {
+    base: u32,
+    y0: i32,
+    x0: i32,
+    ok: bool,
+}
+
+// Output pixel m (of m_count) as an Origin.
+fn origin(m: u32, m_count: u32) -> Origin {
+    let mm = min(m, m_count - 1u);
+    let ox = mm % p.wo;
+    let t = mm / p.wo;
+    let oy = t % p.ho;
+    let base = (t / p.ho) * p.h * p.w * p.cin;
+    if (p.mode == MODE_TRANSPOSED) {
+        return Origin(base, i32(oy) + p.pad_t, i32(ox) + p.pad_l, m < m_count);
+    }
+    return Origin(base, i32(oy * p.stride) - p.pad_t, i32(ox * p.stride) - p.pad_l, m < m_count);
+}
+
+// Input value for the output pixel `o` and kernel tap (ky, kx, ci): 0 for padding and for
+// pixels that do not exist.
+fn gather(o: Origin, ky: i32, kx: i32, ci: u32) -> f32 {
+    if (!o.ok) { return 0.0; }
     let h = i32(p.h);
     let w = i32(p.w);
     var iy: i32;
     var ix: i32;
     if (p.mode == MODE_TRANSPOSED) {
-        let ny = m_y0[ml] - ky;
-        let nx = m_x0[ml] - kx;
+        let ny = o.y0 - ky;
+        let nx = o.x0 - kx;
         let s = i32(p.stride);
         if (ny < 0 || nx < 0 || ny % s != 0 || nx % s != 0) { return 0.0; }
         iy = ny / s;
         ix = nx / s;
         if (iy >= h || ix >= w) { return 0.0; }
     } else {
-        iy = m_y0[ml] + ky;
-        ix = m_x0[ml] + kx;
+        iy = o.y0 + ky;
+        ix = o.x0 + kx;
         if (p.mode == MODE_REFLECT_PAD) {
             iy = reflect(iy, h);
             ix = reflect(ix, w);
@@ -90,7 +111,7 @@ fn gather(ml: u32, ky: i32, kx: i32, ci: u32) -> f32 {
             return 0.0;
         }
     }
-    return x[m_base[ml] + (u32(iy) * p.w + u32(ix)) * p.cin + ci];
+    return x[o.base + (u32(iy) * p.w + u32(ix)) * p.cin + ci];
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -110,23 +131,7 @@ fn main(
     if (m0 >= m_count) { return; } // uniform across the workgroup
 
     // Decode the tile's output pixels once.
-    for (var i = tid; i < bm; i += threads) {
-        let m = m0 + i;
-        m_ok[i] = select(0u, 1u, m < m_count);
-        let mm = min(m, m_count - 1u);
-        let ox = mm % p.wo;
-        let t = mm / p.wo;
-        let oy = t % p.ho;
-        let img = t / p.ho;
-        m_base[i] = img * p.h * p.w * p.cin;
-        if (p.mode == MODE_TRANSPOSED) {
-            m_y0[i] = i32(oy) + p.pad_t;
-            m_x0[i] = i32(ox) + p.pad_l;
-        } else {
-            m_y0[i] = i32(oy * p.stride) - p.pad_t;
-            m_x0[i] = i32(ox * p.stride) - p.pad_l;
-        }
-    }
+    for (var i = tid; i < bm; i += threads) { m_org[i] = origin(m0 + i, m_count); }
 
     // `part` sums in hf; with FLUSH it is added into `acc` after every K step.
     var acc: array<array<f32, TN>, TM>;
@@ -149,7 +154,7 @@ fn main(
         let ky = i32(tap / p.kw);
         for (var ml = tid / BK; ml < bm; ml += a_m_step) {
             var v = 0.0;
-            if (k_ok) { v = gather(ml, ky, kx, ci); }
+            if (k_ok) { v = gather(m_org[ml], ky, kx, ci); }
             a_tile[a_k * bm + ml] = hf(v);
         }
         // B tile: [BK][BN], rows of the HWIO kernel.

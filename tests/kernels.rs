@@ -65,6 +65,53 @@ fn subgroup_variant_runs_where_supported() {
     }
 }
 
+/// The cooperative-matrix variants run exactly where the adapter offers their fragment size
+/// (f16×f16→f32) with the features they need: on lavapipe from Mesa 26 the 8×8 one must be
+/// offered (so that it is tested there); elsewhere they are refused with a clear error.
+#[test]
+fn cooperative_matrix_variants_run_where_supported() {
+    let info = ctx().adapter_info();
+    let sizes = ctx().coop_fragment_sizes();
+    eprintln!(
+        "{} ({:?}, {}): cooperative-matrix fragment sizes {sizes:?}",
+        info.name, info.backend, info.driver_info
+    );
+    let mesa = info
+        .driver_info
+        .split_whitespace()
+        .skip_while(|w| *w != "Mesa")
+        .nth(1)
+        .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+    if info.backend == wgpu::Backend::Vulkan
+        && info.name.contains("llvmpipe")
+        && mesa.is_some_and(|m| m >= 26)
+        && std::env::var("WGSTYLE_NO_COOP").is_err()
+    {
+        assert!(
+            sizes.contains(&8),
+            "lavapipe from Mesa 26 should offer 8x8 f16 fragments"
+        );
+    }
+    for tile in Tile::HALF_VARIANTS.into_iter().filter(|t| t.coop != 0) {
+        let expected = sizes.contains(&tile.coop)
+            && info.subgroup_min_size == info.subgroup_max_size
+            && ctx().supports_f16();
+        assert_eq!(tile.usable(ctx()), expected, "{}", tile.name());
+        if !expected {
+            let x = up([1, 4, 4, 4], &[0.5; 64]);
+            let k = up([3, 3, 4, 8], &[0.25; 288]);
+            let p = Conv2d {
+                stride: 1,
+                padding: Padding::Same,
+                relu: false,
+            };
+            let mut rec = Recorder::new(ctx(), "test");
+            let err = conv2d_tiled(&mut rec, &x, &k, None, p, tile).unwrap_err();
+            assert!(err.to_string().contains(&tile.name()), "{err}");
+        }
+    }
+}
+
 fn up(shape: [usize; 4], data: &[f32]) -> Tensor {
     Tensor::upload(ctx(), "test", shape, data).unwrap()
 }

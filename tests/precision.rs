@@ -2,13 +2,15 @@
 //! every shipped fast-style network (bound: 2/255 of the 8-bit output after clipping), that it
 //! really computes in half precision, how the autotune keeps f32, f16 and auto choices apart,
 //! and the errors where it is not available. The f16 parts skip (saying so) on adapters
-//! without SHADER_F16, such as llvmpipe through GL.
+//! without SHADER_F16, such as llvmpipe through GL. The cooperative-matrix kernels (f16 tiles,
+//! f32 sums) are held to the same bound where the adapter has them (lavapipe from Mesa 26,
+//! GPUs with matrix units), and skip elsewhere.
 
 mod common;
 
 use common::cli::{photo, run, stderr, wgstyle};
 use wgstyle::gpu::record::Recorder;
-use wgstyle::ops::conv::{conv2d, Conv2d, Padding};
+use wgstyle::ops::conv::{conv2d, Conv2d, Padding, Tile};
 use wgstyle::ops::conv_tune::AUTO_DECIDER;
 use wgstyle::ops::precision::ConvPrecision;
 use wgstyle::{weights, Context, Error, Stylizer, Tensor};
@@ -37,35 +39,75 @@ fn diff(a: &image::RgbImage, b: &image::RgbImage) -> (u8, usize) {
     (d.clone().max().unwrap(), d.filter(|v| *v > 0).count())
 }
 
-#[test]
-fn f16_stays_within_2_of_255_of_f32_on_every_shipped_style() {
-    let shared = shared_or_skip!();
-    let Some(ctx) = f16_context() else { return };
-    let img = photo(&shared, 128, 96);
+/// Stylizes a 128×96 photo with every shipped style in f32 and after `low` (which switches
+/// `ctx` to a lower-precision path), and checks the two within 2/255 of each other, and that
+/// `low` changed something.
+fn within_2_of_255_on_every_style(
+    shared: &std::path::Path,
+    ctx: &Context,
+    what: &str,
+    low: impl Fn(&Context),
+) {
+    let img = photo(shared, 128, 96);
     let mut any_differs = false;
     for style in common::ALL_STYLES {
         let w = weights::load_transform(&shared.join("weights/styles").join(style)).unwrap();
-        let s = Stylizer::new(&ctx, &w).unwrap();
+        let s = Stylizer::new(ctx, &w).unwrap();
         ctx.set_precision(ConvPrecision::F32).unwrap();
+        ctx.set_conv_variant(None).unwrap();
         let f32_out = s.stylize(&img).unwrap();
-        ctx.set_precision(ConvPrecision::F16).unwrap();
-        let f16_out = s.stylize(&img).unwrap();
-        let (max, count) = diff(&f32_out, &f16_out);
+        low(ctx);
+        let low_out = s.stylize(&img).unwrap();
+        let (max, count) = diff(&f32_out, &low_out);
         eprintln!(
-            "{style}: f16 vs f32 max {max}/255, {count} of {} values differ",
+            "{style}: {what} vs f32 max {max}/255, {count} of {} values differ",
             img.len()
         );
         assert!(
             max <= 2,
-            "{style}: f16 output differs from f32 by {max}/255"
+            "{style}: {what} output differs from f32 by {max}/255"
         );
         any_differs |= count > 0;
     }
     // If the half-precision kernels were not in use, the outputs would be identical.
     assert!(
         any_differs,
-        "f16 and f32 outputs are identical: f16 not in effect"
+        "{what} and f32 outputs are identical: {what} not in effect"
     );
+}
+
+#[test]
+fn f16_stays_within_2_of_255_of_f32_on_every_shipped_style() {
+    let shared = shared_or_skip!();
+    let Some(ctx) = f16_context() else { return };
+    within_2_of_255_on_every_style(&shared, &ctx, "f16", |ctx| {
+        ctx.set_precision(ConvPrecision::F16).unwrap()
+    });
+}
+
+#[test]
+fn cooperative_matrix_kernels_stay_within_2_of_255_of_f32_on_every_shipped_style() {
+    let shared = shared_or_skip!();
+    let ctx = common::new_context();
+    let coop: Vec<Tile> = Tile::HALF_VARIANTS
+        .into_iter()
+        .filter(|t| t.coop != 0 && t.usable(&ctx))
+        .collect();
+    if coop.is_empty() {
+        eprintln!(
+            "SKIPPED: {} ({:?}, {}) runs no cooperative-matrix kernel",
+            ctx.adapter_info().name,
+            ctx.adapter_info().backend,
+            ctx.adapter_info().driver_info
+        );
+        return;
+    }
+    for tile in coop {
+        // Every convolution of the network (transposed ones too) on the coop kernel.
+        within_2_of_255_on_every_style(&shared, &ctx, &tile.name(), |ctx| {
+            ctx.set_conv_variant(Some(tile)).unwrap()
+        });
+    }
 }
 
 #[test]

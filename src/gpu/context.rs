@@ -71,6 +71,38 @@ fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
     wgpu::Instance::new(desc)
 }
 
+/// What the cooperative-matrix kernels need of a device.
+const COOP_FEATURES: wgpu::Features = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
+    .union(wgpu::Features::SHADER_F16)
+    .union(wgpu::Features::SUBGROUP);
+
+/// Whether to ask for cooperative matrices (not with `WGSTYLE_NO_COOP=1`).
+fn coop_wanted() -> bool {
+    std::env::var("WGSTYLE_NO_COOP").map_or(true, |v| v.is_empty() || v == "0")
+}
+
+/// The fragment sizes `S` of the adapter's `S×S×S` f16×f16→f32 cooperative-matrix
+/// configurations (wgpu offers 8 and 16), where it has the features the kernels need.
+fn coop_sizes(adapter: &wgpu::Adapter) -> Vec<u32> {
+    if !adapter.features().contains(COOP_FEATURES) {
+        return Vec::new();
+    }
+    let mut sizes: Vec<u32> = adapter
+        .cooperative_matrix_properties()
+        .iter()
+        .filter(|p| {
+            p.m_size == p.n_size
+                && p.n_size == p.k_size
+                && p.ab_type == wgpu::CooperativeScalarType::F16
+                && p.cr_type == wgpu::CooperativeScalarType::F32
+        })
+        .map(|p| p.m_size)
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
 fn type_rank(t: wgpu::DeviceType) -> u32 {
     match t {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -90,6 +122,9 @@ pub(crate) struct Inner {
     pub kernels: KernelCache,
     pub errors: Arc<Mutex<Vec<String>>>,
     pub autotune: crate::ops::conv_tune::Autotuner,
+    /// Fragment sizes of the cooperative-matrix kernels the device runs (see
+    /// [`Context::coop_fragment_sizes`]).
+    pub coop: Vec<u32>,
 }
 
 /// A GPU device and queue with wgstyle's buffer pool and kernel cache.
@@ -180,32 +215,84 @@ impl Context {
             & (wgpu::Features::TIMESTAMP_QUERY
                 | wgpu::Features::SHADER_F16
                 | wgpu::Features::SUBGROUP);
-        let desc = wgpu::DeviceDescriptor {
-            label: Some("wgstyle"),
-            required_features: features,
-            required_limits: limits,
-            memory_hints: wgpu::MemoryHints::Performance,
-            ..Default::default()
+        let request = |features: wgpu::Features, experimental: bool| {
+            let desc = wgpu::DeviceDescriptor {
+                label: Some("wgstyle"),
+                required_features: features,
+                required_limits: limits.clone(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                experimental_features: if experimental {
+                    // SAFETY: wgpu's experimental features may have bugs with undefined
+                    // behaviour; wgstyle uses only EXPERIMENTAL_COOPERATIVE_MATRIX, in one
+                    // kernel that is tested against a CPU reference where a driver has it and
+                    // that the autotune uses only where it measured it (`coop_wanted`).
+                    unsafe { wgpu::ExperimentalFeatures::enabled() }
+                } else {
+                    wgpu::ExperimentalFeatures::disabled()
+                },
+                ..Default::default()
+            };
+            pollster::block_on(adapter.request_device(&desc))
         };
-        let (device, queue) =
-            pollster::block_on(adapter.request_device(&desc)).map_err(|source| {
-                Error::RequestDevice {
-                    adapter: info.name.clone(),
-                    source,
-                }
-            })?;
-        Ok(Self::build(device, queue))
+        // Cooperative matrices (matrix units) where the adapter has a configuration the
+        // `coop` kernel can use; should the device refuse them, without.
+        let coop = if coop_wanted() {
+            coop_sizes(&adapter)
+        } else {
+            Vec::new()
+        };
+        let with_coop = (!coop.is_empty())
+            .then(|| request(features | COOP_FEATURES, true).ok())
+            .flatten();
+        let (device, queue) = match with_coop {
+            Some(dq) => dq,
+            None => request(features, false).map_err(|source| Error::RequestDevice {
+                adapter: info.name.clone(),
+                source,
+            })?,
+        };
+        let coop = if device.features().contains(COOP_FEATURES) {
+            coop
+        } else {
+            Vec::new()
+        };
+        Ok(Self::build(device, queue, coop))
     }
 
     /// Wraps a device and queue that the embedding program created itself.
     ///
     /// wgstyle uses the device's limits as they are; request the adapter's
-    /// `max_storage_buffer_binding_size` and `max_buffer_size` for large images.
+    /// `max_storage_buffer_binding_size` and `max_buffer_size` for large images. The
+    /// cooperative-matrix kernels need the adapter: see [`Context::from_adapter_device`].
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
-        Self::build(device, queue)
+        Self::build(device, queue, Vec::new())
     }
 
-    fn build(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+    /// As [`Context::from_device`], for a device created on `adapter`: where the device has
+    /// `EXPERIMENTAL_COOPERATIVE_MATRIX` (and `SHADER_F16`), the cooperative-matrix
+    /// convolution kernels run on the adapter's f16→f32 configurations.
+    pub fn from_adapter_device(
+        adapter: &wgpu::Adapter,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Self {
+        let coop = if device.features().contains(COOP_FEATURES) {
+            coop_sizes(adapter)
+        } else {
+            Vec::new()
+        };
+        Self::build(device, queue, coop)
+    }
+
+    /// Fragment sizes (8, 16) of the cooperative-matrix convolution kernels this context can
+    /// run: the adapter's square f16×f16→f32 configurations that wgpu supports, where the
+    /// device was created with `EXPERIMENTAL_COOPERATIVE_MATRIX`. Empty without; also empty
+    /// when `WGSTYLE_NO_COOP=1` was set as the context was created with [`Context::new`].
+    pub fn coop_fragment_sizes(&self) -> &[u32] {
+        &self.inner.coop
+    }
+
+    fn build(device: wgpu::Device, queue: wgpu::Queue, coop: Vec<u32>) -> Self {
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -224,6 +311,7 @@ impl Context {
                 pool,
                 errors,
                 autotune: crate::ops::conv_tune::Autotuner::new(),
+                coop,
             }),
         }
     }

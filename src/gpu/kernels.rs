@@ -16,6 +16,7 @@ pub struct Shader {
 pub const SHADERS: &[Shader] = &[
     CONV2D,
     CONV2D_SUBGROUP,
+    CONV2D_COOP,
     INSTANCE_NORM,
     ELEMENTWISE,
     UPSAMPLE,
@@ -42,15 +43,29 @@ pub const CONV2D_SUBGROUP: Shader = Shader {
     source: include_str!("../../shaders/conv2d_subgroup.wgsl"),
 };
 
+/// `shaders/conv2d_coop.wgsl`: the cooperative-matrix kernel `coop`, appended to
+/// `conv2d.wgsl` (not a module by itself; see [`conv2d_build`]).
+pub const CONV2D_COOP: Shader = Shader {
+    name: "conv2d_coop.wgsl",
+    source: include_str!("../../shaders/conv2d_coop.wgsl"),
+};
+
 /// `shaders/conv2d.wgsl` as built for a kernel variant:
 /// - `half`: `enable f16;` and `alias hf = f16;` in place of `alias hf = f32;` (the file's only
 ///   precision-dependent line). Needs `SHADER_F16`.
 /// - `subgroup`: the functions of `shaders/conv2d_subgroup.wgsl` in place of the file's own
 ///   (between its `// subgroup: begin` and `// subgroup: end` lines), and the direct entry's
 ///   `lane` is the `subgroup_invocation_id`. Needs `SUBGROUP`.
+/// - `coop` (8 or 16; the other arguments are then ignored): `shaders/conv2d_coop.wgsl`
+///   appended behind `enable f16; enable wgpu_cooperative_matrix;`, its fragments
+///   `coop`×`coop` (the file is written for 8×8: for 16, every `8x8` and its `S = 8u` become
+///   `16x16` and `16u`). Needs `EXPERIMENTAL_COOPERATIVE_MATRIX`, `SHADER_F16` and `SUBGROUP`.
 ///
 /// The naga test checks that every substitution took place.
-pub fn conv2d_build(half: bool, subgroup: bool) -> Shader {
+pub fn conv2d_build(half: bool, subgroup: bool, coop: u32) -> Shader {
+    if coop != 0 {
+        return conv2d_coop_build(coop);
+    }
     if !half && !subgroup {
         return CONV2D;
     }
@@ -84,6 +99,31 @@ pub fn conv2d_build(half: bool, subgroup: bool) -> Shader {
     Shader { name, source }
 }
 
+/// The cooperative-matrix build of [`conv2d_build`] for `size`×`size` fragments (8 or 16).
+fn conv2d_coop_build(size: u32) -> Shader {
+    static SOURCES: [std::sync::OnceLock<&'static str>; 2] =
+        [const { std::sync::OnceLock::new() }; 2];
+    let (i, name) = if size == 16 {
+        (1, "conv2d_coop16_f16")
+    } else {
+        (0, "conv2d_coop8_f16")
+    };
+    let source = SOURCES[i].get_or_init(|| {
+        let mut coop = CONV2D_COOP.source.to_string();
+        if size == 16 {
+            coop =
+                coop.replace(COOP_8, "coop_mat16x16")
+                    .replacen(COOP_S8, "const S: u32 = 16u;", 1);
+        }
+        let text = format!("{COOP_ENABLE}{}\n{coop}", CONV2D.source);
+        Box::leak(text.into_boxed_str())
+    });
+    Shader { name, source }
+}
+
+const COOP_ENABLE: &str = "enable f16;\nenable wgpu_cooperative_matrix;\n";
+const COOP_8: &str = "coop_mat8x8";
+const COOP_S8: &str = "const S: u32 = 8u;";
 const F32_ALIAS: &str = "alias hf = f32;";
 const SUBGROUP_BEGIN: &str = "// subgroup: begin";
 const SUBGROUP_END: &str = "// subgroup: end";
@@ -301,8 +341,8 @@ mod tests {
             "every file in shaders/ is listed in SHADERS"
         );
         for s in SHADERS {
-            if *s == CONV2D_SUBGROUP {
-                // A function for conv2d.wgsl, validated in its build below.
+            if *s == CONV2D_SUBGROUP || *s == CONV2D_COOP {
+                // Parts of conv2d.wgsl's builds, validated in them below.
                 continue;
             }
             validate(s);
@@ -316,7 +356,7 @@ mod tests {
         let mut modules = HashMap::new();
         for half in [false, true] {
             for subgroup in [false, true] {
-                let b = conv2d_build(half, subgroup);
+                let b = conv2d_build(half, subgroup, 0);
                 assert_eq!(b.source.starts_with("enable f16;"), half, "{}", b.name);
                 assert_eq!(b.source.contains("alias hf = f16;"), half, "{}", b.name);
                 assert_eq!(b.source.contains(F32_ALIAS), !half, "{}", b.name);
@@ -332,11 +372,26 @@ mod tests {
                 modules.insert(b.name, validate(&b));
             }
         }
+        for size in [8, 16] {
+            let b = conv2d_build(false, false, size);
+            assert!(b.source.starts_with(COOP_ENABLE), "{}", b.name);
+            assert!(b.source.contains(CONV2D.source), "{}", b.name);
+            let fragment = format!("coop_mat{size}x{size}<");
+            // 4 accumulators, 2 A and 2 B fragments.
+            assert_eq!(b.source.matches(&fragment).count(), 8, "{}", b.name);
+            assert_eq!(b.source.contains(COOP_8), size == 8, "{}", b.name);
+            assert!(
+                b.source.contains(&format!("const S: u32 = {size}u;")),
+                "{}",
+                b.name
+            );
+            modules.insert(b.name, validate(&b));
+        }
         for tile in crate::ops::conv::Tile::all() {
-            let expected = conv2d_build(tile.half, tile.subgroup);
+            let expected = conv2d_build(tile.half, tile.subgroup, tile.coop);
             let (module, info) = &modules[expected.name];
             for body in crate::ops::conv::DirectBody::ALL {
-                let kernel = tile.kernel(body);
+                let kernel = tile.kernel(body, 32);
                 assert_eq!(kernel.shader, expected);
                 let constants: naga::back::PipelineConstants = kernel
                     .constants

@@ -68,7 +68,9 @@ pub const DIRECT_PIXELS: u32 = 16;
 /// Tiled (`direct == false`): `wg_x × wg_y` invocations with a 4×4 register block each,
 /// A/B tiles of depth `bk` in workgroup memory. Direct: `wg_x × wg_y` invocations computing
 /// 16 pixels × 8 channels each straight from global memory (no barriers; best on CPU drivers);
-/// with `subgroup`, the invocations of a subgroup share each tap's weight loads.
+/// with `subgroup`, the invocations of a subgroup share each tap's weight loads. Cooperative
+/// matrix (`coop` = fragment size): 4 subgroups, each a 2×2 block of `coop`×`coop` f16×f16→f32
+/// matrix products (the matrix units of GPUs that have them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tile {
     /// Invocations along output channels.
@@ -87,6 +89,12 @@ pub struct Tile {
     /// `shaders/conv2d_subgroup.wgsl`). Needs `SUBGROUP`, subgroups of at least 8
     /// invocations, and `wg_y == 1` (one output channel block per workgroup).
     pub subgroup: bool,
+    /// Cooperative-matrix kernel (`shaders/conv2d_coop.wgsl`) with fragments of this size (8
+    /// or 16; 0: not one). Its A and B tiles are f16 (so it is a `half` variant), its sums
+    /// f32. Needs `EXPERIMENTAL_COOPERATIVE_MATRIX` with a `coop`×`coop`×`coop` f16→f32
+    /// configuration, `SHADER_F16`, `SUBGROUP` and a single subgroup size. `wg_x` and `wg_y`
+    /// are `coop`, `bk` is `2 * coop`.
+    pub coop: u32,
 }
 
 impl Tile {
@@ -111,6 +119,7 @@ impl Tile {
             direct: false,
             half: false,
             subgroup: false,
+            coop: 0,
         }
     }
 
@@ -122,14 +131,30 @@ impl Tile {
         }
     }
 
-    /// The half-precision variants: [`Tile::VARIANTS`] with `half` set.
-    pub const HALF_VARIANTS: [Tile; 5] = [
+    /// The half-precision variants: [`Tile::VARIANTS`] with `half` set, and the
+    /// cooperative-matrix variants (8×8 and 16×16 fragments).
+    pub const HALF_VARIANTS: [Tile; 7] = [
         Self::VARIANTS[0].with_half(),
         Self::VARIANTS[1].with_half(),
         Self::VARIANTS[2].with_half(),
         Self::VARIANTS[3].with_half(),
         Self::VARIANTS[4].with_half(),
+        Tile::coop(8),
+        Tile::coop(16),
     ];
+
+    /// The cooperative-matrix variant with `size`×`size` fragments.
+    const fn coop(size: u32) -> Tile {
+        Tile {
+            wg_x: size,
+            wg_y: size,
+            bk: 2 * size,
+            direct: false,
+            half: true,
+            subgroup: false,
+            coop: size,
+        }
+    }
 
     /// Every variant, f32 then f16.
     pub fn all() -> impl Iterator<Item = Tile> {
@@ -141,18 +166,24 @@ impl Tile {
         Tile { half: true, ..self }
     }
 
-    /// Output pixels per workgroup (tiled: `4 * wg_y`; direct: `16 * wg_x`).
+    /// Output pixels per workgroup (tiled: `4 * wg_y`; direct: `16 * wg_x`; cooperative
+    /// matrix: 4 fragments).
     pub fn pixels(self) -> u32 {
-        if self.direct {
+        if self.coop != 0 {
+            4 * self.coop
+        } else if self.direct {
             DIRECT_PIXELS * self.wg_x
         } else {
             4 * self.wg_y
         }
     }
 
-    /// Output channels per workgroup (tiled: `4 * wg_x`; direct: `8 * wg_y`).
+    /// Output channels per workgroup (tiled: `4 * wg_x`; direct: `8 * wg_y`; cooperative
+    /// matrix: 4 fragments).
     pub fn channels(self) -> u32 {
-        if self.direct {
+        if self.coop != 0 {
+            4 * self.coop
+        } else if self.direct {
             8 * self.wg_y
         } else {
             4 * self.wg_x
@@ -161,7 +192,9 @@ impl Tile {
 
     /// The entry point of this variant.
     pub fn entry(self) -> &'static str {
-        if self.direct {
+        if self.coop != 0 {
+            "coop"
+        } else if self.direct {
             "direct"
         } else {
             "main"
@@ -196,8 +229,12 @@ impl Tile {
         }
     }
 
-    /// A short name, e.g. `direct 64x1` or `tiled 16x16` (as in autotune caches and reports).
+    /// A short name, e.g. `direct 64x1`, `tiled 16x16` or `coop 16x16 f16` (as in autotune
+    /// caches and reports).
     pub fn name(self) -> String {
+        if self.coop != 0 {
+            return format!("coop {0}x{0} f16", self.coop);
+        }
         let kind = if self.direct { "direct" } else { "tiled" };
         let bk = if self.direct || self.bk == 16 {
             String::new()
@@ -218,28 +255,60 @@ impl Tile {
     /// [`Recorder::kernel_labels`]), or `None` for any other kernel.
     pub fn from_kernel_label(label: &str) -> Option<Tile> {
         Self::all().find(|t| {
+            if t.coop != 0 {
+                // Its constant (the subgroup size) depends on the adapter.
+                let k = t.kernel(DirectBody::Vec4, 0);
+                let stem = k.shader.name.trim_end_matches(".wgsl");
+                return label.split('[').next() == Some(&format!("{stem}.{}", k.entry));
+            }
             DirectBody::ALL
                 .iter()
-                .any(|&b| t.kernel(b).label() == label)
+                .any(|&b| t.kernel(b, 0).label() == label)
         })
     }
 
     /// Whether this variant runs on `ctx`'s device: [`Tile::fits`] its limits; for
     /// half-precision variants, it has `SHADER_F16`; for subgroup variants, `SUBGROUP` with
-    /// subgroups of 8 invocations or more. (Checked before every convolution: it reads the
+    /// subgroups of 8 invocations or more; for cooperative-matrix variants, the feature and
+    /// fragment size (see [`Tile::coop`]). (Checked before every convolution: it reads the
     /// context's cached limits and adapter info.)
     pub fn usable(self, ctx: &Context) -> bool {
         let features = ctx.device().features();
+        let info = ctx.adapter_info();
         self.fits(ctx.limits())
             && (!self.half || features.contains(wgpu::Features::SHADER_F16))
             && (!self.subgroup
+                || (features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8))
+            && (self.coop == 0
                 || (features.contains(wgpu::Features::SUBGROUP)
-                    && ctx.adapter_info().subgroup_min_size >= 8))
+                    && ctx.coop_fragment_sizes().contains(&self.coop)
+                    && info.subgroup_min_size == info.subgroup_max_size
+                    && 4 * info.subgroup_max_size
+                        <= ctx.limits().max_compute_invocations_per_workgroup
+                    && 4 * info.subgroup_max_size <= ctx.limits().max_compute_workgroup_size_x))
+    }
+
+    /// [`Tile::usable`] as a result: [`Error::Unsupported`] naming the variant where not.
+    pub fn check_usable(self, ctx: &Context) -> Result<()> {
+        if self.usable(ctx) {
+            return Ok(());
+        }
+        Err(Error::Unsupported {
+            adapter: ctx.adapter_info().name.clone(),
+            what: format!("the convolution kernel variant '{}'", self.name()),
+        })
     }
 
     /// Whether the device's compute limits allow this variant (workgroup size, invocations,
     /// workgroup memory).
     pub fn fits(self, limits: &wgpu::Limits) -> bool {
+        if self.coop != 0 {
+            // A and B tiles (f16), the output tile (f32) and 4 fragments of pixel origins
+            // (16 bytes each); the workgroup size is checked in `usable`.
+            let (m, k) = (4 * self.coop, 2 * self.coop);
+            return 2 * (m * k + k * m) + 4 * m * m + 16 * m
+                <= limits.max_compute_workgroup_storage_size;
+        }
         let shared = if self.direct {
             0
         } else {
@@ -255,8 +324,16 @@ impl Tile {
     }
 
     /// This variant's pipeline for a shape whose direct kernel body is `body` (see
-    /// [`DirectBody::of`]; the tiled variants have one body).
-    pub(crate) fn kernel(self, body: DirectBody) -> Kernel {
+    /// [`DirectBody::of`]; the tiled variants have one body), on an adapter with subgroups of
+    /// `subgroup_size` invocations (used by the cooperative-matrix variants only).
+    pub(crate) fn kernel(self, body: DirectBody, subgroup_size: u32) -> Kernel {
+        if self.coop != 0 {
+            return Kernel {
+                shader: conv2d_build(true, false, self.coop),
+                entry: self.entry(),
+                constants: vec![("SG", subgroup_size as f64)],
+            };
+        }
         let mut constants = vec![
             ("WG_X", self.wg_x as f64),
             ("WG_Y", self.wg_y as f64),
@@ -269,7 +346,7 @@ impl Tile {
             constants.push(("ROWS", 1.0));
         }
         Kernel {
-            shader: conv2d_build(self.half, self.subgroup),
+            shader: conv2d_build(self.half, self.subgroup, 0),
             entry: self.entry(),
             constants,
         }
@@ -470,12 +547,7 @@ pub(crate) fn run_into(
     tile: Tile,
     y: &Tensor,
 ) -> Result<()> {
-    if !tile.usable(rec.context()) {
-        return Err(Error::Unsupported {
-            adapter: rec.context().adapter_info().name.clone(),
-            what: format!("the convolution kernel variant '{}'", tile.name()),
-        });
-    }
+    tile.check_usable(rec.context())?;
     let mut p = p;
     let padded;
     let (x, w) = if tile.direct && (!p.cin.is_multiple_of(4) || !p.cout.is_multiple_of(4)) {
@@ -513,7 +585,7 @@ pub(crate) fn run_into(
     };
     let bias = bias.unwrap_or(w);
     rec.dispatch(
-        &tile.kernel(body),
+        &tile.kernel(body, rec.context().adapter_info().subgroup_max_size),
         &p,
         &[(1, x), (2, w), (3, bias), (4, y)],
         groups,

@@ -50,6 +50,8 @@ pub(crate) struct Autotuner {
     pub(crate) precision: Mutex<ConvPrecision>,
     /// What `Auto` was resolved to ([`resolve_auto`]).
     auto: Mutex<Option<ConvPrecision>>,
+    /// See [`Context::set_conv_variant`].
+    forced: Mutex<Option<Tile>>,
     /// Held while loading or tuning, so that one thread tunes a shape once.
     tuning: Mutex<()>,
     tuned: AtomicU64,
@@ -65,6 +67,7 @@ impl Autotuner {
             choices: Mutex::new(HashMap::new()),
             precision: Mutex::new(ConvPrecision::F32),
             auto: Mutex::new(None),
+            forced: Mutex::new(None),
             tuning: Mutex::new(()),
             tuned: AtomicU64::new(0),
             from_cache: AtomicU64::new(0),
@@ -99,10 +102,14 @@ impl Autotuner {
     }
 }
 
-/// The kernel variant for the convolution `p` on `ctx`: [`Tile::default_on`] (in the
-/// context's [`Context::effective_precision`]) with autotune off, else the remembered or
-/// cached choice, else the winner of a tuning run among the variants that precision allows.
+/// The kernel variant for the convolution `p` on `ctx`: the one set with
+/// [`Context::set_conv_variant`], else [`Tile::default_on`] (in the context's
+/// [`Context::effective_precision`]) with autotune off, else the remembered or cached choice,
+/// else the winner of a tuning run among the variants that precision allows.
 pub(crate) fn tile_for(ctx: &Context, p: &Params) -> Tile {
+    if let Some(t) = *ctx.inner.autotune.forced.lock().unwrap() {
+        return t;
+    }
     let precision = ctx.effective_precision();
     let default = Tile::default_on(ctx, p.cout as usize);
     let default = if precision == ConvPrecision::F16 {
@@ -244,6 +251,22 @@ impl Context {
             .collect();
         v.sort_by_key(|(s, _)| *s);
         v
+    }
+
+    /// Makes every convolution recorded from now on use `tile`, whatever the precision and the
+    /// autotune say (for benchmarks, tests and comparisons); `None` goes back to the normal
+    /// choice. A variant the device cannot run is refused with [`Error::Unsupported`].
+    pub fn set_conv_variant(&self, tile: Option<Tile>) -> crate::error::Result<()> {
+        if let Some(t) = tile {
+            t.check_usable(self)?;
+        }
+        *self.inner.autotune.forced.lock().unwrap() = tile;
+        Ok(())
+    }
+
+    /// The variant set with [`Context::set_conv_variant`], if any.
+    pub fn conv_variant(&self) -> Option<Tile> {
+        *self.inner.autotune.forced.lock().unwrap()
     }
 
     /// Pins the variant used for convolutions of `shape` while autotune is on, in the current
