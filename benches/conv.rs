@@ -1,5 +1,6 @@
 //! Times each distinct convolution of the fast network (at 256×256 by default) with every
-//! tile configuration: wall clock around submit-and-wait, median of several runs.
+//! kernel variant the adapter runs (f32, f16 and cooperative-matrix ones): wall clock around
+//! submit-and-wait, median of several runs.
 //!
 //! `cargo bench --bench conv` (`WGSTYLE_BENCH_SIZE=512` for another size).
 
@@ -32,7 +33,7 @@ fn main() {
         .unwrap();
         let out = hw.div_ceil(stride);
         let flop = 2.0 * (out * out * k * k * cin * cout) as f64;
-        for tile in Tile::VARIANTS {
+        for tile in Tile::all() {
             if !tile.usable(&ctx) {
                 continue;
             }
@@ -51,7 +52,8 @@ fn main() {
             run();
             let med = common::median_ms(reps, run);
             println!(
-                "{name:<22} {hw}x{hw} {tile:?}: {med:8.1} ms  {:6.2} GFLOP/s",
+                "{name:<22} {hw}x{hw} {:<20} {med:8.1} ms  {:6.2} GFLOP/s",
+                tile.name(),
                 flop / med / 1e6
             );
         }

@@ -37,6 +37,26 @@ fn quick_bench_writes_a_comparable_json_report() {
     for key in ["name", "backend", "device_type", "driver", "driver_info"] {
         assert!(report["adapter"][key].is_string(), "missing adapter.{key}");
     }
+    // The device features the kernels used, as the library sees them.
+    let ctx = common::ctx();
+    let features: Vec<&str> = report["adapter"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        features.contains(&"f16"),
+        ctx.supports_f16(),
+        "{features:?}"
+    );
+    for s in [8, 16] {
+        assert_eq!(
+            features.contains(&format!("coop{s}x{s}").as_str()),
+            ctx.coop_fragment_sizes().contains(&s),
+            "{features:?}"
+        );
+    }
     let timing = report["timing"].as_str().unwrap();
     assert!(timing == "gpu-timestamps" || timing == "wall-clock");
     let cases = report["cases"].as_array().unwrap();
@@ -124,4 +144,38 @@ fn quick_bench_writes_a_comparable_json_report() {
         cases.len(),
         "{text}"
     );
+}
+
+/// `wgstyle adapters` lists the adapter the tests run on with what the kernels can use of it
+/// (half precision, subgroups, cooperative-matrix fragment sizes), as the library sees it.
+#[test]
+fn adapters_lists_the_test_adapter_and_its_kernel_features() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wgstyle"))
+        .arg("adapters")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ctx = common::ctx();
+    let info = ctx.adapter_info();
+    let backend = format!("{:?}", info.backend);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&info.name) && l.split_whitespace().any(|w| w == backend.as_str()))
+        .unwrap_or_else(|| panic!("{} ({backend}) not listed:\n{text}", info.name));
+    let caps: Vec<&str> = line[info.name.len()..]
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(caps.contains(&"f16"), ctx.supports_f16(), "{line}");
+    for s in [8, 16] {
+        let name = format!("coop{s}x{s}");
+        assert_eq!(
+            caps.contains(&name.as_str()),
+            ctx.coop_fragment_sizes().contains(&s),
+            "{line}"
+        );
+    }
 }

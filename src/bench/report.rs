@@ -117,6 +117,31 @@ pub struct AdapterReport {
     pub driver: String,
     /// Driver version details.
     pub driver_info: String,
+    /// What the kernels used of the device: `timestamps`, `f16`, `subgroups`, and `coop8x8` /
+    /// `coop16x16` for the cooperative-matrix kernels (reports from before this field have
+    /// none).
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+/// The names in [`AdapterReport::features`] for `ctx`.
+fn feature_names(ctx: &Context) -> Vec<String> {
+    let f = ctx.device().features();
+    let mut v: Vec<String> = [
+        (wgpu::Features::TIMESTAMP_QUERY, "timestamps"),
+        (wgpu::Features::SHADER_F16, "f16"),
+        (wgpu::Features::SUBGROUP, "subgroups"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| f.contains(*flag))
+    .map(|(_, name)| name.to_string())
+    .collect();
+    v.extend(
+        ctx.coop_fragment_sizes()
+            .iter()
+            .map(|s| format!("coop{s}x{s}")),
+    );
+    v
 }
 
 /// A whole benchmark report.
@@ -189,6 +214,7 @@ impl Report {
                 backend: format!("{:?}", i.backend),
                 driver: i.driver.clone(),
                 driver_info: i.driver_info.clone(),
+                features: feature_names(ctx),
             },
             limits,
             timing: if timestamps {
@@ -209,7 +235,7 @@ impl Report {
     pub fn table(&self) -> String {
         let a = &self.adapter;
         let mut s = format!(
-            "wgstyle bench v{} (suite {}, {}) on {} | {} | {} | {} {}\ntiming: {}; autotune: {}\n",
+            "wgstyle bench v{} (suite {}, {}) on {} | {} | {} | {} {} | {}\ntiming: {}; autotune: {}\n",
             self.wgstyle_version,
             self.suite_version,
             self.git_commit,
@@ -218,6 +244,11 @@ impl Report {
             a.device_type,
             a.driver,
             a.driver_info,
+            if a.features.is_empty() {
+                "-".to_string()
+            } else {
+                a.features.join(",")
+            },
             self.timing,
             self.autotune.as_deref().unwrap_or("unknown")
         );

@@ -50,12 +50,38 @@ impl AdapterChoice {
     }
 }
 
+/// An adapter and what wgstyle's kernels can use of it.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    /// Name, backend, device type and driver.
+    pub info: wgpu::AdapterInfo,
+    /// `SHADER_F16`: the half-precision convolution variants.
+    pub f16: bool,
+    /// `SUBGROUP`: the direct kernel's shared weight loads.
+    pub subgroups: bool,
+    /// Fragment sizes of the cooperative-matrix kernels it offers (see
+    /// [`Context::coop_fragment_sizes`]; empty with `WGSTYLE_NO_COOP=1`).
+    pub coop: Vec<u32>,
+}
+
 /// Lists every adapter on the given backends (all native backends by default).
-pub fn enumerate_adapters(backends: Option<wgpu::Backends>) -> Vec<wgpu::AdapterInfo> {
+pub fn enumerate_adapters(backends: Option<wgpu::Backends>) -> Vec<AdapterSummary> {
     let backends = backends
         .or_else(wgpu::Backends::from_env)
         .unwrap_or(ALL_NATIVE);
-    adapters_on(backends).iter().map(|a| a.get_info()).collect()
+    adapters_on(backends)
+        .iter()
+        .map(|a| AdapterSummary {
+            info: a.get_info(),
+            f16: a.features().contains(wgpu::Features::SHADER_F16),
+            subgroups: a.features().contains(wgpu::Features::SUBGROUP),
+            coop: if coop_wanted() {
+                coop_sizes(a)
+            } else {
+                Vec::new()
+            },
+        })
+        .collect()
 }
 
 const ALL_NATIVE: wgpu::Backends = wgpu::Backends::PRIMARY.union(wgpu::Backends::GL);
