@@ -52,17 +52,22 @@ fn subgroup_variant_runs_where_supported() {
         assert!(expected, "lavapipe should offer SUBGROUP");
     }
     if !expected {
-        let x = up([1, 4, 4, 4], &[0.5; 64]);
-        let k = up([3, 3, 4, 8], &[0.25; 288]);
-        let p = Conv2d {
-            stride: 1,
-            padding: Padding::Same,
-            relu: false,
-        };
-        let mut rec = Recorder::new(ctx(), "test");
-        let err = conv2d_tiled(&mut rec, &x, &k, None, p, sg).unwrap_err();
-        assert!(err.to_string().contains("direct 64x1 sg"), "{err}");
+        assert_refused(sg);
     }
+}
+
+/// A convolution on `tile`, which this adapter cannot run, fails with an error naming it.
+fn assert_refused(tile: Tile) {
+    let x = up([1, 4, 4, 4], &[0.5; 64]);
+    let k = up([3, 3, 4, 8], &[0.25; 288]);
+    let p = Conv2d {
+        stride: 1,
+        padding: Padding::Same,
+        relu: false,
+    };
+    let mut rec = Recorder::new(ctx(), "test");
+    let err = conv2d_tiled(&mut rec, &x, &k, None, p, tile).unwrap_err();
+    assert!(err.to_string().contains(&tile.name()), "{err}");
 }
 
 /// The cooperative-matrix variants run exactly where the adapter offers their fragment size
@@ -98,16 +103,7 @@ fn cooperative_matrix_variants_run_where_supported() {
             && ctx().supports_f16();
         assert_eq!(tile.usable(ctx()), expected, "{}", tile.name());
         if !expected {
-            let x = up([1, 4, 4, 4], &[0.5; 64]);
-            let k = up([3, 3, 4, 8], &[0.25; 288]);
-            let p = Conv2d {
-                stride: 1,
-                padding: Padding::Same,
-                relu: false,
-            };
-            let mut rec = Recorder::new(ctx(), "test");
-            let err = conv2d_tiled(&mut rec, &x, &k, None, p, tile).unwrap_err();
-            assert!(err.to_string().contains(&tile.name()), "{err}");
+            assert_refused(tile);
         }
     }
 }
