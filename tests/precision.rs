@@ -171,6 +171,13 @@ fn autotune_keeps_f32_f16_and_auto_choices_apart_and_auto_decides_once() {
     for p in ["\"f32\"", "\"f16\"", "\"auto\""] {
         assert!(text.contains(p), "cache lacks {p}: {text}");
     }
+    // Where the device has cooperative matrices, their variants agreed with the default
+    // variant's output (else the autotune drops them untimed) and were timed among the f16
+    // ones.
+    for size in ctx.coop_fragment_sizes() {
+        let name = format!("\"coop {size}x{size} f16\"");
+        assert!(text.contains(&name), "{name} not timed: {text}");
+    }
     // Autotune off: auto means f32 (there is nothing to measure with).
     ctx.set_autotune(false);
     assert_eq!(ctx.effective_precision(), ConvPrecision::F32);

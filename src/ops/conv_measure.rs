@@ -8,6 +8,10 @@
 //! a whole run above [`RUN_BUDGET_MS`] (slow devices: lavapipe); a variant's time is its
 //! fastest run (interference from other work only adds).
 //!
+//! The cooperative-matrix variants (wgpu's experimental feature, on drivers this project may
+//! never have run) must also agree with the default variant on the warm-up problem, within
+//! [`COOP_AGREEMENT`], or they are not timed.
+//!
 //! Each run is its own recording and submission, inside its own wgpu error scope, so that it
 //! may happen while another recording is open on the same thread (the buffer pool supports
 //! nested recordings) without touching that recording's buffers or errors. The scratch
@@ -29,6 +33,12 @@ pub const RUN_BUDGET_MS: f64 = 50.0;
 /// A variant this many times slower than the best so far (on the probe, or in its first run)
 /// is not run again.
 pub const GIVE_UP: f64 = 1.5;
+
+/// The largest difference a cooperative-matrix variant may show against the default
+/// variant's output on the autotune's warm-up problem, relative to the largest output value:
+/// its f16 tiles give about 1e-3 (tests/kernels.rs holds them to 4e-3 against a float64
+/// reference); a driver that lays fragments out otherwise gives errors of order 1.
+pub const COOP_AGREEMENT: f64 = 2e-2;
 
 /// Per-variant milliseconds (fastest run), fastest first.
 pub type Times = Vec<(Tile, f64)>;
@@ -141,7 +151,26 @@ pub(crate) fn measure(
     candidates.retain(|t| t.usable(ctx));
     // The probe reads and writes the top-left part of the same scratch tensors.
     let probe = shape.probe().map(ConvShape::params);
-    time_once(ctx, &s, probe.unwrap_or(p), *candidates.first()?);
+    let first = probe.unwrap_or(p);
+    if candidates.iter().any(|t| t.coop != 0) {
+        let reference = output_of(ctx, &s, first, *candidates.first()?)?;
+        candidates.retain(|&t| {
+            t.coop == 0
+                || output_of(ctx, &s, first, t).is_some_and(|y| {
+                    let ok = agrees(&reference, &y);
+                    if !ok {
+                        log::warn!(
+                            "autotune: {} disagrees with {}: not used",
+                            t.name(),
+                            default.name()
+                        );
+                    }
+                    ok
+                })
+        });
+    } else {
+        time_once(ctx, &s, first, *candidates.first()?);
+    }
     let mut quick: Times = Vec::new();
     let mut target = p;
     if let Some(q) = probe {
@@ -191,9 +220,46 @@ pub(crate) fn measure(
     ))
 }
 
+/// Runs `tile` once on `p` and reads the whole scratch output back.
+fn output_of(ctx: &Context, s: &Scratch, p: Params, tile: Tile) -> Option<Vec<f32>> {
+    time_once(ctx, s, p, tile)?;
+    let mut rec = Recorder::new(ctx, "autotune.check");
+    let rb = rec.readback(&s.y);
+    rec.submit().ok()?;
+    rb.read(ctx).ok()
+}
+
+/// Whether `y` is within [`COOP_AGREEMENT`] of `reference` (relative to its largest value).
+fn agrees(reference: &[f32], y: &[f32]) -> bool {
+    let scale = reference
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(1e-30);
+    reference.len() == y.len()
+        && reference
+            .iter()
+            .zip(y)
+            .all(|(a, b)| ((a - b).abs() / scale) as f64 <= COOP_AGREEMENT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agreement_allows_half_precision_rounding_and_nothing_more() {
+        let reference: Vec<f32> = (0..64).map(|i| (i as f32 - 30.0) * 0.25).collect();
+        let scale = 8.5;
+        let near: Vec<f32> = reference.iter().map(|v| v + 0.01 * scale).collect();
+        assert!(agrees(&reference, &near));
+        let mut wrong = reference.clone();
+        wrong[7] += 0.03 * scale;
+        assert!(!agrees(&reference, &wrong));
+        let mut nan = reference.clone();
+        nan[0] = f32::NAN;
+        assert!(!agrees(&reference, &nan));
+        assert!(!agrees(&reference, &reference[1..]));
+    }
 
     #[test]
     fn auto_takes_f16_only_when_it_wins_by_the_margin() {
