@@ -75,6 +75,28 @@ fn quick_bench_writes_a_comparable_json_report() {
         );
         assert!(c["passes"].as_u64().unwrap() >= 1);
     }
+    // On adapters with cooperative matrices the forward transform convolutions are timed on
+    // that kernel too (`... coop`), and ran on it; elsewhere there are no such cases.
+    let coop: Vec<&serde_json::Value> = cases
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().ends_with(" coop"))
+        .collect();
+    assert_eq!(
+        coop.is_empty(),
+        ctx.coop_fragment_sizes().is_empty(),
+        "{coop:?}"
+    );
+    for c in &coop {
+        let name = c["name"].as_str().unwrap();
+        assert!(
+            name.starts_with("conv/transform.") || name.starts_with("conv_transpose/transform.")
+        );
+        let variants = c["conv_variants"].as_object().unwrap();
+        assert!(
+            !variants.is_empty() && variants.keys().all(|k| k.starts_with("coop ")),
+            "{c}"
+        );
+    }
     // The transform network's FLOP count at 64x64 (2 per multiply-add).
     let net = cases
         .iter()

@@ -102,6 +102,16 @@ pub fn has_f16_copy(case: &Case) -> bool {
         || case.kind == "network"
 }
 
+/// Whether the suite also times `case` on the cooperative-matrix kernel (as `NAME coop`, pinned
+/// with [`Context::set_conv_variant`], on adapters that have one): the fast network's forward
+/// convolutions, so that reports show the matrix units' speed beside whatever the autotune
+/// chose for `NAME f16`.
+pub fn has_coop_copy(case: &Case) -> bool {
+    case.kind == "kernel"
+        && (case.name.starts_with("conv/transform.")
+            || case.name.starts_with("conv_transpose/transform."))
+}
+
 /// Weights of the real shapes of `arch`, pseudo-random (fan-in scaled), for benchmarks and tests
 /// that need no download.
 pub fn synthetic_weights(arch: Arch) -> TransformWeights {
@@ -128,7 +138,8 @@ pub fn synthetic_weights(arch: Arch) -> TransformWeights {
 /// VGG19 up to relu5_1 (at 256²), the transposed convolutions, instance norm, the backward
 /// kernels of training and Gatys (256²), the Gram matrix, the norm + residual fusion, the
 /// whole fast network at 256², 512² and 1024², and one Gatys iteration at 256² and 512² on
-/// `vgg` (none without it); some also in f16 ([`has_f16_copy`]). `quick`: every kind of case
+/// `vgg` (none without it); some also in f16 ([`has_f16_copy`]) and on the cooperative-matrix
+/// kernel ([`has_coop_copy`]). `quick`: every kind of case
 /// once, at 64². `wanted` says which
 /// expensive cases to build at all (the caller filters the rest by name).
 pub fn suite<'a>(

@@ -67,19 +67,30 @@ pub fn run(ctx: &Context, opts: &BenchOptions, mut progress: impl FnMut(&str)) -
         .any(|&s| wanted(&gatys::name(s)));
     let vgg = need_vgg.then(|| gatys::synthetic_vgg(ctx)).transpose()?;
     let context_precision = ctx.precision();
+    let context_variant = ctx.conv_variant();
+    // The cooperative-matrix variant with the largest fragments the device runs.
+    let coop = Tile::HALF_VARIANTS
+        .into_iter()
+        .filter(|t| t.coop != 0 && t.usable(ctx))
+        .max_by_key(|t| t.coop);
     for case in cases::suite(ctx, opts.quick, vgg.as_ref(), wanted)? {
-        let mut runs = vec![(case.name.clone(), context_precision)];
+        let mut runs = vec![(case.name.clone(), context_precision, context_variant)];
         if ctx.supports_f16() && cases::has_f16_copy(&case) {
-            runs.push((format!("{} f16", case.name), ConvPrecision::F16));
+            runs.push((format!("{} f16", case.name), ConvPrecision::F16, None));
         }
-        for (name, precision) in runs {
+        if let Some(t) = coop.filter(|_| cases::has_coop_copy(&case)) {
+            runs.push((format!("{} coop", case.name), ConvPrecision::F16, Some(t)));
+        }
+        for (name, precision, variant) in runs {
             if !wanted(&name) {
                 continue;
             }
             progress(&name);
             ctx.set_precision(precision)?;
+            ctx.set_conv_variant(variant)?;
             let r = time_case(ctx, &case, opts, timestamps);
             ctx.set_precision(context_precision)?;
+            ctx.set_conv_variant(context_variant)?;
             results.push(CaseResult { name, ..r? });
         }
     }
