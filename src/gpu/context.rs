@@ -250,8 +250,9 @@ impl Context {
                 experimental_features: if experimental {
                     // SAFETY: wgpu's experimental features may have bugs with undefined
                     // behaviour; wgstyle uses only EXPERIMENTAL_COOPERATIVE_MATRIX, in one
-                    // kernel that is tested against a CPU reference where a driver has it and
-                    // that the autotune uses only where it measured it (`coop_wanted`).
+                    // kernel that is tested against a CPU reference where a driver has it, and
+                    // that the autotune uses only after its output agreed with the default
+                    // variant's and it was measured faster (`WGSTYLE_NO_COOP=1`: not at all).
                     unsafe { wgpu::ExperimentalFeatures::enabled() }
                 } else {
                     wgpu::ExperimentalFeatures::disabled()
