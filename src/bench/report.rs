@@ -124,26 +124,6 @@ pub struct AdapterReport {
     pub features: Vec<String>,
 }
 
-/// The names in [`AdapterReport::features`] for `ctx`.
-fn feature_names(ctx: &Context) -> Vec<String> {
-    let f = ctx.device().features();
-    let mut v: Vec<String> = [
-        (wgpu::Features::TIMESTAMP_QUERY, "timestamps"),
-        (wgpu::Features::SHADER_F16, "f16"),
-        (wgpu::Features::SUBGROUP, "subgroups"),
-    ]
-    .into_iter()
-    .filter(|(flag, _)| f.contains(*flag))
-    .map(|(_, name)| name.to_string())
-    .collect();
-    v.extend(
-        ctx.coop_fragment_sizes()
-            .iter()
-            .map(|s| format!("coop{s}x{s}")),
-    );
-    v
-}
-
 /// A whole benchmark report.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -214,7 +194,10 @@ impl Report {
                 backend: format!("{:?}", i.backend),
                 driver: i.driver.clone(),
                 driver_info: i.driver_info.clone(),
-                features: feature_names(ctx),
+                features: crate::gpu::context::kernel_features(
+                    ctx.device().features(),
+                    ctx.coop_fragment_sizes(),
+                ),
             },
             limits,
             timing: if timestamps {

@@ -8,32 +8,20 @@ pub fn run() -> Result<()> {
         bail!("no GPU adapters found. On Linux without a GPU: apt-get install mesa-vulkan-drivers");
     }
     println!(
-        "{:<40} {:<8} {:<14} {:<24} driver",
-        "name", "backend", "type", "kernels"
+        "{:<40} {:<8} {:<14} {:<34} driver",
+        "name", "backend", "type", "features"
     );
     for a in adapters {
-        // What the convolution kernels can use: half precision, subgroups, and the matrix
-        // units (cooperative matrices, f16 fragments with f32 sums).
-        let mut caps = Vec::new();
-        if a.f16 {
-            caps.push("f16".to_string());
-        }
-        if a.subgroups {
-            caps.push("subgroups".to_string());
-        }
-        for s in &a.coop {
-            caps.push(format!("coop{s}x{s}"));
-        }
         let i = &a.info;
         println!(
-            "{:<40} {:<8} {:<14} {:<24} {} {}",
+            "{:<40} {:<8} {:<14} {:<34} {} {}",
             i.name,
             format!("{:?}", i.backend),
             format!("{:?}", i.device_type),
-            if caps.is_empty() {
+            if a.features.is_empty() {
                 "-".to_string()
             } else {
-                caps.join(",")
+                a.features.join(",")
             },
             i.driver,
             i.driver_info

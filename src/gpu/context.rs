@@ -55,13 +55,26 @@ impl AdapterChoice {
 pub struct AdapterSummary {
     /// Name, backend, device type and driver.
     pub info: wgpu::AdapterInfo,
-    /// `SHADER_F16`: the half-precision convolution variants.
-    pub f16: bool,
-    /// `SUBGROUP`: the direct kernel's shared weight loads.
-    pub subgroups: bool,
-    /// Fragment sizes of the cooperative-matrix kernels it offers (see
-    /// [`Context::coop_fragment_sizes`]; empty with `WGSTYLE_NO_COOP=1`).
-    pub coop: Vec<u32>,
+    /// [`kernel_features`] of the adapter.
+    pub features: Vec<String>,
+}
+
+/// Names of what the kernels use of a device with `features` and cooperative-matrix fragment
+/// sizes `coop`: `timestamps`, `f16` (the half-precision variants), `subgroups` (the direct
+/// kernel's shared weight loads) and `coop8x8` / `coop16x16` (as in `wgstyle adapters` and
+/// benchmark reports).
+pub fn kernel_features(features: wgpu::Features, coop: &[u32]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        (wgpu::Features::TIMESTAMP_QUERY, "timestamps"),
+        (wgpu::Features::SHADER_F16, "f16"),
+        (wgpu::Features::SUBGROUP, "subgroups"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| features.contains(*flag))
+    .map(|(_, name)| name.to_string())
+    .collect();
+    v.extend(coop.iter().map(|s| format!("coop{s}x{s}")));
+    v
 }
 
 /// Lists every adapter on the given backends (all native backends by default).
@@ -73,13 +86,7 @@ pub fn enumerate_adapters(backends: Option<wgpu::Backends>) -> Vec<AdapterSummar
         .iter()
         .map(|a| AdapterSummary {
             info: a.get_info(),
-            f16: a.features().contains(wgpu::Features::SHADER_F16),
-            subgroups: a.features().contains(wgpu::Features::SUBGROUP),
-            coop: if coop_wanted() {
-                coop_sizes(a)
-            } else {
-                Vec::new()
-            },
+            features: kernel_features(a.features(), &coop_sizes(a)),
         })
         .collect()
 }
@@ -102,15 +109,24 @@ const COOP_FEATURES: wgpu::Features = wgpu::Features::EXPERIMENTAL_COOPERATIVE_M
     .union(wgpu::Features::SHADER_F16)
     .union(wgpu::Features::SUBGROUP);
 
-/// Whether to ask for cooperative matrices (not with `WGSTYLE_NO_COOP=1`).
+/// Whether to use cooperative matrices (not with `WGSTYLE_NO_COOP=1`).
 fn coop_wanted() -> bool {
     std::env::var("WGSTYLE_NO_COOP").map_or(true, |v| v.is_empty() || v == "0")
 }
 
-/// The fragment sizes `S` of the adapter's `S×S×S` f16×f16→f32 cooperative-matrix
-/// configurations (wgpu offers 8 and 16), where it has the features the kernels need.
+/// The fragment sizes `S` at which the `coop` kernels run on `adapter`: its `S×S×S`
+/// f16×f16→f32 cooperative-matrix configurations (wgpu offers 8 and 16), where it has the
+/// features the kernels need, one subgroup size (their workgroup is 4 subgroups) and room for
+/// such a workgroup; none with `WGSTYLE_NO_COOP=1`.
 fn coop_sizes(adapter: &wgpu::Adapter) -> Vec<u32> {
-    if !adapter.features().contains(COOP_FEATURES) {
+    let (info, limits) = (adapter.get_info(), adapter.limits());
+    let workgroup = 4 * info.subgroup_max_size;
+    if !coop_wanted()
+        || !adapter.features().contains(COOP_FEATURES)
+        || info.subgroup_min_size != info.subgroup_max_size
+        || workgroup > limits.max_compute_invocations_per_workgroup
+        || workgroup > limits.max_compute_workgroup_size_x
+    {
         return Vec::new();
     }
     let mut sizes: Vec<u32> = adapter
@@ -127,6 +143,15 @@ fn coop_sizes(adapter: &wgpu::Adapter) -> Vec<u32> {
     sizes.sort_unstable();
     sizes.dedup();
     sizes
+}
+
+/// [`coop_sizes`] where `device` was created with the features the kernels need, else none.
+fn device_coop_sizes(adapter: &wgpu::Adapter, device: &wgpu::Device) -> Vec<u32> {
+    if device.features().contains(COOP_FEATURES) {
+        coop_sizes(adapter)
+    } else {
+        Vec::new()
+    }
 }
 
 fn type_rank(t: wgpu::DeviceType) -> u32 {
@@ -263,12 +288,7 @@ impl Context {
         };
         // Cooperative matrices (matrix units) where the adapter has a configuration the
         // `coop` kernel can use; should the device refuse them, without.
-        let coop = if coop_wanted() {
-            coop_sizes(&adapter)
-        } else {
-            Vec::new()
-        };
-        let with_coop = (!coop.is_empty())
+        let with_coop = (!coop_sizes(&adapter).is_empty())
             .then(|| request(features | COOP_FEATURES, true).ok())
             .flatten();
         let (device, queue) = match with_coop {
@@ -278,11 +298,7 @@ impl Context {
                 source,
             })?,
         };
-        let coop = if device.features().contains(COOP_FEATURES) {
-            coop
-        } else {
-            Vec::new()
-        };
+        let coop = device_coop_sizes(&adapter, &device);
         Ok(Self::build(device, queue, coop))
     }
 
@@ -303,18 +319,15 @@ impl Context {
         device: wgpu::Device,
         queue: wgpu::Queue,
     ) -> Self {
-        let coop = if device.features().contains(COOP_FEATURES) {
-            coop_sizes(adapter)
-        } else {
-            Vec::new()
-        };
+        let coop = device_coop_sizes(adapter, &device);
         Self::build(device, queue, coop)
     }
 
     /// Fragment sizes (8, 16) of the cooperative-matrix convolution kernels this context can
     /// run: the adapter's square f16×f16→f32 configurations that wgpu supports, where the
-    /// device was created with `EXPERIMENTAL_COOPERATIVE_MATRIX`. Empty without; also empty
-    /// when `WGSTYLE_NO_COOP=1` was set as the context was created with [`Context::new`].
+    /// device was created with `EXPERIMENTAL_COOPERATIVE_MATRIX`, `SHADER_F16` and `SUBGROUP`
+    /// and the adapter has one subgroup size and room for a workgroup of 4 subgroups. Empty
+    /// otherwise, and when `WGSTYLE_NO_COOP=1` was set as the context was created.
     pub fn coop_fragment_sizes(&self) -> &[u32] {
         &self.inner.coop
     }

@@ -269,8 +269,8 @@ impl Tile {
 
     /// Whether this variant runs on `ctx`'s device: [`Tile::fits`] its limits; for
     /// half-precision variants, it has `SHADER_F16`; for subgroup variants, `SUBGROUP` with
-    /// subgroups of 8 invocations or more; for cooperative-matrix variants, the feature and
-    /// fragment size (see [`Tile::coop`]). (Checked before every convolution: it reads the
+    /// subgroups of 8 invocations or more; for cooperative-matrix variants, the fragment size
+    /// among [`Context::coop_fragment_sizes`]. (Checked before every convolution: it reads the
     /// context's cached limits and adapter info.)
     pub fn usable(self, ctx: &Context) -> bool {
         let features = ctx.device().features();
@@ -279,13 +279,7 @@ impl Tile {
             && (!self.half || features.contains(wgpu::Features::SHADER_F16))
             && (!self.subgroup
                 || (features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8))
-            && (self.coop == 0
-                || (features.contains(wgpu::Features::SUBGROUP)
-                    && ctx.coop_fragment_sizes().contains(&self.coop)
-                    && info.subgroup_min_size == info.subgroup_max_size
-                    && 4 * info.subgroup_max_size
-                        <= ctx.limits().max_compute_invocations_per_workgroup
-                    && 4 * info.subgroup_max_size <= ctx.limits().max_compute_workgroup_size_x))
+            && (self.coop == 0 || ctx.coop_fragment_sizes().contains(&self.coop))
     }
 
     /// [`Tile::usable`] as a result: [`Error::Unsupported`] naming the variant where not.
@@ -304,7 +298,7 @@ impl Tile {
     pub fn fits(self, limits: &wgpu::Limits) -> bool {
         if self.coop != 0 {
             // A and B tiles (f16), the output tile (f32) and 4 fragments of pixel origins
-            // (16 bytes each); the workgroup size is checked in `usable`.
+            // (16 bytes each); the workgroup size (4 subgroups) is checked by the context.
             let (m, k) = (4 * self.coop, 2 * self.coop);
             return 2 * (m * k + k * m) + 4 * m * m + 16 * m
                 <= limits.max_compute_workgroup_storage_size;
