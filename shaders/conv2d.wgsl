@@ -355,6 +355,12 @@ fn wpair(i: u32, cq: u32, lane: u32) -> WPair {
     return WPair(wblock(i, cq), wblock(i + 1u, cq));
 }
 
+// The weights of one tap and 4 input channels for output channels n0..n0+31 (`wide`): 32 vec4
+// loads.
+fn wblock32(i: u32, cq: u32, lane: u32) -> WBlock {
+    return WBlock(wblock(i, cq), wblock(i + 1u, cq), wblock(i + 2u, cq), wblock(i + 3u, cq), wblock(i + 4u, cq), wblock(i + 5u, cq), wblock(i + 6u, cq), wblock(i + 7u, cq));
+}
+
 // Whether an invocation whose slots are all `past` the last pixel may return at once.
 fn retired(past: bool) -> bool {
     return past;
@@ -691,3 +697,88 @@ fn direct(
     store(q15, n0, a150, a151);
 }
 
+
+// ---------------------------------------------------------------------------------------
+// `wide`: the direct kernel with the other register block, 4 output pixels x 32 output
+// channels per invocation (WG_X invocations along pixels; one block of 32 channels per
+// workgroup row, WG_Y = 1). Per tap and 4 input channels it loads 4 input vec4s and a 4 x 32
+// weight block (`wblock32`; 4 loads per invocation in the subgroup build), where `direct`
+// loads 16 and a 4 x 8 block: 8 load instructions per 512 multiply-adds instead of 17, which
+// is what lavapipe pays for. No sliding window (strided and transposed convolutions are what
+// it is for); the kernel's rows are padded to a multiple of 32 (`wcout`).
+
+// Output channels n0..n0+31 of one tap and 4 input channels, as 8 matrices of 4 output
+// channels (see `wblock`).
+struct WBlock {
+    m0: mat4x4<hf>, m1: mat4x4<hf>, m2: mat4x4<hf>, m3: mat4x4<hf>,
+    m4: mat4x4<hf>, m5: mat4x4<hf>, m6: mat4x4<hf>, m7: mat4x4<hf>,
+}
+
+fn store8(q: Pixel, n0: u32, v0: vec4<hf>, v1: vec4<hf>, v2: vec4<hf>, v3: vec4<hf>, v4: vec4<hf>, v5: vec4<hf>, v6: vec4<hf>, v7: vec4<hf>) {
+    store(q, n0, vec4<f32>(v0), vec4<f32>(v1));
+    store(q, n0 + 8u, vec4<f32>(v2), vec4<f32>(v3));
+    store(q, n0 + 16u, vec4<f32>(v4), vec4<f32>(v5));
+    store(q, n0 + 24u, vec4<f32>(v6), vec4<f32>(v7));
+}
+
+@compute @workgroup_size(WG_X, 1, 1)
+fn wide(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32, // unused; the subgroup build: subgroup_invocation_id
+) {
+    let m_count = direct_slots();
+    let m0 = ((wid.x + wid.z * nwg.x) * WG_X + lid.x) * 4u;
+    let n0 = wid.y * 32u;
+    if (retired(m0 >= m_count) || n0 >= p.cout) { return; }
+    let q0 = pixel(m0 + 0u, m_count);
+    let q1 = pixel(m0 + 1u, m_count);
+    let q2 = pixel(m0 + 2u, m_count);
+    let q3 = pixel(m0 + 3u, m_count);
+    var c00 = vec4<hf>(0.0); var c01 = vec4<hf>(0.0); var c02 = vec4<hf>(0.0); var c03 = vec4<hf>(0.0); var c04 = vec4<hf>(0.0); var c05 = vec4<hf>(0.0); var c06 = vec4<hf>(0.0); var c07 = vec4<hf>(0.0);
+    var c10 = vec4<hf>(0.0); var c11 = vec4<hf>(0.0); var c12 = vec4<hf>(0.0); var c13 = vec4<hf>(0.0); var c14 = vec4<hf>(0.0); var c15 = vec4<hf>(0.0); var c16 = vec4<hf>(0.0); var c17 = vec4<hf>(0.0);
+    var c20 = vec4<hf>(0.0); var c21 = vec4<hf>(0.0); var c22 = vec4<hf>(0.0); var c23 = vec4<hf>(0.0); var c24 = vec4<hf>(0.0); var c25 = vec4<hf>(0.0); var c26 = vec4<hf>(0.0); var c27 = vec4<hf>(0.0);
+    var c30 = vec4<hf>(0.0); var c31 = vec4<hf>(0.0); var c32 = vec4<hf>(0.0); var c33 = vec4<hf>(0.0); var c34 = vec4<hf>(0.0); var c35 = vec4<hf>(0.0); var c36 = vec4<hf>(0.0); var c37 = vec4<hf>(0.0);
+    let cin4 = p.cin / 4u;
+    let cq = p.wcout / 4u;
+    // Taps: all of them; for a transposed convolution those of the pixels' class only.
+    var k_step = 1u;
+    var ky0 = 0u;
+    var kx0 = 0u;
+    if (p.mode == MODE_TRANSPOSED) {
+        let s = i32(p.stride);
+        k_step = p.stride;
+        ky0 = u32(((q0.oy0 % s) + s) % s);
+        kx0 = u32(((q0.ox0 % s) + s) % s);
+    }
+    for (var ky = ky0; ky < p.kh; ky += k_step) {
+        for (var kx = kx0; kx < p.kw; kx += k_step) {
+            let t0 = tap(q0.base, q0.oy0, q0.ox0, ky, kx, q0.inside);
+            let t1 = tap(q1.base, q1.oy0, q1.ox0, ky, kx, q1.inside);
+            let t2 = tap(q2.base, q2.oy0, q2.ox0, ky, kx, q2.inside);
+            let t3 = tap(q3.base, q3.oy0, q3.ox0, ky, kx, q3.inside);
+            let i0 = t0.addr / 4u;
+            let i1 = t1.addr / 4u;
+            let i2 = t2.addr / 4u;
+            let i3 = t3.addr / 4u;
+            var wi = ((ky * p.kw + kx) * p.cin * p.wcout + n0) / 4u;
+            for (var c4 = 0u; c4 < cin4; c4++) {
+                let w = wblock32(wi, cq, lane);
+                let x0 = vec4<hf>(xq[i0 + c4] * t0.ok);
+                let x1 = vec4<hf>(xq[i1 + c4] * t1.ok);
+                let x2 = vec4<hf>(xq[i2 + c4] * t2.ok);
+                let x3 = vec4<hf>(xq[i3 + c4] * t3.ok);
+                c00 += w.m0 * x0; c01 += w.m1 * x0; c02 += w.m2 * x0; c03 += w.m3 * x0; c04 += w.m4 * x0; c05 += w.m5 * x0; c06 += w.m6 * x0; c07 += w.m7 * x0;
+                c10 += w.m0 * x1; c11 += w.m1 * x1; c12 += w.m2 * x1; c13 += w.m3 * x1; c14 += w.m4 * x1; c15 += w.m5 * x1; c16 += w.m6 * x1; c17 += w.m7 * x1;
+                c20 += w.m0 * x2; c21 += w.m1 * x2; c22 += w.m2 * x2; c23 += w.m3 * x2; c24 += w.m4 * x2; c25 += w.m5 * x2; c26 += w.m6 * x2; c27 += w.m7 * x2;
+                c30 += w.m0 * x3; c31 += w.m1 * x3; c32 += w.m2 * x3; c33 += w.m3 * x3; c34 += w.m4 * x3; c35 += w.m5 * x3; c36 += w.m6 * x3; c37 += w.m7 * x3;
+                wi += p.wcout;
+            }
+        }
+    }
+    store8(q0, n0, c00, c01, c02, c03, c04, c05, c06, c07);
+    store8(q1, n0, c10, c11, c12, c13, c14, c15, c16, c17);
+    store8(q2, n0, c20, c21, c22, c23, c24, c25, c26, c27);
+    store8(q3, n0, c30, c31, c32, c33, c34, c35, c36, c37);
+}

@@ -19,6 +19,26 @@ fn wpair(i: u32, cq: u32, lane: u32) -> WPair {
     );
 }
 
+// The `wide` kernel's 4 x 32 block: invocation k of each 8 loads vec4 k of the 4 rows (4 loads
+// where the plain build makes 32), and the shuffles hand them round.
+fn wblock32(i: u32, cq: u32, lane: u32) -> WBlock {
+    let k = lane % 8u;
+    let v0 = wq[i + k];
+    let v1 = wq[i + cq + k];
+    let v2 = wq[i + 2u * cq + k];
+    let v3 = wq[i + 3u * cq + k];
+    return WBlock(
+        mat4x4<hf>(vec4<hf>(subgroupShuffle(v0, 0u)), vec4<hf>(subgroupShuffle(v1, 0u)), vec4<hf>(subgroupShuffle(v2, 0u)), vec4<hf>(subgroupShuffle(v3, 0u))),
+        mat4x4<hf>(vec4<hf>(subgroupShuffle(v0, 1u)), vec4<hf>(subgroupShuffle(v1, 1u)), vec4<hf>(subgroupShuffle(v2, 1u)), vec4<hf>(subgroupShuffle(v3, 1u))),
+        mat4x4<hf>(vec4<hf>(subgroupShuffle(v0, 2u)), vec4<hf>(subgroupShuffle(v1, 2u)), vec4<hf>(subgroupShuffle(v2, 2u)), vec4<hf>(subgroupShuffle(v3, 2u))),
+        mat4x4<hf>(vec4<hf>(subgroupShuffle(v0, 3u)), vec4<hf>(subgroupShuffle(v1, 3u)), vec4<hf>(subgroupShuffle(v2, 3u)), vec4<hf>(subgroupShuffle(v3, 3u))),
+        mat4x4<hf>(vec4<hf>(subgroupShuffle(v0, 4u)), vec4<hf>(subgroupShuffle(v1, 4u)), vec4<hf>(subgroupShuffle(v2, 4u)), vec4<hf>(subgroupShuffle(v3, 4u))),
+        mat4x4<hf>(vec4<hf>(subgroupShuffle(v0, 5u)), vec4<hf>(subgroupShuffle(v1, 5u)), vec4<hf>(subgroupShuffle(v2, 5u)), vec4<hf>(subgroupShuffle(v3, 5u))),
+        mat4x4<hf>(vec4<hf>(subgroupShuffle(v0, 6u)), vec4<hf>(subgroupShuffle(v1, 6u)), vec4<hf>(subgroupShuffle(v2, 6u)), vec4<hf>(subgroupShuffle(v3, 6u))),
+        mat4x4<hf>(vec4<hf>(subgroupShuffle(v0, 7u)), vec4<hf>(subgroupShuffle(v1, 7u)), vec4<hf>(subgroupShuffle(v2, 7u)), vec4<hf>(subgroupShuffle(v3, 7u))),
+    );
+}
+
 // Every invocation of a subgroup must run the loops for the others' weight loads: return
 // only when the whole subgroup is past the last pixel.
 fn retired(past: bool) -> bool {

@@ -110,3 +110,35 @@ fn apply(
     if ((p.flags & FLAG_RELU) != 0u) { v = max(v, 0.0); }
     y[i] = v;
 }
+
+// `apply` on 4 channels at once, for channel counts that are multiples of 4 (the same
+// buffers read as vec4s; read-only bindings may alias): one load per tensor for 4 values
+// (lavapipe runs each load instruction as a loop over the SIMD lanes).
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> stats4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> shift4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> scale4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> residual4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> y4: array<vec4<f32>>;
+
+@compute @workgroup_size(256, 1, 1)
+fn apply4(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.total / 4u) { return; }
+    let cq = p.c / 4u;
+    let ch4 = i % cq;
+    let img = i / (p.hw * cq);
+    // (mean, inv_std) of channels 4*ch4 .. 4*ch4+3 as two vec4s.
+    let s = img * (p.c / 2u) + 2u * ch4;
+    let a = stats4[s];
+    let b = stats4[s + 1u];
+    let mean = vec4<f32>(a.x, a.z, b.x, b.z);
+    let inv_std = vec4<f32>(a.y, a.w, b.y, b.w);
+    var v = scale4[ch4] * (x4[i] - mean) * inv_std + shift4[ch4];
+    if ((p.flags & FLAG_RESIDUAL) != 0u) { v += residual4[i]; }
+    if ((p.flags & FLAG_RELU) != 0u) { v = max(v, vec4<f32>(0.0)); }
+    y4[i] = v;
+}

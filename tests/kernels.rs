@@ -434,12 +434,16 @@ fn instance_norm_matches_cpu() {
     let mut rng = Rng::new(4);
     for case in 0..10 {
         // Sizes up to 47x47 cover several 1024-pixel chunks.
-        let (n, h, w, c) = (
+        let (n, h, w, mut c) = (
             rng.range(1, 3),
             rng.range(1, 47),
             rng.range(1, 47),
             rng.range(1, 70),
         );
+        if case >= 6 {
+            // Multiples of 4: `apply4` (4 channels per invocation); the others run `apply`.
+            c = c.next_multiple_of(4);
+        }
         let relu = case % 2 == 0;
         let res = case % 3 == 0;
         let x = rng.vec(n * h * w * c, -3.0, 5.0);
@@ -548,4 +552,113 @@ fn add_and_output_tanh_match_cpu() {
         "rel err {}",
         rel_err(&got, &want)
     );
+}
+
+/// (n, h, w, cin, cout, padding (None: a stride-1 transposed convolution), bias, relu)
+type Case = (
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    Option<Padding>,
+    bool,
+    bool,
+);
+
+/// The Winograd variants (3×3, stride 1) on shapes that exercise their tiling: sizes that
+/// are not multiples of the 4×4 output tile, single pixels, batches, channel counts that
+/// need padding (input: to 4; products: to 32 columns), each padding mode, bias and ReLU, and
+/// stride-1 transposed convolutions (run with the rotated kernel). Each case must take the
+/// Winograd path (its transform kernels are recorded), within the f32 tolerance.
+#[test]
+fn winograd_matches_cpu() {
+    let variants: Vec<Tile> = Tile::VARIANTS
+        .into_iter()
+        .filter(|t| t.winograd && t.usable(ctx()))
+        .collect();
+    assert!(
+        !variants.is_empty(),
+        "the Winograd variant without subgroups runs everywhere"
+    );
+    let mut rng = Rng::new(11);
+    let cases: [Case; 8] = [
+        (1, 6, 6, 8, 32, Some(Padding::Same), true, true),
+        (2, 13, 18, 5, 36, Some(Padding::Reflect(1)), false, false),
+        (1, 1, 1, 16, 4, Some(Padding::Same), true, false),
+        (1, 2, 3, 4, 8, Some(Padding::Reflect(1)), false, true),
+        (1, 17, 33, 20, 64, Some(Padding::Zero(1)), true, false),
+        (1, 9, 11, 12, 28, Some(Padding::Valid), false, false),
+        (2, 7, 10, 3, 12, None, false, true),
+        (1, 16, 16, 32, 40, None, false, false),
+    ];
+    for (case, &(n, h, w, cin, cout, padding, with_bias, relu)) in cases.iter().enumerate() {
+        let x = rng.vec(n * h * w * cin, -1.0, 1.0);
+        let kern = rng.vec(9 * cin * cout, -0.5, 0.5);
+        let bias = rng.vec(cout, -1.0, 1.0);
+        let (want, out) = match padding {
+            Some(pad) => {
+                let (ho, pt) = out_len(h, 3, 1, pad).unwrap();
+                let (wo, pl) = out_len(w, 3, 1, pad).unwrap();
+                let y = cpu_conv(
+                    &x,
+                    [n, h, w, cin],
+                    &kern,
+                    [3, 3, cin, cout],
+                    with_bias.then_some(&bias[..]),
+                    1,
+                    (pt, pl),
+                    (ho, wo),
+                    matches!(pad, Padding::Reflect(_)),
+                    relu,
+                );
+                (y, (ho, wo))
+            }
+            None => {
+                let mut y = cpu_conv_t(&x, [n, h, w, cin], &kern, [3, 3, cin, cout], 1, (h, w));
+                if relu {
+                    y.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
+                (y, (h, w))
+            }
+        };
+        for &tile in &variants {
+            let mut rec = Recorder::new(ctx(), "test");
+            let (xt, kt, b) = (
+                up([n, h, w, cin], &x),
+                up([3, 3, cin, cout], &kern),
+                up([1, 1, 1, cout], &bias),
+            );
+            let y = match padding {
+                Some(padding) => {
+                    let p = Conv2d {
+                        stride: 1,
+                        padding,
+                        relu,
+                    };
+                    conv2d_tiled(&mut rec, &xt, &kt, with_bias.then_some(&b), p, tile).unwrap()
+                }
+                None => conv2d_transpose_tiled(&mut rec, &xt, &kt, 1, (h, w), relu, tile).unwrap(),
+            };
+            for entry in ["weights", "input", "output"] {
+                let label = format!("winograd.{entry}");
+                assert!(
+                    rec.kernel_labels().contains(&label),
+                    "case {case} {}: no {label} in {:?}",
+                    tile.name(),
+                    rec.kernel_labels()
+                );
+            }
+            let rb = rec.readback(&y);
+            rec.submit().unwrap();
+            assert_eq!(rb.shape(), [n, out.0, out.1, cout]);
+            let got = rb.read(ctx()).unwrap();
+            let e = rel_err(&got, &want);
+            assert!(
+                e <= TOL,
+                "case {case} {} n{n} {h}x{w}x{cin} -> {cout} {padding:?}: rel err {e}",
+                tile.name()
+            );
+        }
+    }
 }

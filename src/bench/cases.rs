@@ -7,7 +7,7 @@ use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::nets::transformer::{Arch, TransformNet, TransformWeights};
 use crate::nets::vgg::Vgg;
-use crate::ops::conv::{conv2d, conv2d_transpose, Conv2d, Padding};
+use crate::ops::conv::{conv2d, conv2d_transpose, Conv2d, Padding, Tile};
 use crate::ops::norm::instance_norm;
 
 /// Records one run of a case; returns whatever must outlive the submission.
@@ -110,6 +110,18 @@ pub fn has_coop_copy(case: &Case) -> bool {
     case.kind == "kernel"
         && (case.name.starts_with("conv/transform.")
             || case.name.starts_with("conv_transpose/transform."))
+}
+
+/// Whether the suite also times `case` with the direct convolution kernel pinned (as
+/// `NAME direct`, [`Tile::default_on`]), on adapters where the default for 3×3 stride-1
+/// convolutions is Winograd ([`Tile::default_for_shape`]): those convolutions and the
+/// networks, so that reports show what the Winograd variant gained.
+pub fn has_direct_copy(ctx: &Context, case: &Case) -> bool {
+    Tile::default_for_shape(ctx, &crate::ops::conv_tune::AUTO_DECIDER).winograd
+        && (case.kind == "network"
+            || (case.kind == "kernel"
+                && case.name.starts_with("conv/")
+                && case.name.contains(" 3x3/1 ")))
 }
 
 /// Weights of the real shapes of `arch`, pseudo-random (fan-in scaled), for benchmarks and tests

@@ -81,6 +81,14 @@ pub fn run(ctx: &Context, opts: &BenchOptions, mut progress: impl FnMut(&str)) -
         if let Some(t) = coop.filter(|_| cases::has_coop_copy(&case)) {
             runs.push((format!("{} coop", case.name), ConvPrecision::F16, Some(t)));
         }
+        if cases::has_direct_copy(ctx, &case) {
+            let direct = Tile::default_on(ctx, 128);
+            runs.push((
+                format!("{} direct", case.name),
+                context_precision,
+                Some(direct),
+            ));
+        }
         for (name, precision, variant) in runs {
             if !wanted(&name) {
                 continue;

@@ -393,6 +393,11 @@ impl Context {
         self.inner.pool.set_limit(bytes)
     }
 
+    /// The limit set with [`Context::set_pool_limit`], if any.
+    pub fn pool_limit(&self) -> Option<u64> {
+        self.inner.pool.limit()
+    }
+
     /// Resets the pool's peak-memory counter to the memory in use now.
     pub fn reset_peak_memory(&self) {
         self.inner.pool.reset_peak()

@@ -29,6 +29,9 @@ pub const SHADERS: &[Shader] = &[
     VECOPS,
     CONV2D_GRAD,
     INSTANCE_NORM_GRAD,
+    WINOGRAD,
+    GEMM,
+    GEMM_SUBGROUP,
 ];
 
 /// `shaders/conv2d.wgsl`
@@ -79,14 +82,7 @@ pub fn conv2d_build(half: bool, subgroup: bool, coop: u32) -> Shader {
     let source = SOURCES[i].get_or_init(|| {
         let mut text = CONV2D.source.to_string();
         if subgroup {
-            let begin = text.find(SUBGROUP_BEGIN).unwrap_or(0);
-            let end = text
-                .find(SUBGROUP_END)
-                .map_or(0, |e| e + SUBGROUP_END.len());
-            if begin < end {
-                text.replace_range(begin..end, CONV2D_SUBGROUP.source);
-            }
-            text = text.replacen(LANE_PLAIN, LANE_SUBGROUP, 1);
+            text = subgroup_text(CONV2D.source, CONV2D_SUBGROUP.source);
         }
         if half {
             text = format!(
@@ -97,6 +93,21 @@ pub fn conv2d_build(half: bool, subgroup: bool, coop: u32) -> Shader {
         Box::leak(text.into_boxed_str())
     });
     Shader { name, source }
+}
+
+/// `base` with `part` in place of its lines from `// subgroup: begin` to `// subgroup: end`,
+/// and its entry points' `lane` the `subgroup_invocation_id`: the subgroup builds of
+/// `conv2d.wgsl` and `gemm.wgsl`.
+fn subgroup_text(base: &str, part: &str) -> String {
+    let mut text = base.to_string();
+    let begin = text.find(SUBGROUP_BEGIN).unwrap_or(0);
+    let end = text
+        .find(SUBGROUP_END)
+        .map_or(0, |e| e + SUBGROUP_END.len());
+    if begin < end {
+        text.replace_range(begin..end, part);
+    }
+    text.replace(LANE_PLAIN, LANE_SUBGROUP)
 }
 
 /// The cooperative-matrix build of [`conv2d_build`] for `size`×`size` fragments (8 or 16).
@@ -192,6 +203,40 @@ pub const INSTANCE_NORM_GRAD: Shader = Shader {
     name: "instance_norm_grad.wgsl",
     source: include_str!("../../shaders/instance_norm_grad.wgsl"),
 };
+
+/// `shaders/winograd.wgsl`
+pub const WINOGRAD: Shader = Shader {
+    name: "winograd.wgsl",
+    source: include_str!("../../shaders/winograd.wgsl"),
+};
+/// `shaders/gemm.wgsl`
+pub const GEMM: Shader = Shader {
+    name: "gemm.wgsl",
+    source: include_str!("../../shaders/gemm.wgsl"),
+};
+/// `shaders/gemm_subgroup.wgsl`: the subgroup build's `block` (not a module by itself; see
+/// [`gemm_build`]).
+pub const GEMM_SUBGROUP: Shader = Shader {
+    name: "gemm_subgroup.wgsl",
+    source: include_str!("../../shaders/gemm_subgroup.wgsl"),
+};
+
+/// `shaders/gemm.wgsl` as built for its `rows` kernel: with `subgroup`, the functions of
+/// `shaders/gemm_subgroup.wgsl` in place of the file's own (as [`conv2d_build`] does) and
+/// `lane` the `subgroup_invocation_id`. Needs `SUBGROUP`.
+pub fn gemm_build(subgroup: bool) -> Shader {
+    if !subgroup {
+        return GEMM;
+    }
+    static SOURCE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    let source = SOURCE.get_or_init(|| {
+        Box::leak(subgroup_text(GEMM.source, GEMM_SUBGROUP.source).into_boxed_str())
+    });
+    Shader {
+        name: "gemm_subgroup",
+        source,
+    }
+}
 
 /// One kernel variant: a shader entry point plus values for its override constants.
 #[derive(Clone, Debug, PartialEq)]
@@ -341,8 +386,8 @@ mod tests {
             "every file in shaders/ is listed in SHADERS"
         );
         for s in SHADERS {
-            if *s == CONV2D_SUBGROUP || *s == CONV2D_COOP {
-                // Parts of conv2d.wgsl's builds, validated in them below.
+            if *s == CONV2D_SUBGROUP || *s == CONV2D_COOP || *s == GEMM_SUBGROUP {
+                // Parts of conv2d.wgsl's and gemm.wgsl's builds, validated in them below.
                 continue;
             }
             validate(s);
@@ -387,7 +432,8 @@ mod tests {
             );
             modules.insert(b.name, validate(&b));
         }
-        for tile in crate::ops::conv::Tile::all() {
+        // (The Winograd variants' kernels are checked in `gemm_builds_validate`.)
+        for tile in crate::ops::conv::Tile::all().filter(|t| !t.winograd) {
             let expected = conv2d_build(tile.half, tile.subgroup, tile.coop);
             let (module, info) = &modules[expected.name];
             for body in crate::ops::conv::DirectBody::ALL {
@@ -406,6 +452,46 @@ mod tests {
                 )
                 .unwrap_or_else(|e| panic!("{tile:?} {body:?}: {e}"));
             }
+        }
+    }
+
+    #[test]
+    fn gemm_builds_validate() {
+        for subgroup in [false, true] {
+            let b = gemm_build(subgroup);
+            assert_eq!(
+                b.source.contains(GEMM_SUBGROUP.source),
+                subgroup,
+                "{}",
+                b.name
+            );
+            assert_eq!(b.source.contains(SUBGROUP_BEGIN), !subgroup, "{}", b.name);
+            assert_eq!(b.source.contains(LANE_SUBGROUP), subgroup, "{}", b.name);
+            assert_eq!(
+                b.source.contains("subgroupShuffle("),
+                subgroup,
+                "{}",
+                b.name
+            );
+            let (module, _) = validate(&b);
+            for entry in ["rows", "tiled"] {
+                assert!(
+                    module.entry_points.iter().any(|e| e.name == entry),
+                    "{entry}"
+                );
+            }
+        }
+        for tile in crate::ops::conv::Tile::all().filter(|t| t.winograd) {
+            let kernel = tile.kernel(crate::ops::conv::DirectBody::Rows, 8);
+            assert_eq!(kernel.shader, gemm_build(tile.subgroup), "{}", tile.name());
+            assert_eq!(kernel.entry, if tile.direct { "rows" } else { "tiled" });
+        }
+        let (module, _) = validate(&WINOGRAD);
+        for entry in ["weights", "input", "output"] {
+            assert!(
+                module.entry_points.iter().any(|e| e.name == entry),
+                "{entry}"
+            );
         }
     }
 

@@ -205,6 +205,11 @@ impl BufferPool {
             .store(bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
+    /// The limit set with [`BufferPool::set_limit`], if any.
+    pub fn limit(&self) -> Option<u64> {
+        Some(self.limit.load(Ordering::Relaxed)).filter(|&l| l != u64::MAX)
+    }
+
     fn give_back(&self, key: Key, buffer: wgpu::Buffer) {
         self.in_use.fetch_sub(key.0, Ordering::Relaxed);
         // Freed while this thread records on this pool: the recording may still use it.

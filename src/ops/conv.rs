@@ -5,7 +5,9 @@ use crate::gpu::context::Context;
 use crate::gpu::kernels::{conv2d_build, Kernel};
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
+use crate::ops::conv_shape::{ConvMode, ConvShape};
 use crate::ops::crop::pad;
+use crate::ops::winograd;
 
 /// Padding of a convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +72,10 @@ pub const DIRECT_PIXELS: u32 = 16;
 /// 16 pixels × 8 channels each straight from global memory (no barriers; best on CPU drivers);
 /// with `subgroup`, the invocations of a subgroup share each tap's weight loads. Cooperative
 /// matrix (`coop` = fragment size): 4 subgroups, each a 2×2 block of `coop`×`coop` f16×f16→f32
-/// matrix products (the matrix units of GPUs that have them).
+/// matrix products (the matrix units of GPUs that have them). Winograd (`winograd`, 3×3
+/// stride-1 convolutions only, see [`Tile::applies`]): transforms and 36 batched matrix
+/// products ([`crate::ops::winograd`]), whose kernel the other fields name: `direct` the
+/// `rows` kernel (64 invocations, with `subgroup` sharing loads), else the `tiled` one (16×16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tile {
     /// Invocations along output channels.
@@ -95,11 +100,17 @@ pub struct Tile {
     /// configuration, `SHADER_F16`, `SUBGROUP` and a single subgroup size. `wg_x` and `wg_y`
     /// are `coop`, `bk` is `2 * coop`.
     pub coop: u32,
+    /// Winograd F(4×4, 3×3) ([`crate::ops::winograd`]); float32 only.
+    pub winograd: bool,
+    /// Direct kernel only: the `wide` register block, 4 pixels × 32 output channels per
+    /// invocation (fewer loads per multiply-add where no sliding window applies: strided and
+    /// transposed convolutions); needs `wg_y == 1`; float32 only.
+    pub wide: bool,
 }
 
 impl Tile {
-    /// The configurations wgstyle knows.
-    pub const VARIANTS: [Tile; 5] = [
+    /// The float32 configurations wgstyle knows (the last three: Winograd).
+    pub const VARIANTS: [Tile; 10] = [
         Tile::tiled(8, 16),
         Tile::tiled(16, 16),
         Tile::direct(64, 1),
@@ -108,7 +119,40 @@ impl Tile {
             subgroup: true,
             ..Tile::direct(64, 1)
         },
+        Tile::WINOGRAD_ROWS_SG,
+        Tile::winograd(Tile::direct(64, 1)),
+        Tile::winograd(Tile::tiled(16, 16)),
+        Tile::WIDE_SG,
+        Tile::wide(Tile::direct(64, 1)),
     ];
+
+    /// The direct kernel's `wide` block with subgroup-shared weights (the default for strided
+    /// and transposed convolutions of 32 or more output channels on CPU drivers with
+    /// subgroups).
+    pub const WIDE_SG: Tile = Tile::wide(Tile {
+        subgroup: true,
+        ..Tile::direct(64, 1)
+    });
+
+    /// `t` with the `wide` register block.
+    const fn wide(t: Tile) -> Tile {
+        Tile { wide: true, ..t }
+    }
+
+    /// The Winograd variant with the `rows` matrix-product kernel and subgroup-shared loads
+    /// (the default for 3×3 stride-1 convolutions on CPU drivers with subgroups).
+    pub const WINOGRAD_ROWS_SG: Tile = Tile::winograd(Tile {
+        subgroup: true,
+        ..Tile::direct(64, 1)
+    });
+
+    /// `t` as a Winograd variant (`t` names its matrix-product kernel).
+    const fn winograd(t: Tile) -> Tile {
+        Tile {
+            winograd: true,
+            ..t
+        }
+    }
 
     /// A tiled f32 configuration of `wg_x × wg_y` invocations, K steps of 16.
     const fn tiled(wg_x: u32, wg_y: u32) -> Tile {
@@ -120,6 +164,8 @@ impl Tile {
             half: false,
             subgroup: false,
             coop: 0,
+            winograd: false,
+            wide: false,
         }
     }
 
@@ -153,6 +199,8 @@ impl Tile {
             half: true,
             subgroup: false,
             coop: size,
+            winograd: false,
+            wide: false,
         }
     }
 
@@ -171,6 +219,8 @@ impl Tile {
     pub fn pixels(self) -> u32 {
         if self.coop != 0 {
             4 * self.coop
+        } else if self.wide {
+            4 * self.wg_x
         } else if self.direct {
             DIRECT_PIXELS * self.wg_x
         } else {
@@ -183,6 +233,8 @@ impl Tile {
     pub fn channels(self) -> u32 {
         if self.coop != 0 {
             4 * self.coop
+        } else if self.wide {
+            32 * self.wg_y
         } else if self.direct {
             8 * self.wg_y
         } else {
@@ -192,8 +244,12 @@ impl Tile {
 
     /// The entry point of this variant.
     pub fn entry(self) -> &'static str {
-        if self.coop != 0 {
+        if self.winograd {
+            winograd::kernel(self).entry
+        } else if self.coop != 0 {
             "coop"
+        } else if self.wide {
+            "wide"
         } else if self.direct {
             "direct"
         } else {
@@ -235,15 +291,25 @@ impl Tile {
         if self.coop != 0 {
             return format!("coop {0}x{0} f16", self.coop);
         }
+        if self.winograd {
+            let sg = if self.subgroup { " sg" } else { "" };
+            let gemm = if self.direct {
+                "rows 4x8"
+            } else {
+                "tiled 16x16"
+            };
+            return format!("winograd {gemm}{sg}");
+        }
         let kind = if self.direct { "direct" } else { "tiled" };
         let bk = if self.direct || self.bk == 16 {
             String::new()
         } else {
             format!(" bk{}", self.bk)
         };
+        let wide = if self.wide { " w32" } else { "" };
         let sg = if self.subgroup { " sg" } else { "" };
         let half = if self.half { " f16" } else { "" };
-        format!("{kind} {}x{}{bk}{sg}{half}", self.wg_x, self.wg_y)
+        format!("{kind} {}x{}{bk}{wide}{sg}{half}", self.wg_x, self.wg_y)
     }
 
     /// The variant of [`Tile::all`] with this [`Tile::name`].
@@ -255,6 +321,9 @@ impl Tile {
     /// [`Recorder::kernel_labels`]), or `None` for any other kernel.
     pub fn from_kernel_label(label: &str) -> Option<Tile> {
         Self::all().find(|t| {
+            if t.winograd {
+                return winograd::kernel(*t).label() == label;
+            }
             if t.coop != 0 {
                 // Its constant (the subgroup size) depends on the adapter.
                 let k = t.kernel(DirectBody::Vec4, 0);
@@ -293,6 +362,42 @@ impl Tile {
         })
     }
 
+    /// Whether this variant computes convolutions of `shape` on `ctx` (the Winograd variants:
+    /// see [`winograd::applies`]; every other variant: all of them). [`conv2d_tiled`] and the
+    /// like run a variant that does not apply as [`Tile::default_on`] instead.
+    pub fn applies(self, ctx: &Context, shape: &ConvShape) -> bool {
+        !self.winograd || winograd::applies(ctx, shape)
+    }
+
+    /// The default variant for convolutions of `shape` on `ctx` (with autotune off, and the
+    /// first the autotune times). GPUs: [`Tile::default_on`]. CPU drivers (lavapipe, where
+    /// loads cost per instruction and SIMD lane; figures in BENCHMARKS.md):
+    /// - 3×3 stride-1 convolutions (and stride-1 transposed ones) of at least 16 output tiles:
+    ///   Winograd ([`Tile::WINOGRAD_ROWS_SG`], or its plain build without subgroups),
+    ///   2–4× faster than the direct kernel on the fast network's residual layers and VGG19;
+    /// - strided and transposed convolutions with output channels in multiples of 32, on
+    ///   adapters with subgroups: the `wide` block ([`Tile::WIDE_SG`]), about 1.4–1.7×
+    ///   faster there (the direct kernel's sliding window does not apply to them);
+    /// - anything else: [`Tile::default_on`].
+    pub fn default_for_shape(ctx: &Context, shape: &ConvShape) -> Tile {
+        let fallback = Self::default_on(ctx, shape.cout as usize);
+        if ctx.adapter_info().device_type != wgpu::DeviceType::Cpu {
+            return fallback;
+        }
+        let tiles = shape.n as u64 * (shape.ho as u64).div_ceil(4) * (shape.wo as u64).div_ceil(4);
+        let winograd = [Tile::WINOGRAD_ROWS_SG, Tile::VARIANTS[6]]
+            .into_iter()
+            .find(|t| t.usable(ctx));
+        if let Some(w) = winograd.filter(|w| tiles >= 16 && w.applies(ctx, shape)) {
+            return w;
+        }
+        let strided = shape.stride > 1 || shape.mode == ConvMode::Transposed;
+        if strided && shape.cout.is_multiple_of(32) && Tile::WIDE_SG.usable(ctx) {
+            return Tile::WIDE_SG;
+        }
+        fallback
+    }
+
     /// Whether the device's compute limits allow this variant (workgroup size, invocations,
     /// workgroup memory).
     pub fn fits(self, limits: &wgpu::Limits) -> bool {
@@ -309,8 +414,9 @@ impl Tile {
             // A and B tiles plus the four per-pixel arrays of the tiled kernel.
             4 * (self.bk * 4 * (self.wg_x + self.wg_y) + 4 * 4 * self.wg_y)
         };
-        // The subgroup build shares weights between invocations of one output channel block.
-        (!self.subgroup || (self.direct && self.wg_y == 1))
+        // The subgroup build (it shares weights between the invocations of one output channel
+        // block) and the `wide` block: one output channel block per workgroup.
+        (!(self.subgroup || self.wide) || (self.direct && self.wg_y == 1))
             && self.wg_x <= limits.max_compute_workgroup_size_x
             && self.wg_y <= limits.max_compute_workgroup_size_y
             && self.wg_x * self.wg_y <= limits.max_compute_invocations_per_workgroup
@@ -321,6 +427,9 @@ impl Tile {
     /// [`DirectBody::of`]; the tiled variants have one body), on an adapter with subgroups of
     /// `subgroup_size` invocations (used by the cooperative-matrix variants only).
     pub(crate) fn kernel(self, body: DirectBody, subgroup_size: u32) -> Kernel {
+        if self.winograd {
+            return winograd::kernel(self);
+        }
         if self.coop != 0 {
             return Kernel {
                 shader: conv2d_build(true, false, self.coop),
@@ -336,7 +445,7 @@ impl Tile {
         if self.half {
             constants.push(("FLUSH", 1.0));
         }
-        if self.direct && body == DirectBody::Rows {
+        if self.direct && !self.wide && body == DirectBody::Rows {
             constants.push(("ROWS", 1.0));
         }
         Kernel {
@@ -542,12 +651,21 @@ pub(crate) fn run_into(
     y: &Tensor,
 ) -> Result<()> {
     tile.check_usable(rec.context())?;
+    if tile.winograd {
+        if tile.applies(rec.context(), &ConvShape::of(&p)) {
+            return winograd::run_into(rec, x, w, bias, p, tile, y);
+        }
+        let t = Tile::default_on(rec.context(), p.cout as usize);
+        return run_into(rec, x, w, bias, p, t, y);
+    }
     let mut p = p;
     let padded;
-    let (x, w) = if tile.direct && (!p.cin.is_multiple_of(4) || !p.cout.is_multiple_of(4)) {
+    // The kernel's rows: a multiple of 4 (vec4 bodies), of 32 for the `wide` block.
+    let row = if tile.wide { 32 } else { 4 };
+    let (x, w) = if tile.direct && (!p.cin.is_multiple_of(4) || !p.cout.is_multiple_of(row)) {
         let [_, h, wd, _] = x.shape();
         let [_, kw, _, _] = w.shape();
-        let (cin4, cout4) = (p.cin.next_multiple_of(4), p.cout.next_multiple_of(4));
+        let (cin4, cout4) = (p.cin.next_multiple_of(4), p.cout.next_multiple_of(row));
         padded = (
             pad(rec, x, h, wd, cin4 as usize)?,
             pad(rec, w, kw, cin4 as usize, cout4 as usize)?,
@@ -557,8 +675,12 @@ pub(crate) fn run_into(
     } else {
         (x, w)
     };
-    let body = DirectBody::of(&p);
-    debug_assert!(!tile.direct || (p.cin.is_multiple_of(4) && p.wcout.is_multiple_of(4)));
+    let body = if tile.wide {
+        DirectBody::Vec4
+    } else {
+        DirectBody::of(&p)
+    };
+    debug_assert!(!tile.direct || (p.cin.is_multiple_of(4) && p.wcout.is_multiple_of(row)));
     let m = if tile.direct {
         direct_slots(&p, body, tile)
     } else {

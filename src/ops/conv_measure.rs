@@ -148,7 +148,7 @@ pub(crate) fn measure(
     };
     let mut candidates = vec![default];
     candidates.extend(Tile::all().filter(|t| *t != default && precision.allows(*t)));
-    candidates.retain(|t| t.usable(ctx));
+    candidates.retain(|t| t.usable(ctx) && t.applies(ctx, &shape));
     // The probe reads and writes the top-left part of the same scratch tensors.
     let probe = shape.probe().map(ConvShape::params);
     let first = probe.unwrap_or(p);

@@ -13,7 +13,7 @@
 //! (results and timings stay deterministic and nothing is written to disk unless asked): turn
 //! it on with [`Context::set_autotune`]. The `wgstyle` command line turns it on
 //! (`--no-autotune` turns it off). With autotune off every convolution uses
-//! [`Tile::default_on`].
+//! [`Tile::default_for_shape`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -103,19 +103,18 @@ impl Autotuner {
 }
 
 /// The kernel variant for the convolution `p` on `ctx`: the one set with
-/// [`Context::set_conv_variant`], else [`Tile::default_on`] (in the context's
-/// [`Context::effective_precision`]) with autotune off, else the remembered or cached choice,
+/// [`Context::set_conv_variant`], else [`Tile::default_for_shape`] (in f16:
+/// [`Tile::default_on`] in half precision) with autotune off, else the remembered or cached choice,
 /// else the winner of a tuning run among the variants that precision allows.
 pub(crate) fn tile_for(ctx: &Context, p: &Params) -> Tile {
     if let Some(t) = *ctx.inner.autotune.forced.lock().unwrap() {
         return t;
     }
     let precision = ctx.effective_precision();
-    let default = Tile::default_on(ctx, p.cout as usize);
     let default = if precision == ConvPrecision::F16 {
-        default.with_half()
+        Tile::default_on(ctx, p.cout as usize).with_half()
     } else {
-        default
+        Tile::default_for_shape(ctx, &ConvShape::of(p))
     };
     if !ctx.inner.autotune.enabled.load(Ordering::Relaxed) {
         return default;
@@ -148,7 +147,7 @@ pub(crate) fn resolve_auto(ctx: &Context) -> ConvPrecision {
     if let Some(p) = *at.auto.lock().unwrap() {
         return p;
     }
-    let default = Tile::default_on(ctx, AUTO_DECIDER.cout as usize);
+    let default = Tile::default_for_shape(ctx, &AUTO_DECIDER);
     let tile = choice(ctx, AUTO_DECIDER, ConvPrecision::Auto, default);
     let p = if tile.half {
         ConvPrecision::F16
@@ -201,7 +200,7 @@ fn choice(ctx: &Context, shape: ConvShape, precision: ConvPrecision, default: Ti
 
 impl Context {
     /// Turns convolution autotuning on or off (default: off; see [`crate::ops::conv_tune`]).
-    /// Off, every convolution uses [`Tile::default_on`], whatever was tuned before.
+    /// Off, every convolution uses [`Tile::default_for_shape`], whatever was tuned before.
     pub fn set_autotune(&self, on: bool) {
         self.inner.autotune.enabled.store(on, Ordering::Relaxed);
     }

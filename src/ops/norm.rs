@@ -162,8 +162,14 @@ pub fn instance_norm_apply(
     let flags = (relu as u32 * FLAG_RELU) | (residual.is_some() as u32 * FLAG_RESIDUAL);
     let p = params(x, 0.0, flags);
     let y = Tensor::uninit(rec.context(), "instance_norm", x.shape())?;
+    // 4 channels per invocation where the channels allow (one vec4 load per tensor).
+    let (entry, per) = if c.is_multiple_of(4) {
+        ("apply4", 4)
+    } else {
+        ("apply", 1)
+    };
     rec.dispatch(
-        &Kernel::new(INSTANCE_NORM, "apply"),
+        &Kernel::new(INSTANCE_NORM, entry),
         &p,
         &[
             (1, x),
@@ -173,7 +179,7 @@ pub fn instance_norm_apply(
             (7, residual.unwrap_or(x)),
             (8, &y),
         ],
-        grid_elems(x.len()),
+        grid_elems(x.len() / per),
     );
     Ok(y)
 }

@@ -1,0 +1,149 @@
+// Batched matrix product C[b] = A[b] B[b] (b = workgroup z), float32, all matrices row-major
+// and read as vec4s: A is m x 4*k4, B is 4*k4 x 4*n4, C is m x 4*n4; the batches lie
+// a_batch, b_batch and c_batch vec4s apart. Used by the Winograd convolution
+// (shaders/winograd.wgsl: 36 products of transformed tiles and kernels per convolution).
+//
+// `rows` (no workgroup memory; CPU drivers): each invocation computes RM = 4 rows x 8 vec4s
+// (32 columns) of C, so n4 must be a multiple of 8. lavapipe runs every storage load whose
+// address differs between invocations as a loop over the SIMD lanes; per step of 4 along k an
+// invocation loads 4 vec4s of A and the 4 x 8 vec4 block of B (the same for every invocation:
+// the subgroup build, shaders/gemm_subgroup.wgsl, loads it with 4 loads per subgroup and hands
+// it round with `subgroupShuffle`). Rows past m read row m - 1 (every invocation of a
+// subgroup runs the same loop) and are not stored.
+//
+// `tiled` (GPUs): 16 x 16 invocations, a 64 x 64 tile of C per workgroup, A and B tiles of
+// depth 16 in workgroup memory, 4 rows x 1 vec4 per invocation; n4 a multiple of 8 too.
+
+struct Params {
+    m: u32, k4: u32, n4: u32, _p0: u32,
+    a_batch: u32, b_batch: u32, c_batch: u32, _p1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
+
+const RM: u32 = 4u;
+
+// Rows 4kk..4kk+3 of B, vec4 columns n0+j (j = 0..7), as matrices whose columns are those
+// rows: `m * x` sums x.x * row 0 + ... + x.w * row 3.
+struct Block {
+    m0: mat4x4<f32>, m1: mat4x4<f32>, m2: mat4x4<f32>, m3: mat4x4<f32>,
+    m4: mat4x4<f32>, m5: mat4x4<f32>, m6: mat4x4<f32>, m7: mat4x4<f32>,
+}
+
+// subgroup: begin (the subgroup build puts shaders/gemm_subgroup.wgsl in place of this)
+
+fn col(i: u32) -> mat4x4<f32> {
+    return mat4x4<f32>(b[i], b[i + p.n4], b[i + 2u * p.n4], b[i + 3u * p.n4]);
+}
+
+fn block(i: u32, lane: u32) -> Block {
+    return Block(col(i), col(i + 1u), col(i + 2u), col(i + 3u), col(i + 4u), col(i + 5u), col(i + 6u), col(i + 7u));
+}
+
+// Whether an invocation whose rows are all past m may return at once.
+fn retired(past: bool) -> bool {
+    return past;
+}
+
+// subgroup: end
+
+fn store(row: u32, o: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>) {
+    if (row >= p.m) { return; }
+    c[o] = v0; c[o + 1u] = v1; c[o + 2u] = v2; c[o + 3u] = v3;
+    c[o + 4u] = v4; c[o + 5u] = v5; c[o + 6u] = v6; c[o + 7u] = v7;
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn rows(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32, // unused; the subgroup build: subgroup_invocation_id
+) {
+    let r0 = (wid.x * 64u + lid.x) * RM;
+    let n0 = wid.y * 8u;
+    // (The subgroup build returns only when the whole subgroup is past the last row.)
+    if (retired(r0 >= p.m)) { return; }
+    let last = p.m - 1u;
+    let a0 = wid.z * p.a_batch + min(r0, last) * p.k4;
+    let a1 = wid.z * p.a_batch + min(r0 + 1u, last) * p.k4;
+    let a2 = wid.z * p.a_batch + min(r0 + 2u, last) * p.k4;
+    let a3 = wid.z * p.a_batch + min(r0 + 3u, last) * p.k4;
+    // Plain variables rather than arrays, so that CPU compilers keep them in registers.
+    var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0); var c02 = vec4<f32>(0.0); var c03 = vec4<f32>(0.0);
+    var c04 = vec4<f32>(0.0); var c05 = vec4<f32>(0.0); var c06 = vec4<f32>(0.0); var c07 = vec4<f32>(0.0);
+    var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
+    var c14 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0); var c16 = vec4<f32>(0.0); var c17 = vec4<f32>(0.0);
+    var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0); var c22 = vec4<f32>(0.0); var c23 = vec4<f32>(0.0);
+    var c24 = vec4<f32>(0.0); var c25 = vec4<f32>(0.0); var c26 = vec4<f32>(0.0); var c27 = vec4<f32>(0.0);
+    var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0); var c32 = vec4<f32>(0.0); var c33 = vec4<f32>(0.0);
+    var c34 = vec4<f32>(0.0); var c35 = vec4<f32>(0.0); var c36 = vec4<f32>(0.0); var c37 = vec4<f32>(0.0);
+    var bi = wid.z * p.b_batch + n0;
+    for (var kk = 0u; kk < p.k4; kk++) {
+        let w = block(bi, lane);
+        let x0 = a[a0 + kk];
+        let x1 = a[a1 + kk];
+        let x2 = a[a2 + kk];
+        let x3 = a[a3 + kk];
+        c00 += w.m0 * x0; c01 += w.m1 * x0; c02 += w.m2 * x0; c03 += w.m3 * x0;
+        c04 += w.m4 * x0; c05 += w.m5 * x0; c06 += w.m6 * x0; c07 += w.m7 * x0;
+        c10 += w.m0 * x1; c11 += w.m1 * x1; c12 += w.m2 * x1; c13 += w.m3 * x1;
+        c14 += w.m4 * x1; c15 += w.m5 * x1; c16 += w.m6 * x1; c17 += w.m7 * x1;
+        c20 += w.m0 * x2; c21 += w.m1 * x2; c22 += w.m2 * x2; c23 += w.m3 * x2;
+        c24 += w.m4 * x2; c25 += w.m5 * x2; c26 += w.m6 * x2; c27 += w.m7 * x2;
+        c30 += w.m0 * x3; c31 += w.m1 * x3; c32 += w.m2 * x3; c33 += w.m3 * x3;
+        c34 += w.m4 * x3; c35 += w.m5 * x3; c36 += w.m6 * x3; c37 += w.m7 * x3;
+        bi += 4u * p.n4;
+    }
+    let o = wid.z * p.c_batch + r0 * p.n4 + n0;
+    store(r0, o, c00, c01, c02, c03, c04, c05, c06, c07);
+    store(r0 + 1u, o + p.n4, c10, c11, c12, c13, c14, c15, c16, c17);
+    store(r0 + 2u, o + 2u * p.n4, c20, c21, c22, c23, c24, c25, c26, c27);
+    store(r0 + 3u, o + 3u * p.n4, c30, c31, c32, c33, c34, c35, c36, c37);
+}
+
+// ---------------------------------------------------------------------------------------
+// `tiled`: A tile [64 rows][4 vec4s of k], B tile [16 rows of k][16 vec4s].
+
+var<workgroup> a_tile: array<vec4<f32>, 256>;
+var<workgroup> b_tile: array<vec4<f32>, 256>;
+
+@compute @workgroup_size(16, 16, 1)
+fn tiled(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let tid = lid.y * 16u + lid.x;
+    let r0 = wid.x * 64u;
+    let n0 = wid.y * 16u;
+    let last = p.m - 1u;
+    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    // What this invocation loads: A row tid / 4, vec4 tid % 4 of the step; B row tid / 16,
+    // vec4 column tid % 16.
+    let a_row = wid.z * p.a_batch + min(r0 + tid / 4u, last) * p.k4;
+    let b_col = n0 + tid % 16u;
+    let b_ok = b_col < p.n4;
+    for (var k0 = 0u; k0 < p.k4; k0 += 4u) {
+        let ka = k0 + tid % 4u;
+        a_tile[tid] = select(vec4<f32>(0.0), a[a_row + min(ka, p.k4 - 1u)], ka < p.k4);
+        let kb = 4u * k0 + tid / 16u; // row of B
+        let b_ok_k = b_ok && kb < 4u * p.k4;
+        b_tile[tid] = select(vec4<f32>(0.0), b[wid.z * p.b_batch + min(kb, 4u * p.k4 - 1u) * p.n4 + min(b_col, p.n4 - 1u)], b_ok_k);
+        workgroupBarrier();
+        for (var q = 0u; q < 4u; q++) {
+            let w = mat4x4<f32>(b_tile[(4u * q) * 16u + lid.x], b_tile[(4u * q + 1u) * 16u + lid.x], b_tile[(4u * q + 2u) * 16u + lid.x], b_tile[(4u * q + 3u) * 16u + lid.x]);
+            for (var i = 0u; i < 4u; i++) {
+                acc[i] += w * a_tile[(4u * lid.y + i) * 4u + q];
+            }
+        }
+        workgroupBarrier();
+    }
+    let col = n0 + lid.x;
+    if (col >= p.n4) { return; }
+    for (var i = 0u; i < 4u; i++) {
+        let row = r0 + 4u * lid.y + i;
+        if (row < p.m) { c[wid.z * p.c_batch + row * p.n4 + col] = acc[i]; }
+    }
+}

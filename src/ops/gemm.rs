@@ -1,0 +1,116 @@
+//! Batched matrix products (`shaders/gemm.wgsl`): `C[b] = A[b] B[b]`, the middle step of
+//! the Winograd convolution ([`crate::ops::winograd`]).
+
+use crate::error::{Error, Result};
+use crate::gpu::kernels::{gemm_build, Kernel};
+use crate::gpu::record::Recorder;
+use crate::gpu::tensor::Tensor;
+
+/// Columns of C per invocation of the `rows` kernel and per workgroup of both kernels'
+/// column blocks: `n` must be a multiple of this.
+pub const GEMM_COLUMNS: usize = 32;
+
+/// The kernel of a batched product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GemmKernel {
+    /// No workgroup memory: 4 rows × 32 columns per invocation (CPU drivers). With
+    /// `subgroup`, the invocations of a subgroup share each step's loads of B (needs
+    /// `SUBGROUP`, subgroups of 8 or more).
+    Rows {
+        /// Share B's loads through `subgroupShuffle`.
+        subgroup: bool,
+    },
+    /// 64×64 tiles of C per workgroup, A and B staged in workgroup memory (GPUs).
+    Tiled,
+}
+
+impl GemmKernel {
+    /// The pipeline of this kernel.
+    pub(crate) fn kernel(self) -> Kernel {
+        match self {
+            GemmKernel::Rows { subgroup } => Kernel::new(gemm_build(subgroup), "rows"),
+            GemmKernel::Tiled => Kernel::new(gemm_build(false), "tiled"),
+        }
+    }
+
+    /// Rows of C per workgroup.
+    fn rows_per_group(self) -> usize {
+        match self {
+            GemmKernel::Rows { .. } => 256,
+            GemmKernel::Tiled => 64,
+        }
+    }
+
+    /// Columns of C per workgroup.
+    fn columns_per_group(self) -> usize {
+        match self {
+            GemmKernel::Rows { .. } => GEMM_COLUMNS,
+            GemmKernel::Tiled => 64,
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    k4: u32,
+    n4: u32,
+    _p0: u32,
+    a_batch: u32,
+    b_batch: u32,
+    c_batch: u32,
+    _p1: u32,
+}
+
+/// Records `c[i] = a[i] · b[i]` for `i < batch`, with `a` holding `batch` row-major `m × k`
+/// matrices, `b` `batch` `k × n` ones and `c` `batch` `m × n` ones, back to back (the tensors'
+/// shapes are not read, only their lengths). `k` must be a multiple of 4 and `n` of
+/// [`GEMM_COLUMNS`].
+#[allow(clippy::too_many_arguments)]
+pub fn batched_gemm(
+    rec: &mut Recorder,
+    kernel: GemmKernel,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    batch: usize,
+    [m, k, n]: [usize; 3],
+) -> Result<()> {
+    if !k.is_multiple_of(4) || !n.is_multiple_of(GEMM_COLUMNS) || m == 0 || batch == 0 {
+        return Err(Error::InvalidInput(format!(
+            "batched product of {batch} × ({m}×{k})·({k}×{n}): k must be a multiple of 4, n of {GEMM_COLUMNS}"
+        )));
+    }
+    if a.len() < batch * m * k || b.len() < batch * k * n || c.len() < batch * m * n {
+        return Err(Error::InvalidInput(format!(
+            "batched product of {batch} × ({m}×{k})·({k}×{n}) on tensors {:?}, {:?}, {:?}",
+            a.shape(),
+            b.shape(),
+            c.shape()
+        )));
+    }
+    let row_groups = m.div_ceil(kernel.rows_per_group());
+    if row_groups > 65535 || batch > 65535 {
+        return Err(Error::InvalidInput(format!(
+            "batched product of {batch} × {m} rows: too many workgroups"
+        )));
+    }
+    let p = Params {
+        m: m as u32,
+        k4: (k / 4) as u32,
+        n4: (n / 4) as u32,
+        _p0: 0,
+        a_batch: (m * k / 4) as u32,
+        b_batch: (k * n / 4) as u32,
+        c_batch: (m * n / 4) as u32,
+        _p1: 0,
+    };
+    let groups = [
+        row_groups as u32,
+        n.div_ceil(kernel.columns_per_group()) as u32,
+        batch as u32,
+    ];
+    rec.dispatch(&kernel.kernel(), &p, &[(1, a), (2, b), (4, c)], groups);
+    Ok(())
+}

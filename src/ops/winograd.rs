@@ -1,0 +1,213 @@
+//! Winograd convolution F(4×4, 3×3) (`shaders/winograd.wgsl` and `shaders/gemm.wgsl`) for
+//! 3×3 stride-1 convolutions: the kernel and the input's 6×6 tiles are transformed, 36 batched
+//! matrix products take the place of the direct convolution's sums (36 multiplies per 4×4
+//! output tile and channel pair instead of 144), and the products are transformed back.
+//!
+//! It is a variant of the convolution like any other ([`Tile::winograd`]): chosen by the
+//! autotune, or by default on CPU drivers, where it runs the fast network's residual layers
+//! several times faster than the direct kernel (BENCHMARKS.md). Transposed convolutions of
+//! stride 1 (the input gradients of 3×3 convolutions) run as convolutions with the kernel
+//! rotated by 180°. Its float32 rounding differs from a direct sum's by the transforms'
+//! constants (up to 10× the direct kernel's error; tests/kernels.rs holds it to the same 1e-4
+//! of the largest output as every variant).
+
+use crate::error::Result;
+use crate::gpu::context::Context;
+use crate::gpu::kernels::{Kernel, WINOGRAD};
+use crate::gpu::record::{grid_1d, Recorder};
+use crate::gpu::tensor::Tensor;
+use crate::ops::conv::{Params, Tile, MODE_REFLECT, MODE_TRANSPOSED};
+use crate::ops::conv_shape::{ConvMode, ConvShape};
+use crate::ops::crop::pad;
+use crate::ops::gemm::{batched_gemm, GemmKernel, GEMM_COLUMNS};
+
+/// Positions of a transformed tile (6×6): one matrix product each.
+const POSITIONS: usize = 36;
+/// Output pixels per tile side.
+const TILE: usize = 4;
+
+const FLAG_FLIP: u32 = 4;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct WinogradParams {
+    n: u32,
+    h: u32,
+    w: u32,
+    cin: u32,
+    ho: u32,
+    wo: u32,
+    cout: u32,
+    cinp: u32,
+    coutp: u32,
+    th: u32,
+    tw: u32,
+    tiles: u32,
+    pad_t: i32,
+    pad_l: i32,
+    mode: u32,
+    flags: u32,
+}
+
+/// Sizes of one Winograd convolution: padded channel counts, tiles, and the transformed
+/// tensors' lengths in floats.
+struct Plan {
+    cinp: usize,
+    coutp: usize,
+    th: usize,
+    tw: usize,
+    tiles: usize,
+}
+
+impl Plan {
+    fn of(s: &ConvShape) -> Plan {
+        let (th, tw) = (
+            (s.ho as usize).div_ceil(TILE),
+            (s.wo as usize).div_ceil(TILE),
+        );
+        Plan {
+            cinp: (s.cin as usize).next_multiple_of(4),
+            coutp: (s.cout as usize).next_multiple_of(GEMM_COLUMNS),
+            th,
+            tw,
+            tiles: s.n as usize * th * tw,
+        }
+    }
+
+    /// Floats of the transformed kernel, input and products.
+    fn lens(&self) -> [usize; 3] {
+        [
+            POSITIONS * self.cinp * self.coutp,
+            POSITIONS * self.tiles * self.cinp,
+            POSITIONS * self.tiles * self.coutp,
+        ]
+    }
+}
+
+/// Whether the Winograd variants compute the convolution `s` on `ctx`: a 3×3 kernel, stride 1,
+/// output channels a multiple of 4, transformed tensors within the device's buffer limits,
+/// and, under a memory budget ([`Context::set_pool_limit`]), the transformed kernel (a
+/// buffer of `36·cin·cout` floats whatever the image size) within a quarter of it.
+pub fn applies(ctx: &Context, s: &ConvShape) -> bool {
+    if (s.kh, s.kw, s.stride) != (3, 3, 1) || !s.cout.is_multiple_of(4) || s.ho == 0 || s.wo == 0 {
+        return false;
+    }
+    let plan = Plan::of(s);
+    let limits = ctx.limits();
+    let max = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    let [u_len, ..] = plan.lens();
+    plan.lens().iter().all(|&len| (len as u64) * 4 <= max)
+        && plan.tiles.div_ceil(256) <= 65535
+        && ctx
+            .pool_limit()
+            .is_none_or(|limit| 4 * (u_len as u64) * 4 <= limit)
+}
+
+/// The matrix-product kernel of a Winograd variant.
+fn gemm_kernel(tile: Tile) -> GemmKernel {
+    if tile.direct {
+        GemmKernel::Rows {
+            subgroup: tile.subgroup,
+        }
+    } else {
+        GemmKernel::Tiled
+    }
+}
+
+/// The pipeline of a Winograd variant's matrix products (the step that takes its time).
+pub(crate) fn kernel(tile: Tile) -> Kernel {
+    gemm_kernel(tile).kernel()
+}
+
+/// Records the convolution `p` (see [`applies`]) as Winograd variant `tile` into `y`.
+pub(crate) fn run_into(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: Params,
+    tile: Tile,
+    y: &Tensor,
+) -> Result<()> {
+    let shape = ConvShape::of(&p);
+    let plan = Plan::of(&shape);
+    let cout = p.cout as usize;
+    let [n, h, wd, _] = x.shape();
+    let x = pad(rec, x, h, wd, plan.cinp)?;
+    let w = pad(rec, w, 3, plan.cinp, plan.coutp)?;
+    // A stride-1 transposed convolution is the convolution with the kernel rotated by 180°
+    // and the padding k - 1 - pad.
+    let transposed = shape.mode == ConvMode::Transposed;
+    let (pad_t, pad_l, mode) = if transposed {
+        (2 - p.pad_t, 2 - p.pad_l, 0)
+    } else {
+        (p.pad_t, p.pad_l, p.mode)
+    };
+    debug_assert!(p.mode != MODE_TRANSPOSED || p.stride == 1);
+    let wp = WinogradParams {
+        n: n as u32,
+        h: h as u32,
+        w: wd as u32,
+        cin: plan.cinp as u32,
+        ho: p.ho,
+        wo: p.wo,
+        cout: cout as u32,
+        cinp: plan.cinp as u32,
+        coutp: plan.coutp as u32,
+        th: plan.th as u32,
+        tw: plan.tw as u32,
+        tiles: plan.tiles as u32,
+        pad_t,
+        pad_l,
+        mode: if mode == MODE_REFLECT {
+            MODE_REFLECT
+        } else {
+            0
+        },
+        flags: (p.flags & 3) | if transposed { FLAG_FLIP } else { 0 },
+    };
+    let ctx = rec.context().clone();
+    let [u_len, v_len, m_len] = plan.lens();
+    let u = Tensor::uninit(&ctx, "winograd.u", [POSITIONS, 1, plan.cinp, plan.coutp])?;
+    debug_assert_eq!(u.len(), u_len);
+    rec.dispatch(
+        &Kernel::new(WINOGRAD, "weights"),
+        &wp,
+        &[(1, &w), (4, &u)],
+        groups(plan.cinp * plan.coutp / 4),
+    );
+    let v = Tensor::uninit(&ctx, "winograd.v", [POSITIONS, 1, plan.tiles, plan.cinp])?;
+    debug_assert_eq!(v.len(), v_len);
+    rec.dispatch(
+        &Kernel::new(WINOGRAD, "input"),
+        &wp,
+        &[(1, &x), (4, &v)],
+        groups(plan.tiles * plan.cinp / 4),
+    );
+    let m = Tensor::uninit(&ctx, "winograd.m", [POSITIONS, 1, plan.tiles, plan.coutp])?;
+    debug_assert_eq!(m.len(), m_len);
+    batched_gemm(
+        rec,
+        gemm_kernel(tile),
+        &v,
+        &u,
+        &m,
+        POSITIONS,
+        [plan.tiles, plan.cinp, plan.coutp],
+    )?;
+    let bias = bias.unwrap_or(&m);
+    rec.dispatch(
+        &Kernel::new(WINOGRAD, "output"),
+        &wp,
+        &[(1, &m), (3, bias), (4, y)],
+        groups(plan.tiles * cout / 4),
+    );
+    Ok(())
+}
+
+/// Workgroups of 64 invocations for `n` invocations.
+fn groups(n: usize) -> [u32; 3] {
+    grid_1d(n.div_ceil(64) as u32)
+}
