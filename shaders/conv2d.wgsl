@@ -22,6 +22,7 @@ override WG_Y: u32 = 16u;  // invocations along output pixels
 override BK: u32 = 16u;    // depth of one K step; WG_X * WG_Y must be a multiple of BK
 override FLUSH: bool = false; // add the hf partial sums into f32 accumulators every 16 terms
 override ROWS: bool = false;  // direct kernel: stride 1, pixels of one row, sliding window
+override NARROW: bool = false; // direct kernel: at most 4 output channels (only the first 4 of 8)
 
 alias hf = f32;
 
@@ -516,22 +517,41 @@ fn direct(
                     let wp = wpair(wi, cq, lane);
                     let wa = wp.a;
                     let wb = wp.b;
-                    s00 += wa * x0; s01 += wb * x0;
-                    s10 += wa * x1; s11 += wb * x1;
-                    s20 += wa * x2; s21 += wb * x2;
-                    s30 += wa * x3; s31 += wb * x3;
-                    s40 += wa * x4; s41 += wb * x4;
-                    s50 += wa * x5; s51 += wb * x5;
-                    s60 += wa * x6; s61 += wb * x6;
-                    s70 += wa * x7; s71 += wb * x7;
-                    s80 += wa * x8; s81 += wb * x8;
-                    s90 += wa * x9; s91 += wb * x9;
-                    s100 += wa * x10; s101 += wb * x10;
-                    s110 += wa * x11; s111 += wb * x11;
-                    s120 += wa * x12; s121 += wb * x12;
-                    s130 += wa * x13; s131 += wb * x13;
-                    s140 += wa * x14; s141 += wb * x14;
-                    s150 += wa * x15; s151 += wb * x15;
+                    s00 += wa * x0;
+                    s10 += wa * x1;
+                    s20 += wa * x2;
+                    s30 += wa * x3;
+                    s40 += wa * x4;
+                    s50 += wa * x5;
+                    s60 += wa * x6;
+                    s70 += wa * x7;
+                    s80 += wa * x8;
+                    s90 += wa * x9;
+                    s100 += wa * x10;
+                    s110 += wa * x11;
+                    s120 += wa * x12;
+                    s130 += wa * x13;
+                    s140 += wa * x14;
+                    s150 += wa * x15;
+                    // NARROW is a pipeline constant: with it this block (and the loads of wb) fold away.
+                    if (!NARROW) {
+                        s01 += wb * x0;
+                        s11 += wb * x1;
+                        s21 += wb * x2;
+                        s31 += wb * x3;
+                        s41 += wb * x4;
+                        s51 += wb * x5;
+                        s61 += wb * x6;
+                        s71 += wb * x7;
+                        s81 += wb * x8;
+                        s91 += wb * x9;
+                        s101 += wb * x10;
+                        s111 += wb * x11;
+                        s121 += wb * x12;
+                        s131 += wb * x13;
+                        s141 += wb * x14;
+                        s151 += wb * x15;
+                    }
                     // Slide the window one column.
                     x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7; x7 = x8; x8 = x9; x9 = x10; x10 = x11; x11 = x12; x12 = x13; x13 = x14; x14 = x15;
                     x15 = column(row, row_ok, ix0 + 16 + i32(kx), c4);
@@ -623,22 +643,41 @@ fn direct(
                     let x13 = vec4<hf>(xq[i13 + c4] * t13.ok);
                     let x14 = vec4<hf>(xq[i14 + c4] * t14.ok);
                     let x15 = vec4<hf>(xq[i15 + c4] * t15.ok);
-                    s00 += wa * x0; s01 += wb * x0;
-                    s10 += wa * x1; s11 += wb * x1;
-                    s20 += wa * x2; s21 += wb * x2;
-                    s30 += wa * x3; s31 += wb * x3;
-                    s40 += wa * x4; s41 += wb * x4;
-                    s50 += wa * x5; s51 += wb * x5;
-                    s60 += wa * x6; s61 += wb * x6;
-                    s70 += wa * x7; s71 += wb * x7;
-                    s80 += wa * x8; s81 += wb * x8;
-                    s90 += wa * x9; s91 += wb * x9;
-                    s100 += wa * x10; s101 += wb * x10;
-                    s110 += wa * x11; s111 += wb * x11;
-                    s120 += wa * x12; s121 += wb * x12;
-                    s130 += wa * x13; s131 += wb * x13;
-                    s140 += wa * x14; s141 += wb * x14;
-                    s150 += wa * x15; s151 += wb * x15;
+                    s00 += wa * x0;
+                    s10 += wa * x1;
+                    s20 += wa * x2;
+                    s30 += wa * x3;
+                    s40 += wa * x4;
+                    s50 += wa * x5;
+                    s60 += wa * x6;
+                    s70 += wa * x7;
+                    s80 += wa * x8;
+                    s90 += wa * x9;
+                    s100 += wa * x10;
+                    s110 += wa * x11;
+                    s120 += wa * x12;
+                    s130 += wa * x13;
+                    s140 += wa * x14;
+                    s150 += wa * x15;
+                    // NARROW is a pipeline constant: with it this block (and the loads of wb) fold away.
+                    if (!NARROW) {
+                        s01 += wb * x0;
+                        s11 += wb * x1;
+                        s21 += wb * x2;
+                        s31 += wb * x3;
+                        s41 += wb * x4;
+                        s51 += wb * x5;
+                        s61 += wb * x6;
+                        s71 += wb * x7;
+                        s81 += wb * x8;
+                        s91 += wb * x9;
+                        s101 += wb * x10;
+                        s111 += wb * x11;
+                        s121 += wb * x12;
+                        s131 += wb * x13;
+                        s141 += wb * x14;
+                        s151 += wb * x15;
+                    }
                     wi += p.wcout;
                     // FLUSH is a pipeline constant: without it this folds away.
                     if (FLUSH && (c4 % 4u == 3u || c4 + 1u == cin4)) {

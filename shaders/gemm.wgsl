@@ -3,10 +3,10 @@
 // a_batch, b_batch and c_batch vec4s apart. Used by the Winograd convolution
 // (shaders/winograd.wgsl: 36 products of transformed tiles and kernels per convolution).
 //
-// `rows` (no workgroup memory; CPU drivers): each invocation computes RM = 4 rows x 8 vec4s
+// `rows` (no workgroup memory; CPU drivers): each invocation computes RM = 8 rows x 8 vec4s
 // (32 columns) of C, so n4 must be a multiple of 8. lavapipe runs every storage load whose
 // address differs between invocations as a loop over the SIMD lanes; per step of 4 along k an
-// invocation loads 4 vec4s of A and the 4 x 8 vec4 block of B (the same for every invocation:
+// invocation loads 8 vec4s of A and the 4 x 8 vec4 block of B (the same for every invocation:
 // the subgroup build, shaders/gemm_subgroup.wgsl, loads it with 4 loads per subgroup and hands
 // it round with `subgroupShuffle`). Rows past m read row m - 1 (every invocation of a
 // subgroup runs the same loop) and are not stored.
@@ -24,7 +24,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
 
-const RM: u32 = 4u;
+const RM: u32 = 8u;
 
 // Rows 4kk..4kk+3 of B, vec4 columns n0+j (j = 0..7), as matrices whose columns are those
 // rows: `m * x` sums x.x * row 0 + ... + x.w * row 3.
@@ -67,19 +67,23 @@ fn rows(
     // (The subgroup build returns only when the whole subgroup is past the last row.)
     if (retired(r0 >= p.m)) { return; }
     let last = p.m - 1u;
-    let a0 = wid.z * p.a_batch + min(r0, last) * p.k4;
+    let a0 = wid.z * p.a_batch + min(r0 + 0u, last) * p.k4;
     let a1 = wid.z * p.a_batch + min(r0 + 1u, last) * p.k4;
     let a2 = wid.z * p.a_batch + min(r0 + 2u, last) * p.k4;
     let a3 = wid.z * p.a_batch + min(r0 + 3u, last) * p.k4;
+    let a4 = wid.z * p.a_batch + min(r0 + 4u, last) * p.k4;
+    let a5 = wid.z * p.a_batch + min(r0 + 5u, last) * p.k4;
+    let a6 = wid.z * p.a_batch + min(r0 + 6u, last) * p.k4;
+    let a7 = wid.z * p.a_batch + min(r0 + 7u, last) * p.k4;
     // Plain variables rather than arrays, so that CPU compilers keep them in registers.
-    var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0); var c02 = vec4<f32>(0.0); var c03 = vec4<f32>(0.0);
-    var c04 = vec4<f32>(0.0); var c05 = vec4<f32>(0.0); var c06 = vec4<f32>(0.0); var c07 = vec4<f32>(0.0);
-    var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
-    var c14 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0); var c16 = vec4<f32>(0.0); var c17 = vec4<f32>(0.0);
-    var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0); var c22 = vec4<f32>(0.0); var c23 = vec4<f32>(0.0);
-    var c24 = vec4<f32>(0.0); var c25 = vec4<f32>(0.0); var c26 = vec4<f32>(0.0); var c27 = vec4<f32>(0.0);
-    var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0); var c32 = vec4<f32>(0.0); var c33 = vec4<f32>(0.0);
-    var c34 = vec4<f32>(0.0); var c35 = vec4<f32>(0.0); var c36 = vec4<f32>(0.0); var c37 = vec4<f32>(0.0);
+    var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0); var c02 = vec4<f32>(0.0); var c03 = vec4<f32>(0.0); var c04 = vec4<f32>(0.0); var c05 = vec4<f32>(0.0); var c06 = vec4<f32>(0.0); var c07 = vec4<f32>(0.0);
+    var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0); var c16 = vec4<f32>(0.0); var c17 = vec4<f32>(0.0);
+    var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0); var c22 = vec4<f32>(0.0); var c23 = vec4<f32>(0.0); var c24 = vec4<f32>(0.0); var c25 = vec4<f32>(0.0); var c26 = vec4<f32>(0.0); var c27 = vec4<f32>(0.0);
+    var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0); var c32 = vec4<f32>(0.0); var c33 = vec4<f32>(0.0); var c34 = vec4<f32>(0.0); var c35 = vec4<f32>(0.0); var c36 = vec4<f32>(0.0); var c37 = vec4<f32>(0.0);
+    var c40 = vec4<f32>(0.0); var c41 = vec4<f32>(0.0); var c42 = vec4<f32>(0.0); var c43 = vec4<f32>(0.0); var c44 = vec4<f32>(0.0); var c45 = vec4<f32>(0.0); var c46 = vec4<f32>(0.0); var c47 = vec4<f32>(0.0);
+    var c50 = vec4<f32>(0.0); var c51 = vec4<f32>(0.0); var c52 = vec4<f32>(0.0); var c53 = vec4<f32>(0.0); var c54 = vec4<f32>(0.0); var c55 = vec4<f32>(0.0); var c56 = vec4<f32>(0.0); var c57 = vec4<f32>(0.0);
+    var c60 = vec4<f32>(0.0); var c61 = vec4<f32>(0.0); var c62 = vec4<f32>(0.0); var c63 = vec4<f32>(0.0); var c64 = vec4<f32>(0.0); var c65 = vec4<f32>(0.0); var c66 = vec4<f32>(0.0); var c67 = vec4<f32>(0.0);
+    var c70 = vec4<f32>(0.0); var c71 = vec4<f32>(0.0); var c72 = vec4<f32>(0.0); var c73 = vec4<f32>(0.0); var c74 = vec4<f32>(0.0); var c75 = vec4<f32>(0.0); var c76 = vec4<f32>(0.0); var c77 = vec4<f32>(0.0);
     var bi = wid.z * p.b_batch + n0;
     for (var kk = 0u; kk < p.k4; kk++) {
         let w = block(bi, lane);
@@ -87,21 +91,29 @@ fn rows(
         let x1 = a[a1 + kk];
         let x2 = a[a2 + kk];
         let x3 = a[a3 + kk];
-        c00 += w.m0 * x0; c01 += w.m1 * x0; c02 += w.m2 * x0; c03 += w.m3 * x0;
-        c04 += w.m4 * x0; c05 += w.m5 * x0; c06 += w.m6 * x0; c07 += w.m7 * x0;
-        c10 += w.m0 * x1; c11 += w.m1 * x1; c12 += w.m2 * x1; c13 += w.m3 * x1;
-        c14 += w.m4 * x1; c15 += w.m5 * x1; c16 += w.m6 * x1; c17 += w.m7 * x1;
-        c20 += w.m0 * x2; c21 += w.m1 * x2; c22 += w.m2 * x2; c23 += w.m3 * x2;
-        c24 += w.m4 * x2; c25 += w.m5 * x2; c26 += w.m6 * x2; c27 += w.m7 * x2;
-        c30 += w.m0 * x3; c31 += w.m1 * x3; c32 += w.m2 * x3; c33 += w.m3 * x3;
-        c34 += w.m4 * x3; c35 += w.m5 * x3; c36 += w.m6 * x3; c37 += w.m7 * x3;
+        let x4 = a[a4 + kk];
+        let x5 = a[a5 + kk];
+        let x6 = a[a6 + kk];
+        let x7 = a[a7 + kk];
+        c00 += w.m0 * x0; c01 += w.m1 * x0; c02 += w.m2 * x0; c03 += w.m3 * x0; c04 += w.m4 * x0; c05 += w.m5 * x0; c06 += w.m6 * x0; c07 += w.m7 * x0;
+        c10 += w.m0 * x1; c11 += w.m1 * x1; c12 += w.m2 * x1; c13 += w.m3 * x1; c14 += w.m4 * x1; c15 += w.m5 * x1; c16 += w.m6 * x1; c17 += w.m7 * x1;
+        c20 += w.m0 * x2; c21 += w.m1 * x2; c22 += w.m2 * x2; c23 += w.m3 * x2; c24 += w.m4 * x2; c25 += w.m5 * x2; c26 += w.m6 * x2; c27 += w.m7 * x2;
+        c30 += w.m0 * x3; c31 += w.m1 * x3; c32 += w.m2 * x3; c33 += w.m3 * x3; c34 += w.m4 * x3; c35 += w.m5 * x3; c36 += w.m6 * x3; c37 += w.m7 * x3;
+        c40 += w.m0 * x4; c41 += w.m1 * x4; c42 += w.m2 * x4; c43 += w.m3 * x4; c44 += w.m4 * x4; c45 += w.m5 * x4; c46 += w.m6 * x4; c47 += w.m7 * x4;
+        c50 += w.m0 * x5; c51 += w.m1 * x5; c52 += w.m2 * x5; c53 += w.m3 * x5; c54 += w.m4 * x5; c55 += w.m5 * x5; c56 += w.m6 * x5; c57 += w.m7 * x5;
+        c60 += w.m0 * x6; c61 += w.m1 * x6; c62 += w.m2 * x6; c63 += w.m3 * x6; c64 += w.m4 * x6; c65 += w.m5 * x6; c66 += w.m6 * x6; c67 += w.m7 * x6;
+        c70 += w.m0 * x7; c71 += w.m1 * x7; c72 += w.m2 * x7; c73 += w.m3 * x7; c74 += w.m4 * x7; c75 += w.m5 * x7; c76 += w.m6 * x7; c77 += w.m7 * x7;
         bi += 4u * p.n4;
     }
     let o = wid.z * p.c_batch + r0 * p.n4 + n0;
     store(r0, o, c00, c01, c02, c03, c04, c05, c06, c07);
-    store(r0 + 1u, o + p.n4, c10, c11, c12, c13, c14, c15, c16, c17);
+    store(r0 + 1u, o + 1u * p.n4, c10, c11, c12, c13, c14, c15, c16, c17);
     store(r0 + 2u, o + 2u * p.n4, c20, c21, c22, c23, c24, c25, c26, c27);
     store(r0 + 3u, o + 3u * p.n4, c30, c31, c32, c33, c34, c35, c36, c37);
+    store(r0 + 4u, o + 4u * p.n4, c40, c41, c42, c43, c44, c45, c46, c47);
+    store(r0 + 5u, o + 5u * p.n4, c50, c51, c52, c53, c54, c55, c56, c57);
+    store(r0 + 6u, o + 6u * p.n4, c60, c61, c62, c63, c64, c65, c66, c67);
+    store(r0 + 7u, o + 7u * p.n4, c70, c71, c72, c73, c74, c75, c76, c77);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -111,9 +111,9 @@ fn apply(
     y[i] = v;
 }
 
-// `apply` on 4 channels at once, for channel counts that are multiples of 4 (the same
-// buffers read as vec4s; read-only bindings may alias): one load per tensor for 4 values
-// (lavapipe runs each load instruction as a loop over the SIMD lanes).
+// 4 channels at once, for channel counts that are multiples of 4: the same buffers read as
+// vec4s (read-only bindings may alias). lavapipe runs each load instruction as a loop over the
+// SIMD lanes, so one vec4 load costs about what one scalar load does.
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> stats4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> shift4: array<vec4<f32>>;
@@ -121,24 +121,73 @@ fn apply(
 @group(0) @binding(7) var<storage, read> residual4: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> y4: array<vec4<f32>>;
 
-@compute @workgroup_size(256, 1, 1)
+// `stats_partial` for 4 channels per invocation, one invocation per (image, chunk, 4
+// channels), Welford over the chunk's pixels in order (no workgroup reduction). The partials
+// are written per channel, as `stats_partial` writes them.
+@compute @workgroup_size(64, 1, 1)
+fn stats_partial4(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let cq = p.c / 4u;
+    let i = gid.x + gid.y * nwg.x * 64u;
+    if (i >= p.n * p.chunks * cq) { return; }
+    let ch4 = i % cq;
+    let chunk = (i / cq) % p.chunks;
+    let img = i / (cq * p.chunks);
+    let start = chunk * p.chunk_len;
+    let end = min(start + p.chunk_len, p.hw);
+    var mean = vec4<f32>(0.0);
+    var m2 = vec4<f32>(0.0);
+    var k = 0.0;
+    var at = (img * p.hw + start) * cq + ch4;
+    for (var px = start; px < end; px++) {
+        let v = x4[at];
+        k += 1.0;
+        let d = v - mean;
+        mean += d / k;
+        m2 += d * (v - mean);
+        at += cq;
+    }
+    let o = (img * p.chunks + chunk) * p.c + 4u * ch4;
+    partials[o] = vec4<f32>(k, mean.x, m2.x, 0.0);
+    partials[o + 1u] = vec4<f32>(k, mean.y, m2.y, 0.0);
+    partials[o + 2u] = vec4<f32>(k, mean.z, m2.z, 0.0);
+    partials[o + 3u] = vec4<f32>(k, mean.w, m2.w, 0.0);
+}
+
+// Pixels per invocation of `apply4`.
+const APPLY_PIXELS: u32 = 4u;
+
+// `apply` for 4 channels and APPLY_PIXELS consecutive pixels per invocation (the statistics,
+// scale and shift are loaded once for them).
+@compute @workgroup_size(64, 1, 1)
 fn apply4(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= p.total / 4u) { return; }
     let cq = p.c / 4u;
+    let groups = (p.hw + APPLY_PIXELS - 1u) / APPLY_PIXELS; // pixel groups per image
+    let i = gid.x + gid.y * nwg.x * 64u;
+    if (i >= p.n * groups * cq) { return; }
     let ch4 = i % cq;
-    let img = i / (p.hw * cq);
+    let g = (i / cq) % groups;
+    let img = i / (cq * groups);
     // (mean, inv_std) of channels 4*ch4 .. 4*ch4+3 as two vec4s.
     let s = img * (p.c / 2u) + 2u * ch4;
     let a = stats4[s];
     let b = stats4[s + 1u];
     let mean = vec4<f32>(a.x, a.z, b.x, b.z);
     let inv_std = vec4<f32>(a.y, a.w, b.y, b.w);
-    var v = scale4[ch4] * (x4[i] - mean) * inv_std + shift4[ch4];
-    if ((p.flags & FLAG_RESIDUAL) != 0u) { v += residual4[i]; }
-    if ((p.flags & FLAG_RELU) != 0u) { v = max(v, vec4<f32>(0.0)); }
-    y4[i] = v;
+    let sc = scale4[ch4];
+    let sh = shift4[ch4];
+    let px0 = g * APPLY_PIXELS;
+    for (var j = 0u; j < APPLY_PIXELS; j++) {
+        if (px0 + j >= p.hw) { break; }
+        let e = (img * p.hw + px0 + j) * cq + ch4;
+        var v = sc * (x4[e] - mean) * inv_std + sh;
+        if ((p.flags & FLAG_RESIDUAL) != 0u) { v += residual4[e]; }
+        if ((p.flags & FLAG_RELU) != 0u) { v = max(v, vec4<f32>(0.0)); }
+        y4[e] = v;
+    }
 }

@@ -482,7 +482,7 @@ mod tests {
             }
         }
         for tile in crate::ops::conv::Tile::all().filter(|t| t.winograd) {
-            let kernel = tile.kernel(crate::ops::conv::DirectBody::Rows, 8);
+            let kernel = tile.kernel(crate::ops::conv::DirectBody::ALL[1], 8);
             assert_eq!(kernel.shader, gemm_build(tile.subgroup), "{}", tile.name());
             assert_eq!(kernel.entry, if tile.direct { "rows" } else { "tiled" });
         }

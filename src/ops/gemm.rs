@@ -13,7 +13,7 @@ pub const GEMM_COLUMNS: usize = 32;
 /// The kernel of a batched product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GemmKernel {
-    /// No workgroup memory: 4 rows × 32 columns per invocation (CPU drivers). With
+    /// No workgroup memory: 8 rows × 32 columns per invocation (CPU drivers). With
     /// `subgroup`, the invocations of a subgroup share each step's loads of B (needs
     /// `SUBGROUP`, subgroups of 8 or more).
     Rows {
@@ -36,7 +36,7 @@ impl GemmKernel {
     /// Rows of C per workgroup.
     fn rows_per_group(self) -> usize {
         match self {
-            GemmKernel::Rows { .. } => 256,
+            GemmKernel::Rows { .. } => 512,
             GemmKernel::Tiled => 64,
         }
     }

@@ -2,11 +2,13 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{Kernel, INSTANCE_NORM};
-use crate::gpu::record::{grid_elems, Recorder};
+use crate::gpu::record::{grid_1d, grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
 
 /// Pixels per partial-statistics chunk.
 const CHUNK: usize = 1024;
+/// Pixels per invocation of `apply4` (`APPLY_PIXELS` in the shader).
+const APPLY_PIXELS: usize = 4;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
@@ -45,12 +47,23 @@ pub fn instance_norm_partials(rec: &mut Recorder, x: &Tensor) -> Result<Tensor> 
     let p = params(x, 0.0, 0);
     let shape = [p.n as usize, p.chunks as usize, p.c as usize, 4];
     let partials = Tensor::uninit(rec.context(), "instance_norm.partials", shape)?;
-    rec.dispatch(
-        &Kernel::new(INSTANCE_NORM, "stats_partial"),
-        &p,
-        &[(1, x), (2, &partials)],
-        [p.c.div_ceil(32), p.chunks, p.n],
-    );
+    if p.c.is_multiple_of(4) {
+        // 4 channels per invocation, one invocation per chunk (vec4 loads).
+        let count = p.n * p.chunks * (p.c / 4);
+        rec.dispatch(
+            &Kernel::new(INSTANCE_NORM, "stats_partial4"),
+            &p,
+            &[(1, x), (2, &partials)],
+            grid_1d(count.div_ceil(64)),
+        );
+    } else {
+        rec.dispatch(
+            &Kernel::new(INSTANCE_NORM, "stats_partial"),
+            &p,
+            &[(1, x), (2, &partials)],
+            [p.c.div_ceil(32), p.chunks, p.n],
+        );
+    }
     Ok(partials)
 }
 
@@ -162,11 +175,14 @@ pub fn instance_norm_apply(
     let flags = (relu as u32 * FLAG_RELU) | (residual.is_some() as u32 * FLAG_RESIDUAL);
     let p = params(x, 0.0, flags);
     let y = Tensor::uninit(rec.context(), "instance_norm", x.shape())?;
-    // 4 channels per invocation where the channels allow (one vec4 load per tensor).
-    let (entry, per) = if c.is_multiple_of(4) {
-        ("apply4", 4)
+    // 4 channels and 4 pixels per invocation where the channels allow (vec4 loads, and the
+    // statistics loaded once for 4 pixels).
+    let (entry, groups) = if c.is_multiple_of(4) {
+        let [n, h, w, _] = x.shape();
+        let count = n * (h * w).div_ceil(APPLY_PIXELS) * (c / 4);
+        ("apply4", grid_1d(count.div_ceil(64) as u32))
     } else {
-        ("apply", 1)
+        ("apply", grid_elems(x.len()))
     };
     rec.dispatch(
         &Kernel::new(INSTANCE_NORM, entry),
@@ -179,7 +195,7 @@ pub fn instance_norm_apply(
             (7, residual.unwrap_or(x)),
             (8, &y),
         ],
-        grid_elems(x.len() / per),
+        groups,
     );
     Ok(y)
 }
