@@ -102,7 +102,7 @@ pub struct Tile {
     pub coop: u32,
     /// Winograd F(4×4, 3×3) ([`crate::ops::winograd`]); float32 only.
     pub winograd: bool,
-    /// Direct kernel only: the `wide` register block, 4 pixels × 32 output channels per
+    /// Direct kernel only: the `wide` register block, 8 pixels × 32 output channels per
     /// invocation (fewer loads per multiply-add where no sliding window applies: strided and
     /// transposed convolutions); needs `wg_y == 1`; float32 only.
     pub wide: bool,
@@ -214,13 +214,13 @@ impl Tile {
         Tile { half: true, ..self }
     }
 
-    /// Output pixels per workgroup (tiled: `4 * wg_y`; direct: `16 * wg_x`; cooperative
+    /// Output pixels per workgroup (tiled: `4 * wg_y`; direct: `16 * wg_x`, `wide`: `8 * wg_x`; cooperative
     /// matrix: 4 fragments).
     pub fn pixels(self) -> u32 {
         if self.coop != 0 {
             4 * self.coop
         } else if self.wide {
-            4 * self.wg_x
+            8 * self.wg_x
         } else if self.direct {
             DIRECT_PIXELS * self.wg_x
         } else {
@@ -376,7 +376,7 @@ impl Tile {
     ///   Winograd ([`Tile::WINOGRAD_ROWS_SG`], or its plain build without subgroups),
     ///   2–4× faster than the direct kernel on the fast network's residual layers and VGG19;
     /// - strided and transposed convolutions with output channels in multiples of 32, on
-    ///   adapters with subgroups: the `wide` block ([`Tile::WIDE_SG`]), about 1.4–1.7×
+    ///   adapters with subgroups: the `wide` block ([`Tile::WIDE_SG`]), about 1.8–2.5×
     ///   faster there (the direct kernel's sliding window does not apply to them);
     /// - anything else: [`Tile::default_on`].
     pub fn default_for_shape(ctx: &Context, shape: &ConvShape) -> Tile {
