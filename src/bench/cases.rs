@@ -113,15 +113,16 @@ pub fn has_coop_copy(case: &Case) -> bool {
 }
 
 /// Whether the suite also times `case` with the direct convolution kernel pinned (as
-/// `NAME direct`, [`Tile::default_on`]), on adapters where the default for 3×3 stride-1
-/// convolutions is Winograd ([`Tile::default_for_shape`]): those convolutions and the
-/// networks, so that reports show what the Winograd variant gained.
+/// `NAME direct`, [`Tile::default_on`]), on adapters whose default for 3×3 convolutions is
+/// another variant ([`Tile::default_for_shape`]: Winograd, the `wide` block): the 3×3
+/// convolutions and transposed convolutions, and the networks, so that reports show what
+/// those variants gained.
 pub fn has_direct_copy(ctx: &Context, case: &Case) -> bool {
     Tile::default_for_shape(ctx, &crate::ops::conv_tune::AUTO_DECIDER).winograd
         && (case.kind == "network"
             || (case.kind == "kernel"
-                && case.name.starts_with("conv/")
-                && case.name.contains(" 3x3/1 ")))
+                && (case.name.starts_with("conv/") || case.name.starts_with("conv_transpose/"))
+                && case.name.contains(" 3x3/")))
 }
 
 /// Weights of the real shapes of `arch`, pseudo-random (fan-in scaled), for benchmarks and tests
