@@ -4,10 +4,14 @@
 // so the 144 multiplies of a direct 4x4 tile become 36 element-wise products, and summed over
 // the input channels these are 36 independent matrix products (shaders/gemm.wgsl):
 //   M[t] = V[t] U[t],   t = 0..35 (the 6x6 positions of the transformed tile).
+// A kernel of kd x kd blocks of 3x3 (9x9: kd = 3) is the sum of kd^2 3x3 convolutions of the
+// input shifted by 3 * (a, b): each block is one more slice of the products' inner dimension
+// (K = kd^2 * cinp), 36 * 9 multiplies per 4x4 tile where a direct 9x9 does 1296.
 // This file holds the three transforms (G, g, B, A of the F(4x4, 3x3) interpolation points
 // 0, 1, -1, 2, -2 and infinity):
-//   `weights`: U[t][ci][co] = (G g[.,.,ci,co] G^T)[t]                 [36][cinp][coutp]
-//   `input`:   V[t][tile][ci] = (B^T d B)[t] of the tile's 6x6 input    [36][tiles][cinp]
+//   `weights`: U[t][ab, ci][co] = (G g_ab[.,.,ci,co] G^T)[t]                 [36][kd^2 cinp][coutp]
+//   `input`:   V[t][tile][ab, ci] = (B^T d B)[t] of the tile's 6x6 input, shifted by block ab
+//                                                                           [36][tiles][kd^2 cinp]
 //   `output`:  y = A^T M A per tile, + bias, ReLU                        [n][ho][wo][cout]
 // Tensors are NHWC float32. Channel counts are multiples of 4 here (vec4 loads; the Rust side
 // pads `cin`, and `cinp`/`coutp` are the padded widths of U, V and M); a tile is
@@ -18,6 +22,7 @@ struct Params {
     ho: u32, wo: u32, cout: u32, cinp: u32, // output (cout a multiple of 4); cinp = cin
     coutp: u32, th: u32, tw: u32, tiles: u32,
     pad_t: i32, pad_l: i32, mode: u32, flags: u32,
+    kd: u32, _p0: u32, _p1: u32, _p2: u32, // kernel of kd x kd blocks of 3x3 (1 or 3)
 }
 
 const MODE_REFLECT_PAD: u32 = 1u; // as conv2d.wgsl; anything else pads with zeros
@@ -111,24 +116,33 @@ fn linear(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * 64u;
 }
 
-// Tap t (3 * ky + kx) of the kernel [3][3][cinp][coutp] at vec4 i of a tap (input channel
-// i / (coutp / 4), output channels 4 * (i % (coutp / 4)) and up); with FLAG_FLIP tap 8 - t.
-fn kernel_tap(i: u32, t: u32) -> vec4<f32> {
-    let tt = select(t, 8u - t, (p.flags & FLAG_FLIP) != 0u);
-    return src[tt * p.cinp * (p.coutp / 4u) + i];
+// Tap (u, v) of 3x3 block `ab` (row a = ab / kd, column b = ab % kd) of the kernel
+// [3kd][3kd][cinp][coutp], at vec4 i of a tap (input channel i / (coutp / 4), output
+// channels 4 * (i % (coutp / 4)) and up); with FLAG_FLIP (kd = 1) tap (2 - u, 2 - v).
+fn kernel_tap(ab: u32, i: u32, u: u32, v: u32) -> vec4<f32> {
+    let flip = (p.flags & FLAG_FLIP) != 0u;
+    let ky = 3u * (ab / p.kd) + select(u, 2u - u, flip);
+    let kx = 3u * (ab % p.kd) + select(v, 2u - v, flip);
+    return src[(ky * 3u * p.kd + kx) * p.cinp * (p.coutp / 4u) + i];
 }
 
-// U[t][ci][co4] for one input channel and 4 output channels: src is the kernel [3][3][cin][coutp].
+// U[t][ab * cinp + ci][co4] for one 3x3 block of the kernel, one input channel and 4 output
+// channels: src is the kernel [3kd][3kd][cinp][coutp]. (A kernel of kd x kd blocks of 3x3 is
+// the sum of kd^2 3x3 convolutions of shifted inputs: their products are summed by the matrix
+// products along with the input channels, K = kd^2 * cinp.)
 @compute @workgroup_size(64, 1, 1)
 fn weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let cq = p.coutp / 4u;
+    let per_block = p.cinp * cq;
     let i = linear(gid, nwg);
-    if (i >= p.cinp * cq) { return; }
-    // Rows of the kernel through G (P[a] = G g[a]^T), then the columns of P.
-    let r0 = g3(kernel_tap(i, 0u), kernel_tap(i, 1u), kernel_tap(i, 2u));
-    let r1 = g3(kernel_tap(i, 3u), kernel_tap(i, 4u), kernel_tap(i, 5u));
-    let r2 = g3(kernel_tap(i, 6u), kernel_tap(i, 7u), kernel_tap(i, 8u));
-    store6x6(i, p.cinp * cq, r0, r1, r2, r0, r1, r2, true);
+    if (i >= p.kd * p.kd * per_block) { return; }
+    let ab = i / per_block;
+    let j = i % per_block;
+    // Rows of the block through G (P[a] = G g[a]^T), then the columns of P.
+    let r0 = g3(kernel_tap(ab, j, 0u, 0u), kernel_tap(ab, j, 0u, 1u), kernel_tap(ab, j, 0u, 2u));
+    let r1 = g3(kernel_tap(ab, j, 1u, 0u), kernel_tap(ab, j, 1u, 1u), kernel_tap(ab, j, 1u, 2u));
+    let r2 = g3(kernel_tap(ab, j, 2u, 0u), kernel_tap(ab, j, 2u, 1u), kernel_tap(ab, j, 2u, 2u));
+    store6x6(i, p.kd * p.kd * per_block, r0, r1, r2, r0, r1, r2, true);
 }
 
 fn reflect(i: i32, n: i32) -> i32 {
@@ -172,20 +186,23 @@ fn input_row(img: u32, iy: i32, ix0: i32, c4: u32) -> Six {
     ));
 }
 
-// V[t][tile][c4] for one tile and 4 input channels: src is the input [n][h][w][cin].
+// V[t][tile][ab * cinp + 4 * c4 ..] for one tile, one 3x3 block `ab` of the kernel (its
+// input window shifted by 3 * (a, b)) and 4 input channels: src is the input [n][h][w][cin].
 @compute @workgroup_size(64, 1, 1)
 fn input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let cq = p.cin / 4u;
+    let per_tile = p.kd * p.kd * cq;
     let i = linear(gid, nwg);
-    if (i >= p.tiles * cq) { return; }
-    let tile = i / cq;
+    if (i >= p.tiles * per_tile) { return; }
+    let tile = i / per_tile;
+    let ab = (i % per_tile) / cq;
     let c4 = i % cq;
     let per_img = p.th * p.tw;
     let img = tile / per_img;
     let ty = (tile % per_img) / p.tw;
     let tx = tile % p.tw;
-    let iy0 = i32(ty * 4u) - p.pad_t;
-    let ix0 = i32(tx * 4u) - p.pad_l;
+    let iy0 = i32(ty * 4u + 3u * (ab / p.kd)) - p.pad_t;
+    let ix0 = i32(tx * 4u + 3u * (ab % p.kd)) - p.pad_l;
     // Rows through B^T (E[r] = B^T d[r]), then the columns of E.
     let e0 = input_row(img, iy0, ix0, c4);
     let e1 = input_row(img, iy0 + 1, ix0, c4);
@@ -193,7 +210,7 @@ fn input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let e3 = input_row(img, iy0 + 3, ix0, c4);
     let e4 = input_row(img, iy0 + 4, ix0, c4);
     let e5 = input_row(img, iy0 + 5, ix0, c4);
-    store6x6(i, p.tiles * cq, e0, e1, e2, e3, e4, e5, false);
+    store6x6(i, p.tiles * per_tile, e0, e1, e2, e3, e4, e5, false);
 }
 
 // The output of one tile and 4 output channels: src is M [36][tiles][coutp], dst the output

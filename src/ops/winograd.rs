@@ -47,11 +47,15 @@ struct WinogradParams {
     pad_l: i32,
     mode: u32,
     flags: u32,
+    kd: u32,
+    _p: [u32; 3],
 }
 
 /// Sizes of one Winograd convolution: padded channel counts, tiles, and the transformed
 /// tensors' lengths in floats.
 struct Plan {
+    /// 3×3 blocks per kernel side (1 for 3×3, 3 for 9×9).
+    kd: usize,
     cinp: usize,
     coutp: usize,
     th: usize,
@@ -66,6 +70,7 @@ impl Plan {
             (s.wo as usize).div_ceil(TILE),
         );
         Plan {
+            kd: s.kh as usize / 3,
             cinp: (s.cin as usize).next_multiple_of(4),
             coutp: (s.cout as usize).next_multiple_of(GEMM_COLUMNS),
             th,
@@ -74,22 +79,34 @@ impl Plan {
         }
     }
 
+    /// The products' inner dimension: every block's input channels.
+    fn k(&self) -> usize {
+        self.kd * self.kd * self.cinp
+    }
+
     /// Floats of the transformed kernel, input and products.
     fn lens(&self) -> [usize; 3] {
         [
-            POSITIONS * self.cinp * self.coutp,
-            POSITIONS * self.tiles * self.cinp,
+            POSITIONS * self.k() * self.coutp,
+            POSITIONS * self.tiles * self.k(),
             POSITIONS * self.tiles * self.coutp,
         ]
     }
 }
 
-/// Whether the Winograd variants compute the convolution `s` on `ctx`: a 3×3 kernel, stride 1,
-/// output channels a multiple of 4, transformed tensors within the device's buffer limits,
-/// and, under a memory budget ([`Context::set_pool_limit`]), the transformed kernel (a
-/// buffer of `36·cin·cout` floats whatever the image size) within a quarter of it.
+/// Whether the Winograd variants compute the convolution `s` on `ctx`: a 3×3 kernel (also
+/// transposed) or a 9×9 one (as 3×3 blocks of 3×3; not transposed), stride 1, output
+/// channels a multiple of 4, transformed tensors within the device's buffer limits, and,
+/// under a memory budget ([`Context::set_pool_limit`]), the transformed tensors (the kernel's
+/// `36·k²/9·cin·cout` floats whatever the image size; 9×9 inputs: 81 floats per pixel and
+/// input channel) within a quarter of it.
 pub fn applies(ctx: &Context, s: &ConvShape) -> bool {
-    if (s.kh, s.kw, s.stride) != (3, 3, 1) || !s.cout.is_multiple_of(4) || s.ho == 0 || s.wo == 0 {
+    let k_ok = match (s.kh, s.kw) {
+        (3, 3) => true,
+        (9, 9) => s.mode != ConvMode::Transposed,
+        _ => false,
+    };
+    if !k_ok || s.stride != 1 || !s.cout.is_multiple_of(4) || s.ho == 0 || s.wo == 0 {
         return false;
     }
     let plan = Plan::of(s);
@@ -97,12 +114,16 @@ pub fn applies(ctx: &Context, s: &ConvShape) -> bool {
     let max = limits
         .max_storage_buffer_binding_size
         .min(limits.max_buffer_size);
-    let [u_len, ..] = plan.lens();
+    let [u_len, v_len, m_len] = plan.lens();
+    // The transformed input and products of a 3×3 convolution cost about what the direct
+    // kernel's tensors do per pixel (the memory model of tiling counts them); the kernel's
+    // and a 9×9 input's do not.
+    let extra = u_len + if plan.kd > 1 { v_len + m_len } else { 0 };
     plan.lens().iter().all(|&len| (len as u64) * 4 <= max)
-        && plan.tiles.div_ceil(256) <= 65535
+        && plan.tiles.div_ceil(512) <= 65535
         && ctx
             .pool_limit()
-            .is_none_or(|limit| 4 * (u_len as u64) * 4 <= limit)
+            .is_none_or(|limit| 4 * (extra as u64) * 4 <= limit)
 }
 
 /// The matrix-product kernel of a Winograd variant.
@@ -136,10 +157,11 @@ pub(crate) fn run_into(
     let cout = p.cout as usize;
     let [n, h, wd, _] = x.shape();
     let x = pad(rec, x, h, wd, plan.cinp)?;
-    let w = pad(rec, w, 3, plan.cinp, plan.coutp)?;
+    let w = pad(rec, w, 3 * plan.kd, plan.cinp, plan.coutp)?;
     // A stride-1 transposed convolution is the convolution with the kernel rotated by 180°
     // and the padding k - 1 - pad.
     let transposed = shape.mode == ConvMode::Transposed;
+    debug_assert!(!transposed || plan.kd == 1);
     let (pad_t, pad_l, mode) = if transposed {
         (2 - p.pad_t, 2 - p.pad_l, 0)
     } else {
@@ -167,24 +189,26 @@ pub(crate) fn run_into(
             0
         },
         flags: (p.flags & 3) | if transposed { FLAG_FLIP } else { 0 },
+        kd: plan.kd as u32,
+        _p: [0; 3],
     };
     let ctx = rec.context().clone();
     let [u_len, v_len, m_len] = plan.lens();
-    let u = Tensor::uninit(&ctx, "winograd.u", [POSITIONS, 1, plan.cinp, plan.coutp])?;
+    let u = Tensor::uninit(&ctx, "winograd.u", [POSITIONS, 1, plan.k(), plan.coutp])?;
     debug_assert_eq!(u.len(), u_len);
     rec.dispatch(
         &Kernel::new(WINOGRAD, "weights"),
         &wp,
         &[(1, &w), (4, &u)],
-        groups(plan.cinp * plan.coutp / 4),
+        groups(plan.k() * plan.coutp / 4),
     );
-    let v = Tensor::uninit(&ctx, "winograd.v", [POSITIONS, 1, plan.tiles, plan.cinp])?;
+    let v = Tensor::uninit(&ctx, "winograd.v", [POSITIONS, 1, plan.tiles, plan.k()])?;
     debug_assert_eq!(v.len(), v_len);
     rec.dispatch(
         &Kernel::new(WINOGRAD, "input"),
         &wp,
         &[(1, &x), (4, &v)],
-        groups(plan.tiles * plan.cinp / 4),
+        groups(plan.tiles * plan.k() / 4),
     );
     let m = Tensor::uninit(&ctx, "winograd.m", [POSITIONS, 1, plan.tiles, plan.coutp])?;
     debug_assert_eq!(m.len(), m_len);
@@ -195,7 +219,7 @@ pub(crate) fn run_into(
         &u,
         &m,
         POSITIONS,
-        [plan.tiles, plan.cinp, plan.coutp],
+        [plan.tiles, plan.k(), plan.coutp],
     )?;
     let bias = bias.unwrap_or(&m);
     rec.dispatch(
