@@ -562,8 +562,10 @@ fn add_and_output_tanh_match_cpu() {
     );
 }
 
-/// (n, h, w, cin, cout, padding (None: a stride-1 transposed convolution), bias, relu)
+/// (n, h, w, cin, cout, kernel size, padding (None: a stride-1 transposed convolution), bias,
+/// relu)
 type Case = (
+    usize,
     usize,
     usize,
     usize,
@@ -574,11 +576,12 @@ type Case = (
     bool,
 );
 
-/// The Winograd variants (3×3, stride 1) on shapes that exercise their tiling: sizes that
-/// are not multiples of the 4×4 output tile, single pixels, batches, channel counts that
-/// need padding (input: to 4; products: to 32 columns), each padding mode, bias and ReLU, and
-/// stride-1 transposed convolutions (run with the rotated kernel). Each case must take the
-/// Winograd path (its transform kernels are recorded), within the f32 tolerance.
+/// The Winograd variants (3×3 and 9×9, stride 1) on shapes that exercise their tiling: sizes
+/// that are not multiples of the 4×4 output tile, single pixels, batches, channel counts that
+/// need padding (input: to 4; products: to 32 columns), each padding mode, bias and ReLU,
+/// stride-1 transposed convolutions (run with the rotated kernel), and 9×9 kernels (3×3
+/// blocks of shifted 3×3 convolutions). Each case must take the Winograd path (its transform
+/// kernels are recorded), within the f32 tolerance.
 #[test]
 fn winograd_matches_cpu() {
     let variants: Vec<Tile> = Tile::VARIANTS
@@ -590,29 +593,32 @@ fn winograd_matches_cpu() {
         "the Winograd variant without subgroups runs everywhere"
     );
     let mut rng = Rng::new(11);
-    let cases: [Case; 8] = [
-        (1, 6, 6, 8, 32, Some(Padding::Same), true, true),
-        (2, 13, 18, 5, 36, Some(Padding::Reflect(1)), false, false),
-        (1, 1, 1, 16, 4, Some(Padding::Same), true, false),
-        (1, 2, 3, 4, 8, Some(Padding::Reflect(1)), false, true),
-        (1, 17, 33, 20, 64, Some(Padding::Zero(1)), true, false),
-        (1, 9, 11, 12, 28, Some(Padding::Valid), false, false),
-        (2, 7, 10, 3, 12, None, false, true),
-        (1, 16, 16, 32, 40, None, false, false),
+    let cases: [Case; 11] = [
+        (1, 6, 6, 8, 32, 3, Some(Padding::Same), true, true),
+        (2, 13, 18, 5, 36, 3, Some(Padding::Reflect(1)), false, false),
+        (1, 1, 1, 16, 4, 3, Some(Padding::Same), true, false),
+        (1, 2, 3, 4, 8, 3, Some(Padding::Reflect(1)), false, true),
+        (1, 17, 33, 20, 64, 3, Some(Padding::Zero(1)), true, false),
+        (1, 9, 11, 12, 28, 3, Some(Padding::Valid), false, false),
+        (2, 7, 10, 3, 12, 3, None, false, true),
+        (1, 16, 16, 32, 40, 3, None, false, false),
+        (1, 13, 11, 3, 32, 9, Some(Padding::Same), true, true),
+        (2, 10, 17, 8, 12, 9, Some(Padding::Reflect(4)), false, false),
+        (1, 9, 12, 4, 8, 9, Some(Padding::Valid), true, false),
     ];
-    for (case, &(n, h, w, cin, cout, padding, with_bias, relu)) in cases.iter().enumerate() {
+    for (case, &(n, h, w, cin, cout, k, padding, with_bias, relu)) in cases.iter().enumerate() {
         let x = rng.vec(n * h * w * cin, -1.0, 1.0);
-        let kern = rng.vec(9 * cin * cout, -0.5, 0.5);
+        let kern = rng.vec(k * k * cin * cout, -0.5, 0.5);
         let bias = rng.vec(cout, -1.0, 1.0);
         let (want, out) = match padding {
             Some(pad) => {
-                let (ho, pt) = out_len(h, 3, 1, pad).unwrap();
-                let (wo, pl) = out_len(w, 3, 1, pad).unwrap();
+                let (ho, pt) = out_len(h, k, 1, pad).unwrap();
+                let (wo, pl) = out_len(w, k, 1, pad).unwrap();
                 let y = cpu_conv(
                     &x,
                     [n, h, w, cin],
                     &kern,
-                    [3, 3, cin, cout],
+                    [k, k, cin, cout],
                     with_bias.then_some(&bias[..]),
                     1,
                     (pt, pl),
@@ -634,7 +640,7 @@ fn winograd_matches_cpu() {
             let mut rec = Recorder::new(ctx(), "test");
             let (xt, kt, b) = (
                 up([n, h, w, cin], &x),
-                up([3, 3, cin, cout], &kern),
+                up([k, k, cin, cout], &kern),
                 up([1, 1, 1, cout], &bias),
             );
             let y = match padding {
