@@ -322,7 +322,8 @@ impl Tile {
     pub fn from_kernel_label(label: &str) -> Option<Tile> {
         Self::all().find(|t| {
             if t.winograd {
-                return winograd::kernel(*t).label() == label;
+                // With or without the products' 64-column constant.
+                return label.split('[').next() == Some(&winograd::kernel(*t).label());
             }
             if t.coop != 0 {
                 // Its constant (the subgroup size) depends on the adapter.

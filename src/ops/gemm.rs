@@ -25,10 +25,17 @@ pub enum GemmKernel {
 }
 
 impl GemmKernel {
-    /// The pipeline of this kernel.
-    pub(crate) fn kernel(self) -> Kernel {
+    /// The pipeline of this kernel (for the `rows` kernel with `n` a multiple of 64: the
+    /// build with 64 columns per invocation, `N16`).
+    pub(crate) fn kernel(self, n: usize) -> Kernel {
         match self {
-            GemmKernel::Rows { subgroup } => Kernel::new(gemm_build(subgroup), "rows"),
+            GemmKernel::Rows { subgroup } => {
+                let mut k = Kernel::new(gemm_build(subgroup), "rows");
+                if n.is_multiple_of(64) {
+                    k.constants.push(("N16", 1.0));
+                }
+                k
+            }
             GemmKernel::Tiled => Kernel::new(gemm_build(false), "tiled"),
         }
     }
@@ -41,9 +48,10 @@ impl GemmKernel {
         }
     }
 
-    /// Columns of C per workgroup.
-    fn columns_per_group(self) -> usize {
+    /// Columns of C per workgroup, for `n` columns.
+    fn columns_per_group(self, n: usize) -> usize {
         match self {
+            GemmKernel::Rows { .. } if n.is_multiple_of(64) => 64,
             GemmKernel::Rows { .. } => GEMM_COLUMNS,
             GemmKernel::Tiled => 64,
         }
@@ -108,9 +116,9 @@ pub fn batched_gemm(
     };
     let groups = [
         row_groups as u32,
-        n.div_ceil(kernel.columns_per_group()) as u32,
+        n.div_ceil(kernel.columns_per_group(n)) as u32,
         batch as u32,
     ];
-    rec.dispatch(&kernel.kernel(), &p, &[(1, a), (2, b), (4, c)], groups);
+    rec.dispatch(&kernel.kernel(n), &p, &[(1, a), (2, b), (4, c)], groups);
     Ok(())
 }

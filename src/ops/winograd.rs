@@ -137,9 +137,10 @@ fn gemm_kernel(tile: Tile) -> GemmKernel {
     }
 }
 
-/// The pipeline of a Winograd variant's matrix products (the step that takes its time).
+/// The pipeline of a Winograd variant's matrix products (the step that takes its time), in
+/// its build for 32 columns (the label without constants names the variant).
 pub(crate) fn kernel(tile: Tile) -> Kernel {
-    gemm_kernel(tile).kernel()
+    gemm_kernel(tile).kernel(GEMM_COLUMNS)
 }
 
 /// Records the convolution `p` (see [`applies`]) as Winograd variant `tile` into `y`.
