@@ -120,7 +120,7 @@ impl Tile {
             ..Tile::direct(64, 1)
         },
         Tile::WINOGRAD_ROWS_SG,
-        Tile::winograd(Tile::direct(64, 1)),
+        Tile::WINOGRAD_ROWS,
         Tile::winograd(Tile::tiled(16, 16)),
         Tile::WIDE_SG,
         Tile::wide(Tile::direct(64, 1)),
@@ -145,6 +145,10 @@ impl Tile {
         subgroup: true,
         ..Tile::direct(64, 1)
     });
+
+    /// The Winograd variant with the `rows` matrix-product kernel without subgroups (the
+    /// default for 3×3 stride-1 convolutions on CPU drivers without them, e.g. GL).
+    pub const WINOGRAD_ROWS: Tile = Tile::winograd(Tile::direct(64, 1));
 
     /// `t` as a Winograd variant (`t` names its matrix-product kernel).
     const fn winograd(t: Tile) -> Tile {
@@ -386,7 +390,7 @@ impl Tile {
             return fallback;
         }
         let tiles = shape.n as u64 * (shape.ho as u64).div_ceil(4) * (shape.wo as u64).div_ceil(4);
-        let winograd = [Tile::WINOGRAD_ROWS_SG, Tile::VARIANTS[6]]
+        let winograd = [Tile::WINOGRAD_ROWS_SG, Tile::WINOGRAD_ROWS]
             .into_iter()
             .find(|t| t.usable(ctx));
         if let Some(w) = winograd.filter(|w| tiles >= 16 && w.applies(ctx, shape)) {
