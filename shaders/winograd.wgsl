@@ -22,7 +22,9 @@ struct Params {
     ho: u32, wo: u32, cout: u32, cinp: u32, // output (cout a multiple of 4); cinp = cin
     coutp: u32, th: u32, tw: u32, tiles: u32,
     pad_t: i32, pad_l: i32, mode: u32, flags: u32,
-    kd: u32, _p0: u32, _p1: u32, _p2: u32, // kernel of kd x kd blocks of 3x3 (1 or 3)
+    kd: u32,    // kernel of kd x kd blocks of 3x3 (1 or 3)
+    tile0: u32, // `input`, `output`: the first tile of this pass (`tiles` of them; V and M hold those)
+    _p1: u32, _p2: u32,
 }
 
 const MODE_REFLECT_PAD: u32 = 1u; // as conv2d.wgsl; anything else pads with zeros
@@ -194,7 +196,7 @@ fn input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let per_tile = p.kd * p.kd * cq;
     let i = linear(gid, nwg);
     if (i >= p.tiles * per_tile) { return; }
-    let tile = i / per_tile;
+    let tile = p.tile0 + i / per_tile;
     let ab = (i % per_tile) / cq;
     let c4 = i % cq;
     let per_img = p.th * p.tw;
@@ -220,11 +222,12 @@ fn output(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let oq = p.cout / 4u;
     let i = linear(gid, nwg);
     if (i >= p.tiles * oq) { return; }
-    let tile = i / oq;
+    let local = i / oq; // the tile in this pass's M
+    let tile = p.tile0 + local;
     let co4 = i % oq;
     let mq = p.coutp / 4u;
     let plane = p.tiles * mq;
-    let m0 = tile * mq + co4;
+    let m0 = local * mq + co4;
     // Rows of M through A^T (F[r] = A^T M[r], r = 0..5), then the columns of F.
     let f0 = at(six_at(m0, plane));
     let f1 = at(six_at(m0 + 6u * plane, plane));

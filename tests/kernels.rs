@@ -676,3 +676,54 @@ fn winograd_matches_cpu() {
         }
     }
 }
+
+/// Under a memory budget a large Winograd convolution runs in several passes of as many tiles
+/// as fit (here a 9×9 one, whose transformed input is 81 floats per pixel and channel: 400
+/// tiles in passes of at most 336 under 14 MiB), with the same result as in one.
+#[test]
+fn winograd_passes_under_a_budget_match_cpu() {
+    let own = common::new_context();
+    own.set_pool_limit(Some(14 << 20));
+    let tile = Tile::VARIANTS
+        .into_iter()
+        .find(|t| t.winograd && t.direct && t.usable(&own))
+        .unwrap();
+    let (h, w, cin, cout) = (80, 80, 3, 32);
+    let mut rng = Rng::new(12);
+    let x = rng.vec(h * w * cin, -1.0, 1.0);
+    let kern = rng.vec(81 * cin * cout, -0.5, 0.5);
+    let want = cpu_conv(
+        &x,
+        [1, h, w, cin],
+        &kern,
+        [9, 9, cin, cout],
+        None,
+        1,
+        (4, 4),
+        (h, w),
+        false,
+        true,
+    );
+    let mut rec = Recorder::new(&own, "test");
+    let (xt, kt) = (
+        Tensor::upload(&own, "x", [1, h, w, cin], &x).unwrap(),
+        Tensor::upload(&own, "k", [9, 9, cin, cout], &kern).unwrap(),
+    );
+    let p = Conv2d {
+        stride: 1,
+        padding: Padding::Same,
+        relu: true,
+    };
+    let y = conv2d_tiled(&mut rec, &xt, &kt, None, p, tile).unwrap();
+    let passes = rec
+        .kernel_labels()
+        .iter()
+        .filter(|l| *l == "winograd.input")
+        .count();
+    assert!(passes >= 2, "one pass ({:?})", rec.kernel_labels());
+    let rb = rec.readback(&y);
+    rec.submit().unwrap();
+    let e = rel_err(&rb.read(&own).unwrap(), &want);
+    eprintln!("{passes} passes: rel err {e:.2e}");
+    assert!(e <= TOL, "{passes} passes: rel err {e}");
+}

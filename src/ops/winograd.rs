@@ -48,7 +48,8 @@ struct WinogradParams {
     mode: u32,
     flags: u32,
     kd: u32,
-    _p: [u32; 3],
+    tile0: u32,
+    _p: [u32; 2],
 }
 
 /// Sizes of one Winograd convolution: padded channel counts, tiles, and the transformed
@@ -84,22 +85,38 @@ impl Plan {
         self.kd * self.kd * self.cinp
     }
 
-    /// Floats of the transformed kernel, input and products.
-    fn lens(&self) -> [usize; 3] {
-        [
-            POSITIONS * self.k() * self.coutp,
-            POSITIONS * self.tiles * self.k(),
-            POSITIONS * self.tiles * self.coutp,
-        ]
+    /// Floats of the transformed kernel.
+    fn u_len(&self) -> usize {
+        POSITIONS * self.k() * self.coutp
+    }
+
+    /// The most tiles one pass transforms and multiplies on `ctx` (0 if not even one fits):
+    /// their transformed input and products within the device's buffer binding and, for 9×9
+    /// kernels under a memory budget, within a quarter of it beside the transformed kernel.
+    /// (A 3×3 convolution's transformed tensors cost about what the direct kernel's tensors do
+    /// per pixel, which the memory model of tiling counts already.)
+    fn max_pass_tiles(&self, ctx: &Context) -> usize {
+        let limits = ctx.limits();
+        let max = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        let widest = (POSITIONS * 4 * self.k().max(self.coutp)) as u64;
+        let mut n = max / widest;
+        if let Some(limit) = ctx.pool_limit().filter(|_| self.kd > 1) {
+            let free = (limit / 4).saturating_sub(4 * self.u_len() as u64);
+            n = n.min(free / (POSITIONS * 4 * (self.k() + self.coutp)) as u64);
+        }
+        n.min(65535 * 512) as usize
     }
 }
 
 /// Whether the Winograd variants compute the convolution `s` on `ctx`: a 3×3 kernel (also
 /// transposed) or a 9×9 one (as 3×3 blocks of 3×3; not transposed), stride 1, output
-/// channels a multiple of 4, transformed tensors within the device's buffer limits, and,
-/// under a memory budget ([`Context::set_pool_limit`]), the transformed tensors (the kernel's
-/// `36·k²/9·cin·cout` floats whatever the image size; 9×9 inputs: 81 floats per pixel and
-/// input channel) within a quarter of it.
+/// channels a multiple of 4, the transformed kernel within the device's buffer limits and,
+/// under a memory budget ([`Context::set_pool_limit`]), within a quarter of it (it takes
+/// `36·k²/9·cin·cout` floats whatever the image size), and room for passes of at least 256
+/// tiles (or all of them): larger outputs are done in several passes of as many tiles as fit
+/// (transformed input and products take `36·k²/9·cin` and `36·cout` floats per 4×4 tile).
 pub fn applies(ctx: &Context, s: &ConvShape) -> bool {
     let k_ok = match (s.kh, s.kw) {
         (3, 3) => true,
@@ -110,20 +127,10 @@ pub fn applies(ctx: &Context, s: &ConvShape) -> bool {
         return false;
     }
     let plan = Plan::of(s);
-    let limits = ctx.limits();
-    let max = limits
-        .max_storage_buffer_binding_size
-        .min(limits.max_buffer_size);
-    let [u_len, v_len, m_len] = plan.lens();
-    // The transformed input and products of a 3×3 convolution cost about what the direct
-    // kernel's tensors do per pixel (the memory model of tiling counts them); the kernel's
-    // and a 9×9 input's do not.
-    let extra = u_len + if plan.kd > 1 { v_len + m_len } else { 0 };
-    plan.lens().iter().all(|&len| (len as u64) * 4 <= max)
-        && plan.tiles.div_ceil(512) <= 65535
-        && ctx
-            .pool_limit()
-            .is_none_or(|limit| 4 * (extra as u64) * 4 <= limit)
+    let u_bytes = 4 * plan.u_len() as u64;
+    u_bytes <= ctx.max_binding_bytes()
+        && ctx.pool_limit().is_none_or(|limit| 4 * u_bytes <= limit)
+        && plan.max_pass_tiles(ctx) >= plan.tiles.min(256)
 }
 
 /// The matrix-product kernel of a Winograd variant.
@@ -191,44 +198,52 @@ pub(crate) fn run_into(
         },
         flags: (p.flags & 3) | if transposed { FLAG_FLIP } else { 0 },
         kd: plan.kd as u32,
-        _p: [0; 3],
+        tile0: 0,
+        _p: [0; 2],
     };
     let ctx = rec.context().clone();
-    let [u_len, v_len, m_len] = plan.lens();
     let u = Tensor::uninit(&ctx, "winograd.u", [POSITIONS, 1, plan.k(), plan.coutp])?;
-    debug_assert_eq!(u.len(), u_len);
+    debug_assert_eq!(u.len(), plan.u_len());
     rec.dispatch(
         &Kernel::new(WINOGRAD, "weights"),
         &wp,
         &[(1, &w), (4, &u)],
         groups(plan.k() * plan.coutp / 4),
     );
-    let v = Tensor::uninit(&ctx, "winograd.v", [POSITIONS, 1, plan.tiles, plan.k()])?;
-    debug_assert_eq!(v.len(), v_len);
-    rec.dispatch(
-        &Kernel::new(WINOGRAD, "input"),
-        &wp,
-        &[(1, &x), (4, &v)],
-        groups(plan.tiles * plan.k() / 4),
-    );
-    let m = Tensor::uninit(&ctx, "winograd.m", [POSITIONS, 1, plan.tiles, plan.coutp])?;
-    debug_assert_eq!(m.len(), m_len);
-    batched_gemm(
-        rec,
-        gemm_kernel(tile),
-        &v,
-        &u,
-        &m,
-        POSITIONS,
-        [plan.tiles, plan.k(), plan.coutp],
-    )?;
-    let bias = bias.unwrap_or(&m);
-    rec.dispatch(
-        &Kernel::new(WINOGRAD, "output"),
-        &wp,
-        &[(1, &m), (3, bias), (4, y)],
-        groups(plan.tiles * cout / 4),
-    );
+    // Passes of as many tiles as fit (one for all but very large outputs); a pass's tensors
+    // go back to the pool for the next one.
+    let per_pass = plan.max_pass_tiles(&ctx).clamp(1, plan.tiles);
+    for tile0 in (0..plan.tiles).step_by(per_pass) {
+        let len = per_pass.min(plan.tiles - tile0);
+        let wp = WinogradParams {
+            tiles: len as u32,
+            tile0: tile0 as u32,
+            ..wp
+        };
+        let v = Tensor::uninit(&ctx, "winograd.v", [POSITIONS, 1, len, plan.k()])?;
+        rec.dispatch(
+            &Kernel::new(WINOGRAD, "input"),
+            &wp,
+            &[(1, &x), (4, &v)],
+            groups(len * plan.k() / 4),
+        );
+        let m = Tensor::uninit(&ctx, "winograd.m", [POSITIONS, 1, len, plan.coutp])?;
+        batched_gemm(
+            rec,
+            gemm_kernel(tile),
+            &v,
+            &u,
+            &m,
+            POSITIONS,
+            [len, plan.k(), plan.coutp],
+        )?;
+        rec.dispatch(
+            &Kernel::new(WINOGRAD, "output"),
+            &wp,
+            &[(1, &m), (3, bias.unwrap_or(&m)), (4, y)],
+            groups(len * cout / 4),
+        );
+    }
     Ok(())
 }
 
