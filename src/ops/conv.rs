@@ -377,7 +377,8 @@ impl Tile {
     /// The default variant for convolutions of `shape` on `ctx` (with autotune off, and the
     /// first the autotune times). GPUs: [`Tile::default_on`]. CPU drivers (lavapipe, where
     /// loads cost per instruction and SIMD lane; figures in BENCHMARKS.md):
-    /// - 3×3 stride-1 convolutions (and stride-1 transposed ones) of at least 16 output tiles:
+    /// - 3×3 stride-1 convolutions (and stride-1 transposed ones) of at least 16 output tiles
+    ///   per image:
     ///   Winograd ([`Tile::WINOGRAD_ROWS_SG`], or its plain build without subgroups),
     ///   2–4× faster than the direct kernel on the fast network's residual layers and VGG19;
     /// - strided and transposed convolutions with output channels in multiples of 32, on
@@ -389,7 +390,8 @@ impl Tile {
         if ctx.adapter_info().device_type != wgpu::DeviceType::Cpu {
             return fallback;
         }
-        let tiles = shape.n as u64 * (shape.ho as u64).div_ceil(4) * (shape.wo as u64).div_ceil(4);
+        // Output tiles per image: the choice must not depend on the batch.
+        let tiles = (shape.ho as u64).div_ceil(4) * (shape.wo as u64).div_ceil(4);
         let winograd = [Tile::WINOGRAD_ROWS_SG, Tile::WINOGRAD_ROWS]
             .into_iter()
             .find(|t| t.usable(ctx));

@@ -102,7 +102,8 @@ impl Autotuner {
     }
 }
 
-/// The kernel variant for the convolution `p` on `ctx`: the one set with
+/// The kernel variant for the convolution `p` on `ctx`, chosen for one image of its shape
+/// (whatever `p.n`, so that a batch computes each image exactly as a single run): the one set with
 /// [`Context::set_conv_variant`], else [`Tile::default_for_shape`] (in f16:
 /// [`Tile::default_on`] in half precision) with autotune off, else the remembered or cached choice,
 /// else the winner of a tuning run among the variants that precision allows.
@@ -111,15 +112,21 @@ pub(crate) fn tile_for(ctx: &Context, p: &Params) -> Tile {
         return t;
     }
     let precision = ctx.effective_precision();
+    // Chosen per image: a layer runs the same variant whatever the batch, so that batching
+    // never changes a result (variants sum in different orders and may differ in the last bit).
+    let shape = ConvShape {
+        n: 1,
+        ..ConvShape::of(p)
+    };
     let default = if precision == ConvPrecision::F16 {
         Tile::default_on(ctx, p.cout as usize).with_half()
     } else {
-        Tile::default_for_shape(ctx, &ConvShape::of(p))
+        Tile::default_for_shape(ctx, &shape)
     };
     if !ctx.inner.autotune.enabled.load(Ordering::Relaxed) {
         return default;
     }
-    choice(ctx, ConvShape::of(p), precision, default)
+    choice(ctx, shape, precision, default)
 }
 
 /// The convolution whose timing decides [`ConvPrecision::Auto`] for a whole context: a

@@ -3,8 +3,9 @@
 //! with the chosen variant and the measured times per convolution shape.
 //!
 //! Written atomically (temporary file in the same directory, then rename), merged with what
-//! the file holds at the time of writing (so several processes only lose each other's newest
-//! entries, never the file). A missing, unreadable or corrupt file reads as empty.
+//! the file holds at the time of writing, under an exclusive lock on `autotune.json.lock`
+//! beside it (so processes tuning at the same time keep each other's entries). A missing,
+//! unreadable or corrupt file reads as empty.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -92,6 +93,26 @@ pub fn adapter_key(info: &wgpu::AdapterInfo) -> String {
     )
 }
 
+/// An exclusive lock on `path` + `.lock` (released when the file is dropped), or `None` where
+/// it cannot be had.
+fn lock(path: &Path) -> Option<std::fs::File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .ok()?;
+    match file.lock() {
+        Ok(()) => Some(file),
+        Err(e) => {
+            log::warn!("autotune cache not locked: {e}");
+            None
+        }
+    }
+}
+
 fn read(path: &Path) -> CacheFile {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -142,6 +163,10 @@ pub(crate) fn store(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
+    // Read, merge and replace under an exclusive lock on a sidecar file, so that processes
+    // tuning at the same time (parallel runs, tests) keep each other's entries. Where the
+    // file system cannot lock, the merge still happens, unguarded.
+    let _lock = lock(path);
     let mut file = read(path);
     file.format = CACHE_FORMAT;
     let section = file
@@ -176,4 +201,61 @@ pub(crate) fn store(
     let text = serde_json::to_string_pretty(&file)
         .map_err(|e| Error::InvalidInput(format!("autotune cache: {e}")))?;
     crate::fsutil::write_bytes_atomic(path, true, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::conv_shape::ConvMode;
+
+    fn shape(cin: u32) -> ConvShape {
+        ConvShape {
+            n: 1,
+            h: 8,
+            w: 8,
+            cin,
+            ho: 8,
+            wo: 8,
+            cout: 32,
+            kh: 3,
+            kw: 3,
+            stride: 1,
+            mode: ConvMode::Zero,
+        }
+    }
+
+    /// Processes (here threads, each with its own lock file handle) storing at the same time
+    /// keep each other's entries: without the lock, read-merge-replace loses some of them.
+    #[test]
+    fn concurrent_stores_keep_every_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("autotune.json");
+        let info = wgpu::AdapterInfo {
+            name: "test adapter".into(),
+            driver: "test".into(),
+            ..wgpu::AdapterInfo::new(wgpu::DeviceType::Cpu, wgpu::Backend::Vulkan)
+        };
+        let tile = Tile::VARIANTS[0];
+        std::thread::scope(|s| {
+            for t in 0..8u32 {
+                let (path, info) = (&path, &info);
+                s.spawn(move || {
+                    for k in 0..10u32 {
+                        let entry = (
+                            shape(t * 100 + k + 1),
+                            ConvPrecision::F32,
+                            tile,
+                            Measured::default(),
+                        );
+                        store(path, info, &[entry]).unwrap();
+                    }
+                });
+            }
+        });
+        let got = load(&path, &info);
+        assert_eq!(got.len(), 80, "entries lost by concurrent stores");
+        assert!(got
+            .iter()
+            .all(|(_, p, t)| *p == ConvPrecision::F32 && *t == tile));
+    }
 }

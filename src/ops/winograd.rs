@@ -115,8 +115,10 @@ impl Plan {
 /// channels a multiple of 4, the transformed kernel within the device's buffer limits and,
 /// under a memory budget ([`Context::set_pool_limit`]), within a quarter of it (it takes
 /// `36·k²/9·cin·cout` floats whatever the image size), and room for passes of at least 256
-/// tiles (or all of them): larger outputs are done in several passes of as many tiles as fit
-/// (transformed input and products take `36·k²/9·cin` and `36·cout` floats per 4×4 tile).
+/// tiles (or all of one image's): larger outputs are done in several passes of as many tiles
+/// as fit (transformed input and products take `36·k²/9·cin` and `36·cout` floats per 4×4
+/// tile). The answer does not depend on the batch `s.n`, so that a batch runs each image
+/// exactly as a single run does.
 pub fn applies(ctx: &Context, s: &ConvShape) -> bool {
     let k_ok = match (s.kh, s.kw) {
         (3, 3) => true,
@@ -130,7 +132,7 @@ pub fn applies(ctx: &Context, s: &ConvShape) -> bool {
     let u_bytes = 4 * plan.u_len() as u64;
     u_bytes <= ctx.max_binding_bytes()
         && ctx.pool_limit().is_none_or(|limit| 4 * u_bytes <= limit)
-        && plan.max_pass_tiles(ctx) >= plan.tiles.min(256)
+        && plan.max_pass_tiles(ctx) >= (plan.th * plan.tw).min(256)
 }
 
 /// The matrix-product kernel of a Winograd variant.
