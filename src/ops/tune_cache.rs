@@ -98,16 +98,19 @@ pub fn adapter_key(info: &wgpu::AdapterInfo) -> String {
 fn lock(path: &Path) -> Option<std::fs::File> {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
-    let file = std::fs::OpenOptions::new()
+    let locked = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&name)
-        .ok()?;
-    match file.lock() {
-        Ok(()) => Some(file),
+        .and_then(|file| file.lock().map(|()| file));
+    match locked {
+        Ok(file) => Some(file),
         Err(e) => {
-            log::warn!("autotune cache not locked: {e}");
+            log::warn!(
+                "autotune cache not locked ({}): {e}",
+                name.to_string_lossy()
+            );
             None
         }
     }
