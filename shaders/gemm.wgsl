@@ -11,6 +11,9 @@
 // the subgroup build, shaders/gemm_subgroup.wgsl, loads it with 4 loads per subgroup and hands
 // it round with `subgroupShuffle`). Rows past m read row m - 1 (every invocation of a
 // subgroup runs the same loop) and are not stored.
+// With the pipeline constant TRANS_A, A is stored transposed (4*k4 x m, m a multiple of 8):
+// an invocation loads the 4 x 2 vec4s of its 8 rows at each step and transposes them in
+// registers (the Gram matrix F^T F of NHWC features F, where F^T is what is stored).
 //
 // `tiled` (GPUs): 16 x 16 invocations, a 64 x 64 tile of C per workgroup, A and B tiles of
 // depth 16 in workgroup memory, 4 rows x 1 vec4 per invocation; n4 a multiple of 8 too.
@@ -27,6 +30,7 @@ struct Params {
 
 const RM: u32 = 8u;
 override N16: bool = false; // `rows`: 16 vec4s (64 columns) per invocation, n4 a multiple of 16
+override TRANS_A: bool = false; // `rows`: A stored as its transpose, m a multiple of 8
 
 // Rows 4kk..4kk+3 of B, vec4 columns n0+j (j = 0..7), as matrices whose columns are those
 // rows: `m * x` sums x.x * row 0 + ... + x.w * row 3.
@@ -77,6 +81,9 @@ fn rows(
     let a5 = wid.z * p.a_batch + min(r0 + 5u, last) * p.k4;
     let a6 = wid.z * p.a_batch + min(r0 + 6u, last) * p.k4;
     let a7 = wid.z * p.a_batch + min(r0 + 7u, last) * p.k4;
+    // TRANS_A: vec4 r0 / 4 of A's transposed rows (m / 4 vec4s each).
+    let m4 = p.m / 4u;
+    let at = wid.z * p.a_batch + r0 / 4u;
     // Plain variables rather than arrays, so that CPU compilers keep them in registers.
     var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0); var c02 = vec4<f32>(0.0); var c03 = vec4<f32>(0.0); var c04 = vec4<f32>(0.0); var c05 = vec4<f32>(0.0); var c06 = vec4<f32>(0.0); var c07 = vec4<f32>(0.0);
     var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0); var c16 = vec4<f32>(0.0); var c17 = vec4<f32>(0.0);
@@ -98,14 +105,20 @@ fn rows(
     var bi = wid.z * p.b_batch + n0;
     for (var kk = 0u; kk < p.k4; kk++) {
         let w = block(bi, lane);
-        let x0 = a[a0 + kk];
-        let x1 = a[a1 + kk];
-        let x2 = a[a2 + kk];
-        let x3 = a[a3 + kk];
-        let x4 = a[a4 + kk];
-        let x5 = a[a5 + kk];
-        let x6 = a[a6 + kk];
-        let x7 = a[a7 + kk];
+        var x0: vec4<f32>; var x1: vec4<f32>; var x2: vec4<f32>; var x3: vec4<f32>;
+        var x4: vec4<f32>; var x5: vec4<f32>; var x6: vec4<f32>; var x7: vec4<f32>;
+        // TRANS_A is a pipeline constant: one branch folds away.
+        if (TRANS_A) {
+            // Columns: A's rows r0.. at k = 4kk + j; transposed: row r's 4 values of k.
+            let t = at + 4u * kk * m4;
+            let lo = transpose(mat4x4<f32>(a[t], a[t + m4], a[t + 2u * m4], a[t + 3u * m4]));
+            let hi = transpose(mat4x4<f32>(a[t + 1u], a[t + m4 + 1u], a[t + 2u * m4 + 1u], a[t + 3u * m4 + 1u]));
+            x0 = lo[0]; x1 = lo[1]; x2 = lo[2]; x3 = lo[3];
+            x4 = hi[0]; x5 = hi[1]; x6 = hi[2]; x7 = hi[3];
+        } else {
+            x0 = a[a0 + kk]; x1 = a[a1 + kk]; x2 = a[a2 + kk]; x3 = a[a3 + kk];
+            x4 = a[a4 + kk]; x5 = a[a5 + kk]; x6 = a[a6 + kk]; x7 = a[a7 + kk];
+        }
         c00 += w.m0 * x0; c01 += w.m1 * x0; c02 += w.m2 * x0; c03 += w.m3 * x0; c04 += w.m4 * x0; c05 += w.m5 * x0; c06 += w.m6 * x0; c07 += w.m7 * x0;
         c10 += w.m0 * x1; c11 += w.m1 * x1; c12 += w.m2 * x1; c13 += w.m3 * x1; c14 += w.m4 * x1; c15 += w.m5 * x1; c16 += w.m6 * x1; c17 += w.m7 * x1;
         c20 += w.m0 * x2; c21 += w.m1 * x2; c22 += w.m2 * x2; c23 += w.m3 * x2; c24 += w.m4 * x2; c25 += w.m5 * x2; c26 += w.m6 * x2; c27 += w.m7 * x2;

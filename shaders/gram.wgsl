@@ -3,6 +3,8 @@
 // Each workgroup computes a 16x16 tile of G with 2x2 outputs per invocation (8x8
 // invocations); K is staged through workgroup memory in steps of 16. The backward
 // (dF = F · D with D = dL/dG + dL/dGᵀ, scaled) is a 1x1 convolution (conv2d.wgsl).
+// On CPU drivers the Gram matrix is instead a split-K product of gemm.wgsl's `rows` kernel
+// (F^T F over chunks of pixels), whose partial matrices `sum_splits` adds up.
 
 const T: u32 = 16u;
 const BK: u32 = 16u;
@@ -55,4 +57,19 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
         let j = j0 + lid.x + (q % 2u) * 8u;
         if (i < p.c && j < p.c) { g[i * p.c + j] = acc[q] * p.scale; }
     }
+}
+
+// G = scale * the sum of p.k partial C x C matrices stored back to back in `f`, in order
+// (deterministic).
+@compute @workgroup_size(256, 1, 1)
+fn sum_splits(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let e = gid.x + gid.y * nwg.x * 256u;
+    let cc = p.c * p.c;
+    if (e >= cc) { return; }
+    var s = 0.0;
+    for (var k = 0u; k < p.k; k++) { s += f[k * cc + e]; }
+    g[e] = s * p.scale;
 }

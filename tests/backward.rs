@@ -8,7 +8,8 @@ use common::{ctx, rel_err, Rng};
 use wgstyle::gpu::record::Recorder;
 use wgstyle::nets::vgg::flip_kernel;
 use wgstyle::ops::conv::{conv2d, Conv2d, Padding};
-use wgstyle::ops::gram::{gram, gram_direct, gram_tiled};
+use wgstyle::ops::gemm::{batched_gemm, batched_gemm_at, GemmKernel};
+use wgstyle::ops::gram::{gram, gram_direct, gram_gemm, gram_tiled};
 use wgstyle::ops::loss::{content_layer, style_layer, tv};
 use wgstyle::ops::pool::{pool, pool_backward, Pooling};
 use wgstyle::ops::reduce::{reduce_into, scalars, Reduce};
@@ -100,32 +101,79 @@ fn pooling_forward_and_backward() {
     }
 }
 
+/// dx of 2×2 max pooling: each window's gradient at its first maximum (row-major).
+fn cpu_max_pool_bwd(x: &[f32], dy: &[f32], [n, h, w, c]: [usize; 4]) -> Vec<f64> {
+    let (ho, wo) = (h / 2, w / 2);
+    let mut dx = vec![0.0; x.len()];
+    for img in 0..n {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                for ch in 0..c {
+                    let at = |k: usize| ((img * h + 2 * oy + k / 2) * w + 2 * ox + k % 2) * c + ch;
+                    let arg = (1..4).fold(0, |b, k| if x[at(k)] > x[at(b)] { k } else { b });
+                    dx[at(arg)] = dy[((img * ho + oy) * wo + ox) * c + ch] as f64;
+                }
+            }
+        }
+    }
+    dx
+}
+
+#[test]
+fn max_pool_backward_matches_cpu_everywhere() {
+    let mut rng = Rng::new(29);
+    // 4 channels per invocation (odd sizes: the dropped row and column get 0) and the
+    // per-element kernel; values on a coarse grid so that windows hold ties.
+    for shape in [[2, 5, 7, 8], [1, 8, 6, 4], [1, 6, 5, 3], [1, 9, 9, 12]] {
+        let [n, h, w, c] = shape;
+        let x: Vec<f32> = rng
+            .vec(n * h * w * c, -2.0, 2.0)
+            .iter()
+            .map(|v| (v * 2.0).round() / 2.0)
+            .collect();
+        let dy = rng.vec(n * (h / 2) * (w / 2) * c, -1.0, 1.0);
+        let (xt, dyt) = (up(shape, &x), up([n, h / 2, w / 2, c], &dy));
+        // NaNs in the buffer the output will reuse: every element must be written.
+        drop(up(shape, &vec![f32::NAN; x.len()]));
+        let mut rec = Recorder::new(ctx(), "t");
+        let dx = pool_backward(&mut rec, &xt, &dyt, Pooling::Max).unwrap();
+        let r = rec.readback(&dx);
+        rec.submit().unwrap();
+        let got = r.read(ctx()).unwrap();
+        let want = cpu_max_pool_bwd(&x, &dy, shape);
+        assert!(rel_err(&got, &want) <= TOL, "{shape:?}");
+    }
+}
+
 #[test]
 fn relu_backward_masks_by_output() {
     let mut rng = Rng::new(3);
-    let n = 1000;
-    let y: Vec<f32> = rng
-        .vec(n, -1.0, 1.0)
-        .into_iter()
-        .map(|v| v.max(0.0))
-        .collect();
-    let (g, e) = (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
-    let mut rec = Recorder::new(ctx(), "t");
-    let s = [1, 1, 1, n];
-    let d = relu_backward(&mut rec, &up(s, &y), &up(s, &g), Some(&up(s, &e))).unwrap();
-    let rb = rec.readback(&d);
-    rec.submit().unwrap();
-    let got = rb.read(ctx()).unwrap();
-    let want: Vec<f64> = (0..n)
-        .map(|i| {
-            if y[i] > 0.0 {
-                g[i] as f64 + e[i] as f64
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    assert!(rel_err(&got, &want) <= TOL);
+    // vec4s (1000) and single values (1001), with and without the extra gradient.
+    for (n, with_extra) in [(1000, true), (1001, true), (1000, false), (1001, false)] {
+        let y: Vec<f32> = rng
+            .vec(n, -1.0, 1.0)
+            .into_iter()
+            .map(|v| v.max(0.0))
+            .collect();
+        let (g, e) = (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+        let s = [1, 1, 1, n];
+        let (yt, gt, et) = (up(s, &y), up(s, &g), up(s, &e));
+        let mut rec = Recorder::new(ctx(), "t");
+        let d = relu_backward(&mut rec, &yt, &gt, with_extra.then_some(&et)).unwrap();
+        let rb = rec.readback(&d);
+        rec.submit().unwrap();
+        let got = rb.read(ctx()).unwrap();
+        let want: Vec<f64> = (0..n)
+            .map(|i| {
+                if y[i] > 0.0 {
+                    g[i] as f64 + if with_extra { e[i] as f64 } else { 0.0 }
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        assert!(rel_err(&got, &want) <= TOL, "{n} {with_extra}");
+    }
 }
 
 fn cpu_conv3(x: &[f64], [_, h, w, cin]: [usize; 4], k: &[f32], cout: usize) -> Vec<f64> {
@@ -212,7 +260,8 @@ fn cpu_gram(f: &[f64], hw: usize, c: usize) -> Vec<f64> {
 #[test]
 fn gram_and_style_loss_with_gradient() {
     let mut rng = Rng::new(5);
-    for (h, w, c) in [(3, 5, 7), (9, 4, 20), (6, 6, 33)] {
+    // 32 channels: the matrix-product forward and backward on CPU adapters.
+    for (h, w, c) in [(3, 5, 7), (9, 4, 20), (6, 6, 33), (5, 9, 32)] {
         let f = rng.vec(h * w * c, 0.0, 2.0);
         // Style targets are Gram matrices, hence symmetric (the backward relies on it).
         let r = rng.vec(c * c, 0.0, 1.0);
@@ -258,6 +307,96 @@ fn gram_and_style_loss_with_gradient() {
             s[0]
         );
         finite_diff(&f, &df, loss, &mut rng, 1e-3);
+    }
+}
+
+#[test]
+fn gram_gemm_matches_cpu() {
+    let mut rng = Rng::new(17);
+    // One chunk; two chunks of 600 pixels; two chunks of 548 (zero rows past the end); an
+    // 8×8 map of 512 channels (8 column blocks of 64).
+    for (h, w, c) in [(5, 7, 32), (40, 30, 32), (33, 33, 64), (8, 8, 512)] {
+        let f = rng.vec(h * w * c, 0.0, 2.0);
+        let ft = up([1, h, w, c], &f);
+        let mut rec = Recorder::new(ctx(), "t");
+        let g = gram_gemm(&mut rec, &ft).unwrap();
+        assert_eq!(g.shape(), [1, 1, c, c]);
+        let r = rec.readback(&g);
+        rec.submit().unwrap();
+        let want = cpu_gram(&f64s(&f), h * w, c);
+        let e = rel_err(&r.read(ctx()).unwrap(), &want);
+        assert!(e <= TOL, "{h}x{w}x{c}: {e:.1e}");
+    }
+    // Channels that are not a multiple of 32 are refused, not mis-computed.
+    let mut rec = Recorder::new(ctx(), "t");
+    assert!(gram_gemm(&mut rec, &up([1, 2, 2, 20], &[0.0; 80])).is_err());
+}
+
+/// `C = A·B` (or `Aᵀ·B` with `a` stored `k × m`) in float64.
+fn cpu_gemm(a: &[f32], b: &[f32], [m, k, n]: [usize; 3], trans_a: bool) -> Vec<f64> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for kk in 0..k {
+            let av = if trans_a {
+                a[kk * m + i]
+            } else {
+                a[i * k + kk]
+            } as f64;
+            for j in 0..n {
+                c[i * n + j] += av * b[kk * n + j] as f64;
+            }
+        }
+    }
+    c
+}
+
+#[test]
+fn batched_gemm_matches_cpu() {
+    let mut rng = Rng::new(23);
+    let mut kernels = vec![GemmKernel::Tiled, GemmKernel::Rows { subgroup: false }];
+    if GemmKernel::rows_on(ctx()) != kernels[1] {
+        kernels.push(GemmKernel::rows_on(ctx()));
+    }
+    // m not a multiple of 8 (rows past m), n of 32 and of 64 (the N16 build), 3 batches.
+    for (batch, [m, k, n]) in [(3, [13, 12, 32]), (2, [40, 36, 64]), (1, [600, 8, 96])] {
+        let a = rng.vec(batch * m * k, -1.0, 1.0);
+        let b = rng.vec(batch * k * n, -1.0, 1.0);
+        let (at, bt) = (up([batch, 1, m, k], &a), up([batch, 1, k, n], &b));
+        for &kernel in &kernels {
+            for trans_a in [false, true] {
+                if trans_a && (kernel == GemmKernel::Tiled || !m.is_multiple_of(8)) {
+                    let c = Tensor::uninit(ctx(), "c", [batch, 1, m, n]).unwrap();
+                    let mut rec = Recorder::new(ctx(), "t");
+                    let r = batched_gemm_at(&mut rec, kernel, &at, &bt, &c, batch, [m, k, n]);
+                    assert!(r.is_err(), "{kernel:?} m = {m}: refused");
+                    continue;
+                }
+                let c = Tensor::uninit(ctx(), "c", [batch, 1, m, n]).unwrap();
+                let mut rec = Recorder::new(ctx(), "t");
+                let run = if trans_a {
+                    batched_gemm_at
+                } else {
+                    batched_gemm
+                };
+                run(&mut rec, kernel, &at, &bt, &c, batch, [m, k, n]).unwrap();
+                let r = rec.readback(&c);
+                rec.submit().unwrap();
+                let got = r.read(ctx()).unwrap();
+                for i in 0..batch {
+                    let want = cpu_gemm(
+                        &a[i * m * k..(i + 1) * m * k],
+                        &b[i * k * n..(i + 1) * k * n],
+                        [m, k, n],
+                        trans_a,
+                    );
+                    let e = rel_err(&got[i * m * n..(i + 1) * m * n], &want);
+                    assert!(
+                        e <= TOL,
+                        "{kernel:?} {trans_a} batch {i} {m}x{k}x{n}: {e:.1e}"
+                    );
+                }
+            }
+        }
     }
 }
 

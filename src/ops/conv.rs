@@ -123,7 +123,7 @@ impl Tile {
         Tile::WINOGRAD_ROWS,
         Tile::winograd(Tile::tiled(16, 16)),
         Tile::WIDE_SG,
-        Tile::wide(Tile::direct(64, 1)),
+        Tile::WIDE,
     ];
 
     /// The direct kernel's `wide` block with subgroup-shared weights (the default for strided
@@ -133,6 +133,10 @@ impl Tile {
         subgroup: true,
         ..Tile::direct(64, 1)
     });
+
+    /// The direct kernel's `wide` block without subgroups (for CPU drivers without them,
+    /// e.g. GL).
+    pub const WIDE: Tile = Tile::wide(Tile::direct(64, 1));
 
     /// `t` with the `wide` register block.
     const fn wide(t: Tile) -> Tile {
@@ -377,13 +381,17 @@ impl Tile {
     /// The default variant for convolutions of `shape` on `ctx` (with autotune off, and the
     /// first the autotune times). GPUs: [`Tile::default_on`]. CPU drivers (lavapipe, where
     /// loads cost per instruction and SIMD lane; figures in BENCHMARKS.md):
-    /// - 3×3 stride-1 convolutions (and stride-1 transposed ones) of at least 16 output tiles
-    ///   per image:
+    /// - 3×3 stride-1 convolutions (and stride-1 transposed ones) of at least 16 output
+    ///   tiles (4×4 pixels) per image, unless small (below):
     ///   Winograd ([`Tile::WINOGRAD_ROWS_SG`], or its plain build without subgroups),
     ///   2–4× faster than the direct kernel on the fast network's residual layers and VGG19;
-    /// - strided and transposed convolutions with output channels in multiples of 32, on
-    ///   adapters with subgroups: the `wide` block ([`Tile::WIDE_SG`]), about 1.8–2.5×
-    ///   faster there (the direct kernel's sliding window does not apply to them);
+    /// - with output channels in multiples of 32: strided and transposed convolutions, and
+    ///   small ones (at most 16² output pixels per image with subgroups, 8² without, e.g.
+    ///   VGG19's conv4 and conv5 layers of a 64² or 128² image): the `wide` block
+    ///   ([`Tile::WIDE_SG`], or [`Tile::WIDE`] without subgroups), about 1.2–2.5× faster on
+    ///   the first (the direct kernel's sliding window does not apply to them) and 1.7–3× on
+    ///   8² and 4² layers of 256–512 channels (one pixel per invocation leaves the direct
+    ///   kernel without weight reuse);
     /// - anything else: [`Tile::default_on`].
     pub fn default_for_shape(ctx: &Context, shape: &ConvShape) -> Tile {
         let fallback = Self::default_on(ctx, shape.cout as usize);
@@ -391,7 +399,17 @@ impl Tile {
             return fallback;
         }
         // Output tiles per image: the choice must not depend on the batch.
+        let pixels = (shape.ho as u64) * (shape.wo as u64);
         let tiles = (shape.ho as u64).div_ceil(4) * (shape.wo as u64).div_ceil(4);
+        let wide = [Tile::WIDE_SG, Tile::WIDE]
+            .into_iter()
+            .find(|t| t.usable(ctx))
+            .filter(|_| shape.cout.is_multiple_of(32));
+        // Without subgroups the `wide` block loses to Winograd at 16² (GL: 100 against 48 ms).
+        let small = |w: &Tile| pixels <= if w.subgroup { 256 } else { 64 };
+        if let Some(w) = wide.filter(small) {
+            return w;
+        }
         let winograd = [Tile::WINOGRAD_ROWS_SG, Tile::WINOGRAD_ROWS]
             .into_iter()
             .find(|t| t.usable(ctx));
@@ -399,10 +417,10 @@ impl Tile {
             return w;
         }
         let strided = shape.stride > 1 || shape.mode == ConvMode::Transposed;
-        if strided && shape.cout.is_multiple_of(32) && Tile::WIDE_SG.usable(ctx) {
-            return Tile::WIDE_SG;
+        match wide {
+            Some(w) if strided => w,
+            _ => fallback,
         }
-        fallback
     }
 
     /// Whether the device's compute limits allow this variant (workgroup size, invocations,

@@ -1,7 +1,9 @@
 //! Batched matrix products (`shaders/gemm.wgsl`): `C[b] = A[b] B[b]`, the middle step of
-//! the Winograd convolution ([`crate::ops::winograd`]).
+//! the Winograd convolution ([`crate::ops::winograd`]), and on CPU drivers the Gram matrices
+//! and their backward ([`crate::ops::gram`]).
 
 use crate::error::{Error, Result};
+use crate::gpu::context::Context;
 use crate::gpu::kernels::{gemm_build, Kernel};
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
@@ -25,14 +27,30 @@ pub enum GemmKernel {
 }
 
 impl GemmKernel {
+    /// The `rows` kernel, with subgroups where `ctx` has them (`SUBGROUP`, subgroups of 8 or
+    /// more invocations).
+    pub fn rows_on(ctx: &Context) -> GemmKernel {
+        let subgroup = ctx.device().features().contains(wgpu::Features::SUBGROUP)
+            && ctx.adapter_info().subgroup_min_size >= 8;
+        GemmKernel::Rows { subgroup }
+    }
+
     /// The pipeline of this kernel (for the `rows` kernel with `n` a multiple of 64: the
     /// build with 64 columns per invocation, `N16`).
     pub(crate) fn kernel(self, n: usize) -> Kernel {
+        self.kernel_with(n, false)
+    }
+
+    /// [`GemmKernel::kernel`], reading A transposed where `trans_a` (`rows` only).
+    fn kernel_with(self, n: usize, trans_a: bool) -> Kernel {
         match self {
             GemmKernel::Rows { subgroup } => {
                 let mut k = Kernel::new(gemm_build(subgroup), "rows");
                 if n.is_multiple_of(64) {
                     k.constants.push(("N16", 1.0));
+                }
+                if trans_a {
+                    k.constants.push(("TRANS_A", 1.0));
                 }
                 k
             }
@@ -75,7 +93,6 @@ struct Params {
 /// matrices, `b` `batch` `k × n` ones and `c` `batch` `m × n` ones, back to back (the tensors'
 /// shapes are not read, only their lengths). `k` must be a multiple of 4 and `n` of
 /// [`GEMM_COLUMNS`].
-#[allow(clippy::too_many_arguments)]
 pub fn batched_gemm(
     rec: &mut Recorder,
     kernel: GemmKernel,
@@ -83,7 +100,38 @@ pub fn batched_gemm(
     b: &Tensor,
     c: &Tensor,
     batch: usize,
+    mkn: [usize; 3],
+) -> Result<()> {
+    gemm(rec, kernel, [a, b, c], batch, mkn, false)
+}
+
+/// [`batched_gemm`] with `a` holding the transposes: `batch` row-major `k × m` matrices
+/// (`c[i] = a[i]ᵀ · b[i]`). `kernel` must be [`GemmKernel::Rows`] and `m` a multiple of 8.
+pub fn batched_gemm_at(
+    rec: &mut Recorder,
+    kernel: GemmKernel,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    batch: usize,
+    mkn: [usize; 3],
+) -> Result<()> {
+    if kernel == GemmKernel::Tiled || !mkn[0].is_multiple_of(8) {
+        return Err(Error::InvalidInput(format!(
+            "transposed product with {kernel:?} and m = {}: needs the rows kernel and m a multiple of 8",
+            mkn[0]
+        )));
+    }
+    gemm(rec, kernel, [a, b, c], batch, mkn, true)
+}
+
+fn gemm(
+    rec: &mut Recorder,
+    kernel: GemmKernel,
+    [a, b, c]: [&Tensor; 3],
+    batch: usize,
     [m, k, n]: [usize; 3],
+    trans_a: bool,
 ) -> Result<()> {
     if !k.is_multiple_of(4) || !n.is_multiple_of(GEMM_COLUMNS) || m == 0 || batch == 0 {
         return Err(Error::InvalidInput(format!(
@@ -119,6 +167,11 @@ pub fn batched_gemm(
         n.div_ceil(kernel.columns_per_group(n)) as u32,
         batch as u32,
     ];
-    rec.dispatch(&kernel.kernel(n), &p, &[(1, a), (2, b), (4, c)], groups);
+    rec.dispatch(
+        &kernel.kernel_with(n, trans_a),
+        &p,
+        &[(1, a), (2, b), (4, c)],
+        groups,
+    );
     Ok(())
 }

@@ -2,10 +2,12 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{Kernel, GRAM};
-use crate::gpu::record::Recorder;
+use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
 use crate::ops::conv::{conv2d, Conv2d, Padding};
 use crate::ops::conv_grad::{conv2d_weight_grad_with, WeightGradKernel};
+use crate::ops::crop::pad;
+use crate::ops::gemm::{batched_gemm, batched_gemm_at, GemmKernel, GEMM_COLUMNS};
 use crate::ops::vecops::scale;
 
 #[repr(C)]
@@ -18,14 +20,63 @@ struct Params {
 }
 
 /// `G = FᵀF / (H·W·C)` for `f` `[1, h, w, c]`, returned as `[1, 1, c, c]`: with
-/// [`gram_tiled`] on GPUs, with [`gram_direct`] on CPU adapters (where the tiled kernel's
-/// workgroup barriers are slow), the same choice as the weight gradient's
-/// ([`WeightGradKernel::default_for`]).
+/// [`gram_tiled`] on GPUs; on CPU adapters (where the tiled kernel's workgroup barriers are
+/// slow) with [`gram_gemm`] where `c` is a multiple of 32, else [`gram_direct`].
 pub fn gram(rec: &mut Recorder, f: &Tensor) -> Result<Tensor> {
     match WeightGradKernel::default_on(rec) {
+        WeightGradKernel::Direct if gemm_applies(f) => gram_gemm(rec, f),
         WeightGradKernel::Direct => gram_direct(rec, f),
         WeightGradKernel::Tiled => gram_tiled(rec, f),
     }
+}
+
+/// Whether [`gram_gemm`] and the matrix-product backward take features `f` (channels a
+/// multiple of [`GEMM_COLUMNS`]).
+fn gemm_applies(f: &Tensor) -> bool {
+    f.shape()[3].is_multiple_of(GEMM_COLUMNS)
+}
+
+/// Pixels per chunk of [`gram_gemm`]'s split-K product (at most).
+const GEMM_CHUNK: usize = 1024;
+
+/// [`gram`] as a split-K matrix product with gemm.wgsl's `rows` kernel (no workgroup memory,
+/// 8×64 outputs per invocation; the CPU drivers' choice): the pixels are cut into chunks of
+/// at most 1024, each chunk's `FᵀF` is one product of the batch (A read transposed, so `F`
+/// serves as both operands unchanged), and the chunks' matrices are added in order. `c` must
+/// be a multiple of 32.
+pub fn gram_gemm(rec: &mut Recorder, f: &Tensor) -> Result<Tensor> {
+    let [_, h, w, c] = check_one(f)?;
+    if !gemm_applies(f) {
+        return Err(Error::InvalidInput(format!(
+            "gram_gemm of {c} channels: needs a multiple of {GEMM_COLUMNS}"
+        )));
+    }
+    let ctx = rec.context().clone();
+    let pixels = h * w;
+    // Chunks of a multiple of 4 pixels, as many as the partial matrices' binding allows.
+    let max_splits = (ctx.max_binding_bytes() / (4 * c * c) as u64).max(1) as usize;
+    let splits = pixels.div_ceil(GEMM_CHUNK).clamp(1, max_splits);
+    let chunk = pixels.div_ceil(splits).next_multiple_of(4);
+    let splits = pixels.div_ceil(chunk);
+    // Zero rows past the last pixel where the chunks overhang it.
+    let f = pad(rec, &f.reshape([1, pixels, 1, c]), splits * chunk, 1, c)?;
+    let partials = Tensor::uninit(&ctx, "gram.partials", [splits, 1, c, c])?;
+    let kernel = GemmKernel::rows_on(&ctx);
+    batched_gemm_at(rec, kernel, &f, &f, &partials, splits, [c, chunk, c])?;
+    let g = Tensor::uninit(&ctx, "gram", [1, 1, c, c])?;
+    let p = Params {
+        k: splits as u32,
+        c: c as u32,
+        scale: (1.0 / (h as f64 * w as f64 * c as f64)) as f32,
+        _p: 0,
+    };
+    rec.dispatch(
+        &Kernel::new(GRAM, "sum_splits"),
+        &p,
+        &[(1, &partials), (2, &g)],
+        grid_elems(c * c),
+    );
+    Ok(g)
 }
 
 /// [`gram`] as the weight gradient of a 1×1 convolution, `dW = Σ_p F[p]ᵀ F[p]`, by the direct
@@ -78,6 +129,16 @@ pub fn gram_tiled(rec: &mut Recorder, f: &Tensor) -> Result<Tensor> {
 /// convolution (implicit GEMM) with the kernel `dg` `[1, 1, c, c]`. `dg` must already
 /// include the factor `2 / (H·W·C)`; see [`crate::ops::loss::style_layer`].
 pub fn gram_backward(rec: &mut Recorder, f: &Tensor, dg_scaled: &Tensor) -> Result<Tensor> {
+    let cpu = WeightGradKernel::default_on(rec) == WeightGradKernel::Direct;
+    if cpu && gemm_applies(f) && dg_scaled.len() == f.shape()[3].pow(2) {
+        // On CPU drivers a plain product with the `rows` kernel (about 4× the direct
+        // convolution kernel's speed as a 1×1 convolution; BENCHMARKS.md).
+        let [n, h, w, c] = f.shape();
+        let df = Tensor::uninit(rec.context(), "gram_backward", [n, h, w, c])?;
+        let kernel = GemmKernel::rows_on(rec.context());
+        batched_gemm(rec, kernel, f, dg_scaled, &df, 1, [n * h * w, c, c])?;
+        return Ok(df);
+    }
     conv2d(
         rec,
         f,

@@ -77,8 +77,20 @@ pub fn pool_backward(rec: &mut Recorder, x: &Tensor, dy: &Tensor, mode: Pooling)
             x.shape()
         )));
     }
-    let p = params(x.shape(), x.len())?;
     let dx = Tensor::uninit(rec.context(), "pool_backward", x.shape())?;
+    if mode == Pooling::Max && c.is_multiple_of(4) {
+        // A window and 4 channels per invocation (every VGG layer).
+        let windows = n * h.div_ceil(2) * w.div_ceil(2) * (c / 4);
+        let p = params(x.shape(), windows)?;
+        rec.dispatch(
+            &Kernel::new(POOL, "max_bwd4"),
+            &p,
+            &[(1, x), (2, dy), (3, &dx)],
+            grid_elems(windows),
+        );
+        return Ok(dx);
+    }
+    let p = params(x.shape(), x.len())?;
     let (entry, bindings): (_, &[(u32, &Tensor)]) = match mode {
         Pooling::Max => ("max_bwd", &[(1, x), (2, dy), (3, &dx)]),
         Pooling::Avg => ("avg_bwd", &[(2, dy), (3, &dx)]),

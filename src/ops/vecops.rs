@@ -93,17 +93,23 @@ pub fn relu_backward(
         same_len("relu_backward", y, e)?;
     }
     let dx = Tensor::uninit(rec.context(), "relu_backward", y.shape())?;
+    // vec4s where the length allows (every VGG activation).
+    let (entry, len) = if y.len().is_multiple_of(4) {
+        ("relu_bwd4", y.len() / 4)
+    } else {
+        ("relu_bwd", y.len())
+    };
     let p = Params {
-        len: y.len() as u32,
+        len: len as u32,
         flags: extra.is_some() as u32,
         alpha: 0.0,
         _p: 0,
     };
     rec.dispatch(
-        &Kernel::new(VECOPS, "relu_bwd"),
+        &Kernel::new(VECOPS, entry),
         &p,
         &[(1, y), (2, g), (3, extra.unwrap_or(g)), (4, &dx)],
-        grid_elems(y.len()),
+        grid_elems(len),
     );
     Ok(dx)
 }

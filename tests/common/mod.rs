@@ -132,6 +132,10 @@ impl Rng {
 pub fn rel_err(a: &[f32], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "lengths differ");
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
+    // `f64::max` would skip a NaN: any non-finite value is an infinite error.
+    if a.iter().any(|x| !x.is_finite()) {
+        return f64::INFINITY;
+    }
     let diff = a
         .iter()
         .zip(b)
