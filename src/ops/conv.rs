@@ -104,7 +104,7 @@ pub struct Tile {
     pub winograd: bool,
     /// Direct kernel only: the `wide` register block, 8 pixels × 32 output channels per
     /// invocation (fewer loads per multiply-add where no sliding window applies: strided and
-    /// transposed convolutions); needs `wg_y == 1`; float32 only.
+    /// transposed convolutions, and small layers); needs `wg_y == 1`; float32 only.
     pub wide: bool,
 }
 

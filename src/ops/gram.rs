@@ -126,7 +126,8 @@ pub fn gram_tiled(rec: &mut Recorder, f: &Tensor) -> Result<Tensor> {
 }
 
 /// Backward of [`gram`] for a symmetric `dg` = dL/dG: `dF = 2 F · dG / (H·W·C)`, as a 1×1
-/// convolution (implicit GEMM) with the kernel `dg` `[1, 1, c, c]`. `dg` must already
+/// convolution (implicit GEMM) with the kernel `dg` `[1, 1, c, c]` (on CPU adapters, where
+/// `c` is a multiple of 32, as a product of the `rows` GEMM kernel). `dg` must already
 /// include the factor `2 / (H·W·C)`; see [`crate::ops::loss::style_layer`].
 pub fn gram_backward(rec: &mut Recorder, f: &Tensor, dg_scaled: &Tensor) -> Result<Tensor> {
     let cpu = WeightGradKernel::default_on(rec) == WeightGradKernel::Direct;
