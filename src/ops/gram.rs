@@ -55,7 +55,7 @@ pub fn gram_gemm(rec: &mut Recorder, f: &Tensor) -> Result<Tensor> {
     let pixels = h * w;
     // Chunks of a multiple of 4 pixels, as many as the partial matrices' binding allows.
     let max_splits = (ctx.max_binding_bytes() / (4 * c * c) as u64).max(1) as usize;
-    let splits = pixels.div_ceil(GEMM_CHUNK).clamp(1, max_splits);
+    let splits = pixels.div_ceil(GEMM_CHUNK).clamp(1, max_splits.min(65535));
     let chunk = pixels.div_ceil(splits).next_multiple_of(4);
     let splits = pixels.div_ceil(chunk);
     // Zero rows past the last pixel where the chunks overhang it.
@@ -131,10 +131,11 @@ pub fn gram_tiled(rec: &mut Recorder, f: &Tensor) -> Result<Tensor> {
 /// include the factor `2 / (H·W·C)`; see [`crate::ops::loss::style_layer`].
 pub fn gram_backward(rec: &mut Recorder, f: &Tensor, dg_scaled: &Tensor) -> Result<Tensor> {
     let cpu = WeightGradKernel::default_on(rec) == WeightGradKernel::Direct;
-    if cpu && gemm_applies(f) && dg_scaled.len() == f.shape()[3].pow(2) {
-        // On CPU drivers a plain product with the `rows` kernel (about 4× the direct
-        // convolution kernel's speed as a 1×1 convolution; BENCHMARKS.md).
-        let [n, h, w, c] = f.shape();
+    let [n, h, w, c] = f.shape();
+    // (The product's rows kernel takes up to 65,535 workgroups of 512 rows.)
+    if cpu && gemm_applies(f) && dg_scaled.len() == c * c && n * h * w <= 65535 * 512 {
+        // On CPU drivers a plain product with the `rows` kernel: 548 ms against the direct
+        // convolution kernel's 636 ms for the five style layers at 256² (BENCHMARKS.md).
         let df = Tensor::uninit(rec.context(), "gram_backward", [n, h, w, c])?;
         let kernel = GemmKernel::rows_on(rec.context());
         batched_gemm(rec, kernel, f, dg_scaled, &df, 1, [n * h * w, c, c])?;
