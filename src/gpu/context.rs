@@ -323,6 +323,14 @@ impl Context {
         Self::build(device, queue, coop)
     }
 
+    /// Whether the subgroup builds of the kernels (weights or matrix blocks handed round by
+    /// `subgroupShuffle` among 8 invocations) run here: the device has `SUBGROUP` and its
+    /// subgroups have at least 8 invocations.
+    pub fn has_subgroups_of_8(&self) -> bool {
+        self.device().features().contains(wgpu::Features::SUBGROUP)
+            && self.adapter_info().subgroup_min_size >= 8
+    }
+
     /// Fragment sizes (8, 16) of the cooperative-matrix convolution kernels this context can
     /// run: the adapter's square f16×f16→f32 configurations that wgpu supports, where the
     /// device was created with `EXPERIMENTAL_COOPERATIVE_MATRIX`, `SHADER_F16` and `SUBGROUP`

@@ -352,11 +352,9 @@ impl Tile {
     /// context's cached limits and adapter info.)
     pub fn usable(self, ctx: &Context) -> bool {
         let features = ctx.device().features();
-        let info = ctx.adapter_info();
         self.fits(ctx.limits())
             && (!self.half || features.contains(wgpu::Features::SHADER_F16))
-            && (!self.subgroup
-                || (features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8))
+            && (!self.subgroup || ctx.has_subgroups_of_8())
             && (self.coop == 0 || ctx.coop_fragment_sizes().contains(&self.coop))
     }
 

@@ -27,12 +27,12 @@ pub enum GemmKernel {
 }
 
 impl GemmKernel {
-    /// The `rows` kernel, with subgroups where `ctx` has them (`SUBGROUP`, subgroups of 8 or
-    /// more invocations).
+    /// The `rows` kernel, with subgroups where `ctx` has them
+    /// ([`Context::has_subgroups_of_8`]).
     pub fn rows_on(ctx: &Context) -> GemmKernel {
-        let subgroup = ctx.device().features().contains(wgpu::Features::SUBGROUP)
-            && ctx.adapter_info().subgroup_min_size >= 8;
-        GemmKernel::Rows { subgroup }
+        GemmKernel::Rows {
+            subgroup: ctx.has_subgroups_of_8(),
+        }
     }
 
     /// The pipeline of this kernel (for the `rows` kernel with `n` a multiple of 64: the
