@@ -13,7 +13,9 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${OUT:-$root/.gpu/out}
 mkdir -p "$out"
 a=$root/.gpu/a b=$root/.gpu/b
-bin=$a/bin
+bin=$root/.gpu/bin
+# Executables travel as bin.tar.xz in each carried folder; unpacked side by side into .gpu/bin.
+for d in "$a" "$b"; do [ -f "$d/bin.tar.xz" ] && tar -C "$root/.gpu" -xJf "$d/bin.tar.xz"; done
 log() { echo "[$(date +%T)] $*" | tee -a "$out/summary.txt"; }
 
 # Loaders: the machine has the NVIDIA driver but maybe not the Vulkan/EGL loaders.
@@ -47,7 +49,7 @@ check)
     command -v vulkaninfo >/dev/null && vulkaninfo --summary 2>&1 | head -60
   } > "$out/adapters.txt" 2>&1
   export WGSTYLE_SHARED=$a/shared WGSTYLE_GATYS_STEPS=${WGSTYLE_GATYS_STEPS:-200}
-  kt=(); [ "$dry" = 1 ] && kt=(gemm) && export WGSTYLE_GATYS_STEPS=3
+  kt=(); [ "$dry" = 1 ] && kt=(winograd) && export WGSTYLE_GATYS_STEPS=3
   step kernels 120 tests.log "$bin/test-kernels" --test-threads=4 "${kt[@]}"
   step golden_transform 60 tests.log "$bin/test-golden_transform" scream wave batch
   step golden_grad 60 tests.log "$bin/test-golden_grad"
@@ -55,11 +57,14 @@ check)
   if [ "$dry" = 1 ]; then quick=(--quick --filter conv1); else quick=(); fi
   step bench 150 bench.log "$bin/wgstyle" bench "${quick[@]}" --json "$out/bench.json"
   if python3 -c 'import torch' 2>/dev/null; then
+    w=$a/shared/weights/styles/scream
+    if [ "$dry" = 1 ]; then dev=(--device cpu) big=64 both=64 gs=64 it=2 tb=(--batch 1 --size 64 --reps 2);
+    else dev=() big=1024 both=512,1024 gs=512 it=500 tb=(--batch 4 --size 256); fi
     cd "$bin"
-    step torch_transform_f32 60 torch.log python3 torch_transform.py --weights "$a/shared/weights/styles/scream" --sizes 512,1024 --json "$out/torch_transform_f32.json"
-    step torch_transform_cl 60 torch.log python3 torch_transform.py --weights "$a/shared/weights/styles/scream" --sizes 512,1024 --channels-last
-    step torch_gatys 90 torch.log python3 torch_gatys.py --size 512 --iterations 500
-    step torch_train 60 torch.log python3 torch_train_step.py --batch 4 --size 256
+    step torch_transform_f32 60 torch.log python3 torch_transform.py "${dev[@]}" --weights "$w" --sizes "$both" --json "$out/torch_transform_f32.json"
+    step torch_transform_cl 60 torch.log python3 torch_transform.py "${dev[@]}" --weights "$w" --sizes "$big" --channels-last
+    step torch_gatys 90 torch.log python3 torch_gatys.py "${dev[@]}" --size "$gs" --iterations "$it"
+    step torch_train 60 torch.log python3 torch_train_step.py "${dev[@]}" "${tb[@]}"
     cd "$root"
   else
     log "no PyTorch here: the comparison is missing"
