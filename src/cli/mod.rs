@@ -48,8 +48,8 @@ pub struct Cli {
     /// Convolution precision of the fast style networks (stylize, video): f32; f16 (products
     /// in half precision, sums in f32; adapters with SHADER_F16); auto (default: f16 if the
     /// autotune measures it 10 % faster on one representative convolution, once per adapter,
-    /// else f32; f32 without SHADER_F16 or with
-    /// --no-autotune). f16 stays within 2/255 of f32 on the shipped styles. optimize and train
+    /// else f32; f32 without SHADER_F16 or without the autotune, as on CPU drivers unless
+    /// --autotune). f16 stays within 2/255 of f32 on the shipped styles. optimize and train
     /// run in f32.
     #[arg(long, global = true, value_parser = ["auto", "f16", "f32"])]
     precision: Option<String>,
