@@ -193,7 +193,8 @@ fn large_shapes_are_tuned_on_a_cropped_proxy() {
     assert_eq!((p.n, p.ho, p.wo, p.h, p.w), (1, 128, 128, 67, 67));
 }
 
-fn wgstyle(cache: &Path, args: &[&std::ffi::OsStr]) -> (String, bool) {
+/// Runs wgstyle: its stdout, its stderr, and whether it wrote the autotune cache file.
+fn wgstyle(cache: &Path, args: &[&std::ffi::OsStr]) -> (String, String, bool) {
     let out = Command::new(env!("CARGO_BIN_EXE_wgstyle"))
         .args(args)
         .env("WGSTYLE_CACHE_DIR", cache)
@@ -205,7 +206,8 @@ fn wgstyle(cache: &Path, args: &[&std::ffi::OsStr]) -> (String, bool) {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    (text, cache.join("autotune.json").exists())
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (text, err, cache.join("autotune.json").exists())
 }
 
 fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
@@ -221,7 +223,7 @@ fn no_autotune_flag_parses_and_is_honoured_by_bench() {
         let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
         wgstyle(dir.path(), &refs)
     };
-    let (table, written) = run(&[&["bench", "--no-autotune"][..], &quick[..]].concat());
+    let (table, _, written) = run(&[&["bench", "--no-autotune"][..], &quick[..]].concat());
     assert!(table.contains("autotune: off"), "{table}");
     assert!(!written, "--no-autotune wrote a cache file");
     // The variant column names the kernel the case ran.
@@ -232,15 +234,22 @@ fn no_autotune_flag_parses_and_is_honoured_by_bench() {
     // One shape, tuned once per precision: f32, and f16 where the adapter has it (the
     // suite's ` f16` copy of the case).
     let tuned = 1 + common::ctx().supports_f16() as usize;
-    let with = [&["bench"][..], &quick[..]].concat();
-    let (table, written) = run(&with);
+    // --autotune forces tuning on, CPU driver or not.
+    let with = [&["bench", "--autotune"][..], &quick[..]].concat();
+    let (table, err, written) = run(&with);
     assert!(
         table.contains(&format!("autotune: on ({tuned} shapes tuned")),
         "{table}"
     );
-    assert!(written, "the CLI autotunes and writes its cache by default");
-    // The second run reads the choices from the cache.
-    let (table, _) = run(&with);
+    assert!(written, "--autotune tunes and writes its cache");
+    assert_eq!(
+        err.matches("tuning kernels for this adapter").count(),
+        1,
+        "{err}"
+    );
+    // The second run reads the choices from the cache, and says nothing about tuning.
+    let (table, err, _) = run(&with);
+    assert!(!err.contains("tuning kernels"), "{err}");
     assert!(
         table.contains(&format!(
             "autotune: on (0 shapes tuned, {tuned} choices from cache"
@@ -250,7 +259,7 @@ fn no_autotune_flag_parses_and_is_honoured_by_bench() {
 }
 
 #[test]
-fn no_autotune_flag_is_honoured_by_the_default_command() {
+fn autotune_flags_and_cpu_default_are_honoured_by_the_default_command() {
     let dir = tempfile::tempdir().unwrap();
     let style = dir.path().join("random.safetensors");
     wgstyle::weights::safetensors::save_transform(
@@ -265,15 +274,27 @@ fn no_autotune_flag_is_honoured_by_the_default_command() {
     common::cli::pattern(W as u32, H as u32, 1)
         .save(&img)
         .unwrap();
-    let cache = dir.path().join("cache");
-    for (flag, want_cache) in [(Some("--no-autotune"), false), (None, true)] {
-        let out = dir.path().join(format!("out-{want_cache}.png"));
+    // By default the CLI tunes except on CPU drivers (where the built-in choice is what
+    // tuning picks); the flags force it either way.
+    let default = !common::ctx().is_cpu_driver();
+    for (i, (flag, want_cache)) in [
+        (Some("--no-autotune"), false),
+        (None, default),
+        (Some("--autotune"), true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cache = dir.path().join(format!("cache-{i}"));
+        let out = dir.path().join(format!("out-{i}.png"));
         let mut args = vec![style.as_os_str()];
         args.splice(0..0, [std::ffi::OsStr::new("--style")]);
         args.extend(flag.map(std::ffi::OsStr::new));
         args.extend([std::ffi::OsStr::new("-o"), out.as_os_str(), img.as_os_str()]);
-        let (_, written) = wgstyle(&cache, &args);
+        let (_, err, written) = wgstyle(&cache, &args);
         assert_eq!(written, want_cache, "{flag:?}");
+        let said = err.matches("tuning kernels for this adapter, once").count();
+        assert_eq!(said, want_cache as usize, "{flag:?}: {err}");
         assert!(out.exists());
     }
 }

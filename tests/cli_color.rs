@@ -25,6 +25,7 @@ fn rgb(p: &Path) -> RgbImage {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn preserve_colors_and_strength_numerically() {
     let shared = shared_or_skip!();
     let tmp = tempfile::tempdir().unwrap();
@@ -102,6 +103,7 @@ fn jpeg_with_orientation_6(img: &RgbImage) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn rgba_keeps_alpha_and_exif_rotation_is_applied() {
     let shared = shared_or_skip!();
     let tmp = tempfile::tempdir().unwrap();

@@ -12,6 +12,7 @@ fn dims(p: &Path) -> (u32, u32) {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn folder_run_mixed_sizes_bad_files_and_no_overwrite() {
     let shared = shared_or_skip!();
     let tmp = tempfile::tempdir().unwrap();
@@ -130,6 +131,7 @@ fn folder_run_mixed_sizes_bad_files_and_no_overwrite() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn resize_options_and_atomic_failure() {
     let shared = shared_or_skip!();
     let tmp = tempfile::tempdir().unwrap();
@@ -210,6 +212,7 @@ fn png_header_only(w: u32, h: u32) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn images_too_large_for_memory_or_output_format_are_refused_up_front() {
     let shared = shared_or_skip!();
     let tmp = tempfile::tempdir().unwrap();

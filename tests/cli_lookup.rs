@@ -6,6 +6,7 @@ mod common;
 use common::cli::{pattern, run, run_ok, scream_dir, stderr, wgstyle};
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn named_style_is_found_in_each_location() {
     let shared = shared_or_skip!();
     let tmp = tempfile::tempdir().unwrap();
@@ -65,6 +66,7 @@ fn named_style_is_found_in_each_location() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn styles_lists_locations_in_order_and_fetchable_ones() {
     let shared = shared_or_skip!();
     let tmp = tempfile::tempdir().unwrap();

@@ -14,6 +14,7 @@ fn bin() -> Command {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn log_json_and_original_colors() {
     let shared = shared_or_skip!();
     let dir = tempfile::tempdir().unwrap();

@@ -30,6 +30,7 @@ fn weights_err(path: &Path) -> String {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn all_nine_styles_load() {
     let shared = shared_or_skip!();
     for s in common::ALL_STYLES {
@@ -45,6 +46,7 @@ fn all_nine_styles_load() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn truncated_missing_and_misshapen_variables_are_named() {
     let shared = shared_or_skip!();
     let src = shared.join("weights/styles/scream");
@@ -133,6 +135,7 @@ fn truncated_missing_and_misshapen_variables_are_named() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn safetensors_round_trip_is_exact_and_f16_is_close() {
     let shared = shared_or_skip!();
     let w = weights::load_transform(&shared.join("weights/styles/udnie")).unwrap();
@@ -172,6 +175,7 @@ fn safetensors_round_trip_is_exact_and_f16_is_close() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn second_pass_at_same_size_creates_no_buffer_or_pipeline() {
     let shared = shared_or_skip!();
     let w = weights::load_transform(&shared.join("weights/styles/scream")).unwrap();
@@ -212,6 +216,7 @@ fn second_pass_at_same_size_creates_no_buffer_or_pipeline() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn embedding_program_can_hand_over_its_own_device() {
     let shared = shared_or_skip!();
     let ctx = common::embedded_context();
@@ -239,6 +244,7 @@ fn embedding_program_can_hand_over_its_own_device() {
 /// same results as single passes. Here a device limited to 1 MiB bindings: a 64x48 image
 /// needs 393,216 bytes (32 float channels), so 3 images take two passes (2 + 1).
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn batches_beyond_the_binding_limit_are_split_into_passes_that_fit() {
     let shared = shared_or_skip!();
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
@@ -282,6 +288,7 @@ fn batches_beyond_the_binding_limit_are_split_into_passes_that_fit() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn tensors_beyond_the_adapter_limit_are_a_clear_error() {
     let ctx = common::ctx();
     let limit = ctx.max_binding_bytes();

@@ -100,6 +100,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn fetch_verifies_and_converts() {
     let shared = shared_or_skip!();
     let (out, data, tmpdir, _guard) = fetch(&shared, Mode::Good);
@@ -132,6 +133,7 @@ fn fetch_verifies_and_converts() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn fetch_refuses_a_corrupted_file_and_keeps_nothing() {
     let shared = shared_or_skip!();
     let (out, data, tmpdir, _guard) = fetch(&shared, Mode::Corrupt("scream/Variable_5"));
@@ -150,6 +152,7 @@ fn fetch_refuses_a_corrupted_file_and_keeps_nothing() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn fetch_fails_cleanly_when_the_connection_drops() {
     let shared = shared_or_skip!();
     let (out, data, tmpdir, _guard) = fetch(&shared, Mode::Drop("scream/Variable_10"));

@@ -107,11 +107,13 @@ fn check(file: &str, pooling: Pooling) {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn loss_and_gradient_match_tensorflow_max_pooling() {
     check("grad_maxpool_64x64.safetensors", Pooling::Max);
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn loss_and_gradient_match_tensorflow_avg_pooling() {
     check("grad_avgpool_64x64.safetensors", Pooling::Avg);
 }

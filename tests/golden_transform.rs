@@ -80,30 +80,35 @@ fn check_style(shared: &Path, style: &str) {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn scream_matches_tensorflow() {
     let shared = shared_or_skip!();
     check_style(&shared, STYLES[0]);
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn udnie_matches_tensorflow() {
     let shared = shared_or_skip!();
     check_style(&shared, STYLES[1]);
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn matta_matches_tensorflow() {
     let shared = shared_or_skip!();
     check_style(&shared, STYLES[2]);
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn wave_matches_tensorflow() {
     let shared = shared_or_skip!();
     check_style(&shared, STYLES[3]);
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn batch_of_two_equals_two_single_passes() {
     let shared = shared_or_skip!();
     let w = weights::load_transform(&shared.join("weights/styles/wave")).unwrap();

@@ -77,6 +77,7 @@ fn within_2_of_255_on_every_style(
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn f16_stays_within_2_of_255_of_f32_on_every_shipped_style() {
     let shared = shared_or_skip!();
     let Some(ctx) = f16_context() else { return };
@@ -86,6 +87,7 @@ fn f16_stays_within_2_of_255_of_f32_on_every_shipped_style() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn cooperative_matrix_kernels_stay_within_2_of_255_of_f32_on_every_shipped_style() {
     let shared = shared_or_skip!();
     let ctx = common::new_context();

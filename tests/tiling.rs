@@ -27,6 +27,7 @@ fn photo(shared: &std::path::Path, w: u32, h: u32) -> image::RgbImage {
 /// splits it into 32-pixel tiles (4x4 at full resolution, 4x4 on the quarter grid); the
 /// pool's peak stays under the budget (measured 0.5 MiB; untiled needs 4.6 MiB).
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn tiles_equal_untiled_on_odd_sizes() {
     let shared = shared_or_skip!();
     let w = weights::load_transform(&shared.join("weights/styles/scream")).unwrap();
@@ -60,6 +61,7 @@ fn tiles_equal_untiled_on_odd_sizes() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn a_memory_budget_chooses_tiles_that_fit() {
     let shared = shared_or_skip!();
     let w = weights::load_transform(&shared.join("weights/styles/wave")).unwrap();

@@ -40,6 +40,7 @@ fn style(shared: &Path, size: u32) -> image::RgbImage {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn training_lowers_the_loss_and_resumes_exactly() {
     let shared = shared_or_skip!();
     let ctx = common::ctx();
@@ -156,6 +157,7 @@ fn bin() -> Command {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn train_command_writes_model_checkpoint_samples_log_and_resumes() {
     let shared = shared_or_skip!();
     let data = photos(&shared, 3);

@@ -15,6 +15,7 @@ fn load(shared: &std::path::Path) -> VggWeights {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn tfjs_dequantisation_matches_spot_checks() {
     let shared = shared_or_skip!();
     let w = load(&shared);
@@ -57,6 +58,7 @@ fn tfjs_dequantisation_matches_spot_checks() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn safetensors_round_trip_keeps_every_value() {
     let shared = shared_or_skip!();
     let w = load(&shared);
@@ -111,11 +113,13 @@ fn check_golden(name: &str) {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn activations_and_grams_match_keras_64x64() {
     check_golden("vgg19_tubingen_64x64");
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn activations_and_grams_match_keras_96x72_floor_pooling() {
     check_golden("vgg19_tubingen_96x72");
 }

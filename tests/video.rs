@@ -166,6 +166,7 @@ fn output_size_rules() {
 /// The default path (H.264, yuv420p, crf 18): frame count, size, rate and audio survive, and
 /// a frame matches stylizing the decoded input frame as an image within H.264's loss.
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn stylizes_clip_keeping_rate_size_audio() {
     ffmpeg_or_skip!();
     let Some(style) = style() else { return };
@@ -262,6 +263,7 @@ fn yuv420_roundtrip(img: &image::RgbImage) -> image::RgbImage {
 /// the decoded input frame as an image, up to the last bit of float rounding between a batch
 /// of 4 and a single image (at most 1 level where a value sits on a truncation boundary).
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn lossless_output_matches_image_stylization() {
     ffmpeg_or_skip!();
     let Some(style) = style() else { return };
@@ -312,6 +314,7 @@ fn lossless_output_matches_image_stylization() {
 
 /// An odd-sized input with the default yuv420p: cropped by one column and row to 32×24.
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn odd_size_is_cropped_to_even_for_yuv420p() {
     ffmpeg_or_skip!();
     let Some(style) = style() else { return };
@@ -357,6 +360,7 @@ fn missing_ffmpeg_is_a_clear_error() {
 }
 
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn existing_output_is_not_overwritten() {
     ffmpeg_or_skip!();
     let dir = tempfile::tempdir().unwrap();
@@ -412,6 +416,7 @@ fn existing_output_is_not_overwritten() {
 /// SIGINT while frames are being stylized: exit status 130, nothing under the final name, no
 /// temporary file left, no ffmpeg left running on the output.
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn sigint_leaves_no_output() {
     ffmpeg_or_skip!();
     let Some(style) = style() else { return };
@@ -456,6 +461,7 @@ fn sigint_leaves_no_output() {
 /// Library: progress is reported per batch with the expected total, and setting the cancel
 /// flag mid-run returns `Cancelled` with nothing under the output name and no temporary file.
 #[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
 fn library_progress_and_cancel() {
     ffmpeg_or_skip!();
     let Some(style) = style() else { return };

@@ -37,15 +37,19 @@ and the user data directory ($WGSTYLE_DATA_DIR, default ~/.local/share/wgstyle o
 pub struct Cli {
     /// Use the built-in convolution kernel choice instead of timing the kernel variants the
     /// first time a shape is met (goes after the subcommand: `wgstyle bench --no-autotune`).
-    /// Choices are cached in $WGSTYLE_CACHE_DIR/autotune.json (default
-    /// ~/.cache/wgstyle/autotune.json on Linux).
-    #[arg(long, global = true)]
+    /// By default wgstyle tunes on GPUs and not on CPU drivers such as lavapipe, where the
+    /// built-in choice is what tuning picks. Choices are cached in
+    /// $WGSTYLE_CACHE_DIR/autotune.json (default ~/.cache/wgstyle/autotune.json on Linux).
+    #[arg(long, global = true, conflicts_with = "autotune")]
     no_autotune: bool,
+    /// Time the convolution kernel variants even on a CPU driver (see --no-autotune).
+    #[arg(long, global = true)]
+    autotune: bool,
     /// Convolution precision of the fast style networks (stylize, video): f32; f16 (products
     /// in half precision, sums in f32; adapters with SHADER_F16); auto (default: f16 if the
     /// autotune measures it 10 % faster on one representative convolution, once per adapter,
-    /// else f32; f32 without SHADER_F16 or with
-    /// --no-autotune). f16 stays within 2/255 of f32 on the shipped styles. optimize and train
+    /// else f32; f32 without SHADER_F16 or without the autotune, as on CPU drivers unless
+    /// --autotune). f16 stays within 2/255 of f32 on the shipped styles. optimize and train
     /// run in f32.
     #[arg(long, global = true, value_parser = ["auto", "f16", "f32"])]
     precision: Option<String>,
@@ -102,8 +106,9 @@ enum Command {
 /// Settings of the GPU context shared by every command that uses one.
 #[derive(Clone, Copy, Debug)]
 pub struct Gpu {
-    /// Convolution autotune (on unless `--no-autotune`).
-    pub autotune: bool,
+    /// Convolution autotune: forced on (`--autotune`) or off (`--no-autotune`); `None`: on
+    /// except on CPU drivers.
+    pub autotune: Option<bool>,
     /// Convolution precision (`--precision`; the command's default when absent).
     pub precision: Option<ConvPrecision>,
 }
@@ -112,7 +117,20 @@ impl Gpu {
     /// Applies the settings to a new context, with `default` precision unless `--precision`
     /// said otherwise.
     pub fn setup(self, ctx: wgstyle::Context, default: ConvPrecision) -> Result<wgstyle::Context> {
-        ctx.set_autotune(self.autotune);
+        let on = self.autotune.unwrap_or(!ctx.is_cpu_driver());
+        ctx.set_autotune(on);
+        if on {
+            ctx.on_tuning_start(|t| {
+                let kept = match &t.cache_file {
+                    Some(p) => format!("kept in {}", p.display()),
+                    None => "not kept".into(),
+                };
+                eprintln!(
+                    "tuning kernels for this adapter, once, ~{:.0} s ({kept}; --no-autotune skips it)",
+                    t.estimate_s
+                );
+            });
+        }
         ctx.set_precision(self.precision.unwrap_or(default))?;
         Ok(ctx)
     }
@@ -137,7 +155,11 @@ impl Gpu {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let gpu = Gpu {
-        autotune: !cli.no_autotune,
+        autotune: match (cli.autotune, cli.no_autotune) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
         precision: cli.precision.as_deref().map(str::parse).transpose()?,
     };
     match cli.command {

@@ -12,7 +12,7 @@ use wgstyle::ops::pool::Pooling;
 use wgstyle::optimize::image::{
     deprocess_f32, original_colors, preprocess, resize_longest, to_rgb8, upload_preprocessed,
 };
-use wgstyle::optimize::lbfgs::LbfgsParams;
+use wgstyle::optimize::lbfgs::{LbfgsParams, LbfgsStop};
 use wgstyle::optimize::{adam::adam, lbfgs::lbfgs, LossSpec, Losses, Objective};
 use wgstyle::{Context, Tensor};
 
@@ -229,20 +229,32 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         }
         Ok(true)
     };
-    if a.optimizer == "adam" {
+    let report = if a.optimizer == "adam" {
         let p = AdamParams {
             lr: a.learning_rate,
             ..AdamParams::default()
         };
         adam(&ctx, &obj, &x, p, n, &mut step)?;
+        None
     } else {
         let p = LbfgsParams {
             history: a.lbfgs_history,
             ..LbfgsParams::default()
         };
-        lbfgs(&ctx, &obj, &x, p, n, &mut step)?;
-    }
+        Some(lbfgs(&ctx, &obj, &x, p, n, &mut step)?)
+    };
     eprintln!();
+    // Say why L-BFGS ended before the iterations asked for.
+    if let Some(r) = report.filter(|r| r.stop != LbfgsStop::Iterations) {
+        let resets = match r.resets {
+            0 => String::new(),
+            k => format!(", history reset {k}x"),
+        };
+        eprintln!(
+            "L-BFGS {} after {} of {n} iterations ({} loss evaluations{resets})",
+            r.stop, r.iterations, r.evaluations
+        );
+    }
     save(&ctx, &x, &content_rgb, &a, &a.output)?;
     eprintln!("wrote {}", a.output.display());
     Ok(())

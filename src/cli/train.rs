@@ -46,7 +46,8 @@ pub struct Args {
     /// Side of the square training crops (a multiple of 4).
     #[arg(long, default_value_t = 256)]
     image_size: u32,
-    /// Longest side of the style image (default: its own size).
+    /// Longest side of the style image (default: its own size, scaled down to what the
+    /// adapter's largest GPU buffer allows).
     #[arg(long)]
     style_size: Option<u32>,
     #[arg(long, default_value_t = 4)]
@@ -175,6 +176,28 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         None => None,
     };
     let ctx = gpu.context(wgstyle::ops::precision::ConvPrecision::F32)?;
+    // The style image as large as this adapter's buffers allow (checked before any GPU work).
+    let (sw, sh) = style_img.dimensions();
+    let style_img = match wgstyle::nets::vgg::fitting_longest_side(&ctx, sw, sh) {
+        None => style_img,
+        Some(side) if a.style_size.is_some() => bail!(
+            "--style-size {}: a {sw}x{sh} style image is too large for VGG19 on {} \
+             (at most {} pixels in one GPU buffer); use --style-size {side} or less",
+            a.style_size.unwrap_or_default(),
+            ctx.adapter_info().name,
+            wgstyle::nets::vgg::max_pixels(&ctx),
+        ),
+        Some(side) => {
+            let img = resize_longest(&style_img, side);
+            eprintln!(
+                "style image {sw}x{sh} scaled to {}x{} to fit this adapter's largest GPU buffer \
+                 (--style-size sets it)",
+                img.width(),
+                img.height()
+            );
+            img
+        }
+    };
     let deepest = opts.loss_spec()?.deepest()?;
     let vgg = Vgg::new(&ctx, &vgg_w, deepest + 1, Pooling::Max)?;
     let style = upload_preprocessed(&ctx, "style", &style_img)?;

@@ -331,6 +331,24 @@ impl Context {
             && self.adapter_info().subgroup_min_size >= 8
     }
 
+    /// Whether the adapter is a CPU driver (lavapipe, llvmpipe, SwiftShader, WARP): wgpu reports
+    /// it as [`wgpu::DeviceType::Cpu`], or its name says so. There the built-in kernel choice is
+    /// what the autotune picks anyway (BENCHMARKS.md), so tuning only costs time.
+    pub fn is_cpu_driver(&self) -> bool {
+        let info = self.adapter_info();
+        let name = info.name.to_lowercase();
+        info.device_type == wgpu::DeviceType::Cpu
+            || [
+                "llvmpipe",
+                "lavapipe",
+                "swiftshader",
+                "softpipe",
+                "microsoft basic render",
+            ]
+            .iter()
+            .any(|n| name.contains(n))
+    }
+
     /// Fragment sizes (8, 16) of the cooperative-matrix convolution kernels this context can
     /// run: the adapter's square f16×f16→f32 configurations that wgpu supports, where the
     /// device was created with `EXPERIMENTAL_COOPERATIVE_MATRIX`, `SHADER_F16` and `SUBGROUP`

@@ -95,6 +95,34 @@ pub fn layer_name(i: usize) -> String {
     format!("relu{b}_{c}")
 }
 
+/// The most pixels an image may have for VGG19 to run on it on `ctx`: each activation is one
+/// GPU buffer, and the widest per pixel is the first block's (64 f32 channels at full size).
+pub fn max_pixels(ctx: &Context) -> u64 {
+    ctx.max_binding_bytes() / (4 * VGG19_CONVS[0].2 as u64)
+}
+
+/// The longest side (as [`crate::optimize::image::resize_longest`] takes it) to scale a
+/// `w × h` image to so that VGG19 runs on it on `ctx`, or `None` when it fits as it is.
+pub fn fitting_longest_side(ctx: &Context, w: u32, h: u32) -> Option<u32> {
+    let max = max_pixels(ctx);
+    let (w, h) = (w.max(1) as u64, h.max(1) as u64);
+    if w * h <= max {
+        return None;
+    }
+    let longest = w.max(h);
+    // The size resize_longest gives for `side` (same rounding).
+    let pixels = |side: u64| {
+        let s = side as f64 / longest as f64;
+        let d = |v: u64| ((v as f64 * s).round() as u64).max(1);
+        d(w) * d(h)
+    };
+    let mut side = ((max as f64 / (w * h) as f64).sqrt() * longest as f64).floor() as u64;
+    while side > 1 && pixels(side) > max {
+        side -= 1;
+    }
+    Some(side.max(1) as u32)
+}
+
 /// True when layer `i` is the first of blocks 2..5 (its input is pooled).
 fn pooled_input(i: usize) -> bool {
     matches!(i, 2 | 4 | 8 | 12)

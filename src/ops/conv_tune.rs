@@ -11,8 +11,9 @@
 //! a JSON cache file ([`crate::ops::tune_cache`]), so that a later process on the same adapter,
 //! driver and wgstyle version tunes nothing. Autotune is **off** by default in the library
 //! (results and timings stay deterministic and nothing is written to disk unless asked): turn
-//! it on with [`Context::set_autotune`]. The `wgstyle` command line turns it on
-//! (`--no-autotune` turns it off). With autotune off every convolution uses
+//! it on with [`Context::set_autotune`]. The `wgstyle` command line turns it on except on CPU
+//! drivers ([`Context::is_cpu_driver`], where the built-in choice is what tuning picks anyway);
+//! `--autotune` / `--no-autotune` force it on / off. With autotune off every convolution uses
 //! [`Tile::default_for_shape`].
 
 use std::collections::HashMap;
@@ -56,6 +57,23 @@ pub(crate) struct Autotuner {
     tuning: Mutex<()>,
     tuned: AtomicU64,
     from_cache: AtomicU64,
+    /// Called once, before the first tuning run (see [`Context::on_tuning_start`]).
+    on_start: Mutex<Option<TuningCallback>>,
+}
+
+/// What [`Context::on_tuning_start`] calls.
+pub type TuningCallback = Box<dyn FnOnce(&TuningStart) + Send>;
+
+/// Told once per context, just before its first tuning run, so that a program can say why the
+/// first run is slow (the library itself prints nothing).
+#[derive(Clone, Debug)]
+pub struct TuningStart {
+    /// A rough estimate of the whole tuning of one network, in seconds: measured as about
+    /// 20 s for the fast network on lavapipe (a CPU driver, where the CLI does not tune by
+    /// default), a few seconds on GPUs.
+    pub estimate_s: f64,
+    /// Where the choices will be kept, so that later runs do not tune again.
+    pub cache_file: Option<PathBuf>,
 }
 
 impl Autotuner {
@@ -71,6 +89,7 @@ impl Autotuner {
             tuning: Mutex::new(()),
             tuned: AtomicU64::new(0),
             from_cache: AtomicU64::new(0),
+            on_start: Mutex::new(None),
         }
     }
 
@@ -179,18 +198,21 @@ fn choice(ctx: &Context, shape: ConvShape, precision: ConvPrecision, default: Ti
     let proxy = shape.proxy();
     let (tile, times) = match at.get(proxy, precision) {
         Some(t) => (t, Default::default()),
-        None => match crate::ops::conv_measure::measure(ctx, proxy, default, precision) {
-            Some((t, times)) => {
-                at.tuned.fetch_add(1, Ordering::Relaxed);
-                at.insert(proxy, precision, t);
-                (t, times)
+        None => {
+            announce(ctx);
+            match crate::ops::conv_measure::measure(ctx, proxy, default, precision) {
+                Some((t, times)) => {
+                    at.tuned.fetch_add(1, Ordering::Relaxed);
+                    at.insert(proxy, precision, t);
+                    (t, times)
+                }
+                // Nothing could be timed (e.g. a GPU error): keep the default, in memory only.
+                None => {
+                    at.insert(shape, precision, default);
+                    return default;
+                }
             }
-            // Nothing could be timed (e.g. a GPU error): keep the default, in memory only.
-            None => {
-                at.insert(shape, precision, default);
-                return default;
-            }
-        },
+        }
     };
     at.insert(shape, precision, tile);
     if let Some(path) = at.cache_file.lock().unwrap().clone() {
@@ -205,7 +227,26 @@ fn choice(ctx: &Context, shape: ConvShape, precision: ConvPrecision, default: Ti
     tile
 }
 
+/// Calls the [`Context::on_tuning_start`] callback, if any (once: it is taken out).
+fn announce(ctx: &Context) {
+    let at = &ctx.inner.autotune;
+    let Some(f) = at.on_start.lock().unwrap().take() else {
+        return;
+    };
+    let estimate_s = if ctx.is_cpu_driver() { 20.0 } else { 3.0 };
+    f(&TuningStart {
+        estimate_s,
+        cache_file: at.cache_file.lock().unwrap().clone(),
+    });
+}
+
 impl Context {
+    /// Registers `f` to be called once, just before this context's first tuning run (not when
+    /// every choice comes from the cache file, nor with autotune off). Replaces an earlier one.
+    pub fn on_tuning_start(&self, f: impl FnOnce(&TuningStart) + Send + 'static) {
+        *self.inner.autotune.on_start.lock().unwrap() = Some(Box::new(f));
+    }
+
     /// Turns convolution autotuning on or off (default: off; see [`crate::ops::conv_tune`]).
     /// Off, every convolution uses [`Tile::default_for_shape`], whatever was tuned before.
     pub fn set_autotune(&self, on: bool) {

@@ -1,6 +1,13 @@
-//! L-BFGS on the GPU: the two-loop recursion with GPU dot products and axpys (the dots
-//! are read back as scalars), and a backtracking line search that accepts a step only
-//! when it satisfies the Armijo condition, so the loss decreases at every iteration.
+//! L-BFGS on the GPU, as SciPy's L-BFGS-B runs it on an unconstrained problem: the two-loop
+//! recursion with GPU dot products and axpys (the dots are read back as scalars), the initial
+//! Hessian scaled by `γ = sᵀy / yᵀy` of the newest pair, a pair stored only when
+//! `sᵀy > ε·(−stp·gᵀd)`, and the Moré–Thuente line search ([`super::linesearch`]: strong
+//! Wolfe conditions, `ftol = 1e-3`, `gtol = 0.9`, `xtol = 0.1`). A failed line search drops
+//! the history and retries along −g; a second failure in a row ends the run. The run also
+//! ends when the loss stops decreasing by more than [`LbfgsParams::rel_tol`] of itself or the
+//! gradient is below [`LbfgsParams::grad_tol`]; [`LbfgsReport`] says which.
+//!
+//! `tests/lbfgs.rs` checks the iterates against `scipy.optimize.minimize(method='L-BFGS-B')`.
 
 use std::collections::VecDeque;
 
@@ -10,17 +17,25 @@ use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::ops::reduce::dot;
 use crate::ops::vecops::{axpy, scale};
+use crate::optimize::linesearch::{Dcsrch, Task};
 use crate::optimize::{Losses, Objective};
 
 /// L-BFGS settings.
 #[derive(Clone, Copy, Debug)]
 pub struct LbfgsParams {
-    /// Number of (s, y) pairs kept.
+    /// Number of (s, y) pairs kept (SciPy's `maxcor`).
     pub history: usize,
-    /// RMS size (pixel units) of the first step along −g.
+    /// RMS size (pixel units) of the first trial step along −g, on the first iteration and
+    /// after a reset. SciPy's first step has Euclidean length 1: `1/√n` here.
     pub first_step: f32,
-    /// Most function evaluations of one line search.
+    /// Most function evaluations of one line search (SciPy's `maxls`).
     pub max_evals: usize,
+    /// Stop when `(f_k − f_{k+1}) / max(|f_k|, |f_{k+1}|, 1) ≤ rel_tol` (SciPy's
+    /// `factr·ε`; default 1e-7, about the resolution of an f32 loss).
+    pub rel_tol: f64,
+    /// Stop when the gradient's Euclidean norm is at most this (SciPy: `pgtol` on the
+    /// largest component).
+    pub grad_tol: f64,
 }
 
 impl Default for LbfgsParams {
@@ -29,7 +44,62 @@ impl Default for LbfgsParams {
             history: 10,
             first_step: 1.0,
             max_evals: 20,
+            rel_tol: 1e-7,
+            grad_tol: 1e-5,
         }
+    }
+}
+
+/// Why an L-BFGS run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LbfgsStop {
+    /// It ran the iterations asked for.
+    Iterations,
+    /// The loss decreased by at most `rel_tol` of itself in the last iteration.
+    Converged,
+    /// The gradient norm fell to `grad_tol`.
+    SmallGradient,
+    /// No step along −g satisfied the line search (after a reset of the history), e.g.
+    /// because the loss changes by less than its rounding error.
+    LineSearchFailed(&'static str),
+    /// The per-iteration callback asked to stop.
+    Stopped,
+}
+
+impl std::fmt::Display for LbfgsStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LbfgsStop::Iterations => write!(f, "ran the iterations asked for"),
+            LbfgsStop::Converged => write!(f, "converged (the loss stopped decreasing)"),
+            LbfgsStop::SmallGradient => write!(f, "converged (the gradient vanished)"),
+            LbfgsStop::LineSearchFailed(why) => write!(f, "line search failed ({why})"),
+            LbfgsStop::Stopped => write!(f, "stopped"),
+        }
+    }
+}
+
+/// How an L-BFGS run went.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LbfgsReport {
+    /// Iterations completed (accepted steps).
+    pub iterations: usize,
+    /// Loss and gradient evaluations, the first one included.
+    pub evaluations: usize,
+    /// Times the history was dropped after a failed line search.
+    pub resets: usize,
+    /// Why it ended.
+    pub stop: LbfgsStop,
+}
+
+/// A differentiable loss of a GPU tensor, as L-BFGS and Adam see it.
+pub trait Evaluate {
+    /// Loss and gradient at `x`.
+    fn eval(&self, ctx: &Context, x: &Tensor) -> Result<(Losses, Tensor)>;
+}
+
+impl Evaluate for Objective<'_> {
+    fn eval(&self, ctx: &Context, x: &Tensor) -> Result<(Losses, Tensor)> {
+        Objective::eval(self, ctx, x)
     }
 }
 
@@ -46,82 +116,140 @@ fn axpy_now(ctx: &Context, y: &Tensor, a: f32, x: &Tensor) -> Result<()> {
     rec.submit()
 }
 
-/// Runs `iterations` L-BFGS iterations on `x` in place. `step(i, losses)` gets the loss
-/// of the new iterate after iteration `i` (1-based); `Ok(false)` stops the run. Stops
-/// early when no step along the search direction decreases the loss.
+/// The search direction `−H g` by the two-loop recursion (`−g` without history).
+fn direction(ctx: &Context, g: &Tensor, hist: &VecDeque<(Tensor, Tensor, f32)>) -> Result<Tensor> {
+    let q = copy(ctx, g, 1.0)?;
+    let mut alphas = Vec::with_capacity(hist.len());
+    for (s, y, rho) in hist.iter().rev() {
+        let a = rho * dot(ctx, s, &q)?;
+        axpy_now(ctx, &q, -a, y)?;
+        alphas.push(a);
+    }
+    let gamma = match hist.back() {
+        Some((_, y, rho)) => 1.0 / (rho * dot(ctx, y, y)?),
+        None => 1.0,
+    };
+    let d = copy(ctx, &q, -gamma)?;
+    for ((s, y, rho), a) in hist.iter().zip(alphas.iter().rev()) {
+        // With d = −r: β = ρ yᵀr = −ρ yᵀd, and r += (α − β) s  ⇔  d −= (α + ρ yᵀd) s.
+        // (Before this was fixed, d −= (α − ρ yᵀd) s: a wrong direction from the second
+        // iteration on, which is what made the Gatys loss crawl.)
+        let b = rho * dot(ctx, y, &d)?;
+        axpy_now(ctx, &d, -(a + b), s)?;
+    }
+    Ok(d)
+}
+
+/// An accepted step: step length, new point, its loss and gradient.
+type Accepted = (f64, Tensor, Losses, Tensor);
+
+/// One Moré–Thuente line search from `x` along `d` (`gd = gᵀd`) starting at step `stp`:
+/// the accepted step, or why none was found. Counts evaluations into `evals`.
+#[allow(clippy::too_many_arguments)]
+fn line_search(
+    ctx: &Context,
+    obj: &impl Evaluate,
+    x: &Tensor,
+    d: &Tensor,
+    f0: f32,
+    gd: f32,
+    stp: f64,
+    max_evals: usize,
+    evals: &mut usize,
+) -> Result<std::result::Result<Accepted, &'static str>> {
+    let (mut ls, mut stp, mut task) =
+        Dcsrch::start(stp, f0 as f64, gd as f64, 1e-3, 0.9, 0.1, 0.0, 1e10);
+    for _ in 0..max_evals {
+        if let Task::Error(why) = task {
+            return Ok(Err(why));
+        }
+        let xn = copy(ctx, x, 1.0)?;
+        axpy_now(ctx, &xn, stp as f32, d)?;
+        let (fnew, gnew) = obj.eval(ctx, &xn)?;
+        *evals += 1;
+        if !fnew.total.is_finite() {
+            return Ok(Err("the loss is not finite"));
+        }
+        let gdn = dot(ctx, &gnew, d)?;
+        let (next, t) = ls.next(stp, fnew.total as f64, gdn as f64);
+        match t {
+            Task::Evaluate if next.is_finite() => (stp, task) = (next, t),
+            Task::Evaluate => return Ok(Err("no finite step")),
+            // A warning leaves the best step found; it must at least decrease the loss.
+            Task::Converged | Task::Warning(_) if fnew.total < f0 => {
+                return Ok(Ok((stp, xn, fnew, gnew)))
+            }
+            Task::Warning(why) | Task::Error(why) => return Ok(Err(why)),
+            Task::Converged => return Ok(Err("no decrease")),
+        }
+    }
+    Ok(Err("too many evaluations"))
+}
+
+/// Runs up to `iterations` L-BFGS iterations on `x` in place. `step(i, losses)` gets the loss
+/// of the new iterate after iteration `i` (1-based); `Ok(false)` stops the run. Returns how
+/// many iterations ran and why the run ended.
 pub fn lbfgs(
     ctx: &Context,
-    obj: &Objective<'_>,
+    obj: &impl Evaluate,
     x: &Tensor,
     params: LbfgsParams,
     iterations: usize,
     mut step: impl FnMut(usize, &Losses) -> Result<bool>,
-) -> Result<()> {
+) -> Result<LbfgsReport> {
     let (mut f, mut g) = obj.eval(ctx, x)?;
+    let mut report = LbfgsReport {
+        iterations: 0,
+        evaluations: 1,
+        resets: 0,
+        stop: LbfgsStop::Iterations,
+    };
     let mut hist: VecDeque<(Tensor, Tensor, f32)> = VecDeque::new();
-    let n = x.len() as f32;
-    for it in 1..=iterations {
-        // Two-loop recursion: d = −H g.
-        let q = copy(ctx, &g, 1.0)?;
-        let mut alphas = Vec::with_capacity(hist.len());
-        for (s, y, rho) in hist.iter().rev() {
-            let a = rho * dot(ctx, s, &q)?;
-            axpy_now(ctx, &q, -a, y)?;
-            alphas.push(a);
-        }
-        let gamma = match hist.back() {
-            Some((s, y, _)) => dot(ctx, s, y)? / dot(ctx, y, y)?,
-            None => {
-                let gg = dot(ctx, &g, &g)?;
-                params.first_step / (gg / n).sqrt().max(f32::MIN_POSITIVE)
+    let n = x.len() as f64;
+    while report.iterations < iterations {
+        let d = direction(ctx, &g, &hist)?;
+        let gd = dot(ctx, &g, &d)?;
+        // Without history (first iteration, after a reset) d = −g: a first step of RMS
+        // `first_step`; with history the quasi-Newton step 1.
+        let stp = if hist.is_empty() {
+            params.first_step as f64 * n.sqrt() / (-(gd as f64)).sqrt().max(f64::MIN_POSITIVE)
+        } else {
+            1.0
+        };
+        let found = if gd < 0.0 {
+            line_search(
+                ctx,
+                obj,
+                x,
+                &d,
+                f.total,
+                gd,
+                stp,
+                params.max_evals.max(1),
+                &mut report.evaluations,
+            )?
+        } else {
+            Err("not a descent direction")
+        };
+        let (stp, xn, fnew, gnew) = match found {
+            Ok(a) => a,
+            Err(why) if hist.is_empty() => {
+                report.stop = LbfgsStop::LineSearchFailed(why);
+                return Ok(report);
+            }
+            Err(why) => {
+                log::debug!("L-BFGS: line search failed ({why}): history dropped");
+                hist.clear();
+                report.resets += 1;
+                continue;
             }
         };
-        let d = copy(ctx, &q, -gamma)?;
-        for ((s, y, rho), a) in hist.iter().zip(alphas.iter().rev()) {
-            let b = rho * dot(ctx, y, &d)?;
-            // d = −r: r += (a − b) s  ⇔  d −= (a − b) s
-            axpy_now(ctx, &d, -(a - b), s)?;
-        }
-        let mut gd = dot(ctx, &g, &d)?;
-        let mut d = d;
-        if gd >= 0.0 || gd.is_nan() {
-            // Not a descent direction: restart from steepest descent.
-            hist.clear();
-            let gg = dot(ctx, &g, &g)?;
-            d = copy(ctx, &g, -params.first_step / (gg / n).sqrt())?;
-            gd = dot(ctx, &g, &d)?;
-        }
-        // Backtracking line search (Armijo, c1 = 1e-4), quadratic interpolation.
-        let mut t = 1.0f32;
-        let mut accepted = None;
-        for _ in 0..params.max_evals {
-            let xn = copy(ctx, x, 1.0)?;
-            axpy_now(ctx, &xn, t, &d)?;
-            let (fn_, gn) = obj.eval(ctx, &xn)?;
-            if fn_.total.is_finite()
-                && (fn_.total as f64) <= f.total as f64 + 1e-4 * (t * gd) as f64
-                && fn_.total < f.total
-            {
-                accepted = Some((xn, fn_, gn));
-                break;
-            }
-            let denom = 2.0 * ((fn_.total - f.total) as f64 - (gd * t) as f64);
-            let tq = if denom > 0.0 && fn_.total.is_finite() {
-                (-(gd as f64) * (t as f64).powi(2) / denom) as f32
-            } else {
-                0.1 * t
-            };
-            t = tq.clamp(0.1 * t, 0.5 * t);
-        }
-        let Some((xn, fn_, gn)) = accepted else {
-            return Ok(());
-        };
-        // New pair s = t d, y = gn − g.
-        let s = copy(ctx, &d, t)?;
-        let y = copy(ctx, &gn, 1.0)?;
+        // New pair s = stp·d, y = g_new − g, kept only under positive curvature.
+        let s = copy(ctx, &d, stp as f32)?;
+        let y = copy(ctx, &gnew, 1.0)?;
         axpy_now(ctx, &y, -1.0, &g)?;
         let ys = dot(ctx, &y, &s)?;
-        if ys > 1e-10 * dot(ctx, &y, &y)?.max(f32::MIN_POSITIVE).sqrt() {
+        if ys as f64 > f32::EPSILON as f64 * -(gd as f64) * stp {
             if hist.len() == params.history.max(1) {
                 hist.pop_front();
             }
@@ -130,11 +258,23 @@ pub fn lbfgs(
         let mut rec = Recorder::new(ctx, "lbfgs.accept");
         rec.copy(&xn, x);
         rec.submit()?;
-        f = fn_;
-        g = gn;
-        if !step(it, &f)? {
+        let fold = f.total as f64;
+        f = fnew;
+        g = gnew;
+        report.iterations += 1;
+        if !step(report.iterations, &f)? {
+            report.stop = LbfgsStop::Stopped;
+            break;
+        }
+        let fnow = f.total as f64;
+        if fold - fnow <= params.rel_tol * fold.abs().max(fnow.abs()).max(1.0) {
+            report.stop = LbfgsStop::Converged;
+            break;
+        }
+        if (dot(ctx, &g, &g)? as f64).sqrt() <= params.grad_tol {
+            report.stop = LbfgsStop::SmallGradient;
             break;
         }
     }
-    Ok(())
+    Ok(report)
 }

@@ -11,6 +11,7 @@
 pub mod adam;
 pub mod image;
 pub mod lbfgs;
+pub mod linesearch;
 
 use crate::error::{Error, Result};
 use crate::gpu::context::Context;
