@@ -153,7 +153,7 @@ impl Mutator {
                 },
                 9 => match node {
                     Value::Object(m) if !m.is_empty() => {
-                        let key = m.keys().last().cloned().unwrap();
+                        let key = m.keys().next_back().cloned().unwrap();
                         m.remove(&key);
                     }
                     Value::Array(a) if !a.is_empty() => {
