@@ -71,7 +71,7 @@ pub enum Error {
         msg: String,
     },
     /// A style name was found neither on disk nor in the catalog, or only in the catalog.
-    #[error("{}", style_not_found(name, searched, *fetchable))]
+    #[error("{}", style_not_found(name, searched, *fetchable, suggestion.as_deref()))]
     StyleNotFound {
         /// The name asked for.
         name: String,
@@ -79,6 +79,14 @@ pub enum Error {
         searched: Vec<PathBuf>,
         /// Whether the catalog knows the style (it can be fetched).
         fetchable: bool,
+        /// A known name close to `name` (a misspelling or a case difference).
+        suggestion: Option<String>,
+    },
+    /// VGG19 weights were found nowhere.
+    #[error("VGG19 weights not found: looked for vgg19.safetensors and vgg19-tfjs/ in {}", .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    VggNotFound {
+        /// The directories searched, in order.
+        searched: Vec<PathBuf>,
     },
     /// The style catalog is malformed or does not know a style.
     #[error("catalog: {0}")]
@@ -137,7 +145,12 @@ pub enum Error {
 /// Short for `Result<T, wgstyle::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-fn style_not_found(name: &str, searched: &[PathBuf], fetchable: bool) -> String {
+fn style_not_found(
+    name: &str,
+    searched: &[PathBuf],
+    fetchable: bool,
+    suggestion: Option<&str>,
+) -> String {
     let dirs: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
     let mut s = format!(
         "no style '{name}' in the weights search path ({})",
@@ -147,7 +160,9 @@ fn style_not_found(name: &str, searched: &[PathBuf], fetchable: bool) -> String 
             dirs.join(", ")
         }
     );
-    if fetchable {
+    if let Some(near) = suggestion {
+        s.push_str(&format!("; did you mean '{near}'?"));
+    } else if fetchable {
         s.push_str(&format!(
             ". It is in the catalog but not downloaded: run `wgstyle fetch {name}`"
         ));

@@ -1,12 +1,15 @@
 //! `wgstyle fetch` against a real HTTP server on 127.0.0.1 (started here) that serves
-//! `../shared/weights/styles/` under the catalog's relative paths; variants corrupt a file or
-//! drop the connection. No other network address is used.
+//! `../shared/weights` as a mirror (`WGSTYLE_MIRROR`): `URL/NAME/FILE` for the styles and
+//! `URL/vgg19/FILE` for VGG19. Variants corrupt a file, drop the connection mid-body, never
+//! answer, or send an endless body. No other network address is used.
 
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::cli::{run, run_ok, stderr, wgstyle};
 
@@ -17,6 +20,10 @@ enum Mode {
     Corrupt(&'static str),
     /// Send the headers and half of this file's body, then close the connection.
     Drop(&'static str),
+    /// Accept the connection, read the request, never answer.
+    Silent,
+    /// Answer this file with headers without a length, then bytes forever.
+    Endless(&'static str),
 }
 
 /// Serves `root` on a free port of 127.0.0.1 until the test process exits; returns the
@@ -45,9 +52,26 @@ fn handle(mut stream: TcpStream, root: &Path, mode: Mode) -> std::io::Result<()>
             break;
         }
     }
+    if let Mode::Silent = mode {
+        std::thread::sleep(Duration::from_secs(600));
+        return Ok(());
+    }
     let path = request.split_whitespace().nth(1).unwrap_or("/");
     let rel = path.trim_start_matches('/');
-    let file = root.join(rel);
+    if let Mode::Endless(r) = mode {
+        if r == rel {
+            stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+            let chunk = vec![0x5a; 64 * 1024];
+            loop {
+                stream.write_all(&chunk)?;
+            }
+        }
+    }
+    // The mirror layout: `vgg19/FILE` is ../shared's `vgg19-tfjs/FILE`, `NAME/FILE` a style's.
+    let file = match rel.strip_prefix("vgg19/") {
+        Some(f) => root.join("vgg19-tfjs").join(f),
+        None => root.join("styles").join(rel),
+    };
     let Ok(mut body) = (if rel.contains("..") {
         Err(std::io::ErrorKind::NotFound.into())
     } else {
@@ -72,17 +96,50 @@ fn handle(mut stream: TcpStream, root: &Path, mode: Mode) -> std::io::Result<()>
     stream.shutdown(std::net::Shutdown::Both)
 }
 
-/// Fetches scream through a server in `mode`; returns (output, data dir, temp dir, guard).
-fn fetch(shared: &Path, mode: Mode) -> (std::process::Output, PathBuf, PathBuf, tempfile::TempDir) {
+/// Runs `cmd`, killing it (and failing) if it has not exited after `secs` seconds: a guard
+/// against hangs, not a timing.
+fn run_bounded(cmd: &mut Command, secs: u64) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("{cmd:?} still running after {secs} s: {}", stderr(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    eprintln!("$ {cmd:?}\n-> {}\n{}", out.status, stderr(&out));
+    out
+}
+
+/// Fetches `name` through a server in `mode` with a 1 s network timeout; returns (output,
+/// data dir, temp dir, guard).
+fn fetch_name(
+    shared: &Path,
+    mode: Mode,
+    name: &str,
+) -> (Output, PathBuf, PathBuf, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let tmpdir = tmp.path().join("tmp");
     std::fs::create_dir_all(&tmpdir).unwrap();
-    let url = serve(shared.join("weights/styles"), mode);
+    let url = serve(shared.join("weights"), mode);
     let mut cmd = wgstyle(&data);
-    cmd.env("WGSTYLE_MIRROR", &url).env("TMPDIR", &tmpdir);
-    let out = run(cmd.args(["fetch", "scream"]));
+    cmd.env("WGSTYLE_MIRROR", &url)
+        .env("TMPDIR", &tmpdir)
+        .env("WGSTYLE_FETCH_TIMEOUT_SECS", "1");
+    let out = run_bounded(cmd.args(["fetch", name]), 120);
     (out, data, tmpdir, tmp)
+}
+
+fn fetch(shared: &Path, mode: Mode) -> (Output, PathBuf, PathBuf, tempfile::TempDir) {
+    fetch_name(shared, mode, "scream")
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -122,14 +179,163 @@ fn fetch_verifies_and_converts() {
         files_under(&tmpdir)
     );
 
-    // `wgstyle styles` now finds it in the data directory; fetching again needs --force.
+    // `wgstyle styles` now finds it in the data directory; fetching again says it is there
+    // (exit 0, no network: no mirror is set), --force downloads it again.
     let listed = run_ok(wgstyle(&data).current_dir(&tmpdir).arg("styles"));
     let text = String::from_utf8_lossy(&listed.stdout);
     let line = text.lines().find(|l| l.starts_with("scream ")).unwrap();
     assert!(line.contains(&*st.to_string_lossy()), "{line}");
-    let again = run(wgstyle(&data).args(["fetch", "scream"]));
-    assert!(!again.status.success());
-    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    let again = run_ok(wgstyle(&data).args(["fetch", "scream"]));
+    assert!(
+        stderr(&again).contains("already fetched and verified"),
+        "{}",
+        stderr(&again)
+    );
+    let url = serve(shared.join("weights"), Mode::Good);
+    run_ok(
+        wgstyle(&data)
+            .env("WGSTYLE_MIRROR", &url)
+            .env("TMPDIR", &tmpdir)
+            .args(["fetch", "--force", "scream"]),
+    );
+    wgstyle::weights::load_transform(&st).unwrap();
+
+    // A damaged file is not "present": without --force it is reported and kept as it is.
+    std::fs::write(&st, b"not a safetensors file").unwrap();
+    let out = run(wgstyle(&data).args(["fetch", "scream"]));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--force replaces it"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&st).unwrap(), b"not a safetensors file");
+}
+
+#[test]
+fn fetch_vgg19_through_the_mirror_for_optimize_and_train() {
+    let shared = shared_or_skip!();
+    let (out, data, tmpdir, _guard) = fetch_name(&shared, Mode::Good, "vgg19");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("CC BY 4.0"), "{}", stderr(&out));
+    let path = data.join("vgg19.safetensors");
+    let fetched = wgstyle::weights::load_vgg19(&path).unwrap();
+    let direct = wgstyle::weights::load_vgg19(&shared.join("weights/vgg19-tfjs")).unwrap();
+    assert_eq!(fetched.convs.len(), 16);
+    for (f, d) in fetched.convs.iter().zip(&direct.convs) {
+        assert!(
+            f.name == d.name && f.kernel == d.kernel && f.bias == d.bias,
+            "{}",
+            d.name
+        );
+    }
+    assert!(
+        files_under(&tmpdir).is_empty(),
+        "{:?}",
+        files_under(&tmpdir)
+    );
+    // `wgstyle styles` shows where it is, with its licence and attribution.
+    let listed = run_ok(wgstyle(&data).current_dir(&tmpdir).arg("styles"));
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let line = text.lines().find(|l| l.starts_with("vgg19 ")).unwrap();
+    assert!(
+        line.contains(&*path.to_string_lossy()) && line.contains("CC BY 4.0"),
+        "{line}"
+    );
+    assert!(text.contains("Simonyan"), "{text}");
+}
+
+#[test]
+fn optimize_without_vgg_names_the_fetch_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(wgstyle(&tmp.path().join("data"))
+        .current_dir(tmp.path())
+        .args(["optimize", "a.png", "--style-image", "b.png", "-o", "c.png"]));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("VGG19 weights not found") && err.contains("wgstyle fetch vgg19"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fetch_gives_up_on_a_silent_server_and_keeps_nothing() {
+    let shared = shared_or_skip!();
+    let (out, data, tmpdir, _guard) = fetch(&shared, Mode::Silent);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no answer within") && err.contains("WGSTYLE_MIRROR"),
+        "{err}"
+    );
+    assert!(files_under(&data).is_empty(), "{:?}", files_under(&data));
+    assert!(
+        files_under(&tmpdir).is_empty(),
+        "{:?}",
+        files_under(&tmpdir)
+    );
+}
+
+#[test]
+fn fetch_stops_an_endless_body_at_the_catalog_size() {
+    let shared = shared_or_skip!();
+    let (out, data, tmpdir, _guard) = fetch(&shared, Mode::Endless("scream/Variable_3"));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("scream/Variable_3") && err.contains("more than the 73728 bytes"),
+        "{err}"
+    );
+    assert!(files_under(&data).is_empty(), "{:?}", files_under(&data));
+    assert!(
+        files_under(&tmpdir).is_empty(),
+        "{:?}",
+        files_under(&tmpdir)
+    );
+}
+
+#[test]
+fn fetch_cleans_up_on_sigterm() {
+    let shared = shared_or_skip!();
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, tmpdir) = (tmp.path().join("data"), tmp.path().join("tmp"));
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    let url = serve(shared.join("weights"), Mode::Silent);
+    let mut child = wgstyle(&data)
+        .env("WGSTYLE_MIRROR", &url)
+        .env("TMPDIR", &tmpdir)
+        .env("WGSTYLE_FETCH_TIMEOUT_SECS", "300")
+        .args(["fetch", "scream"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the download has started (its temporary directory exists).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(&tmpdir).unwrap().next().is_none() {
+        assert!(Instant::now() < deadline, "no temporary directory appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("fetch still running after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(
+        files_under(&tmpdir).is_empty(),
+        "{:?}",
+        files_under(&tmpdir)
+    );
+    assert!(std::fs::read_dir(&tmpdir).unwrap().next().is_none());
+    assert!(files_under(&data).is_empty(), "{:?}", files_under(&data));
 }
 
 #[test]
@@ -176,6 +382,21 @@ fn fetch_rejects_unknown_names_and_missing_files() {
     let out = run(wgstyle(tmp.path()).args(["fetch", "no_such_style"]));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("scream"), "known styles are listed");
+    let out = run(wgstyle(tmp.path()).args(["fetch", "scraem"]));
+    assert!(
+        stderr(&out).contains("did you mean 'scream'"),
+        "{}",
+        stderr(&out)
+    );
+    // A mirror that is not running: the error names WGSTYLE_MIRROR.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let out = run(wgstyle(&tmp.path().join("d2"))
+        .env("WGSTYLE_MIRROR", &url)
+        .args(["fetch", "wave"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("WGSTYLE_MIRROR"), "{}", stderr(&out));
     // A mirror without the files: a clear HTTP error, nothing kept.
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

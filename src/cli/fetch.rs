@@ -1,24 +1,85 @@
-//! `wgstyle fetch NAME...`: download catalog styles into the user data directory.
+//! `wgstyle fetch NAME...`: download catalog entries (styles, vgg19) into the user data
+//! directory. Downloads go to a `wgstyle-fetch-*` temporary directory that is removed on
+//! success, on every error and on Ctrl-C/SIGTERM.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use wgstyle::weights::catalog::Catalog;
-use wgstyle::weights::fetch::{fetch_style, mirror_from_env, FetchEvent};
-use wgstyle::weights::search::user_styles_dir;
+use wgstyle::weights::fetch::{
+    check_present, destination, fetch_entry, mirror_from_env, timeout_from_env, FetchEvent,
+    FetchOptions, Present,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Catalog style names (see `wgstyle styles`).
+    /// Catalog names (see `wgstyle styles`): styles, or `vgg19` for `optimize` and `train`.
     #[arg(value_name = "NAME", required = true)]
     names: Vec<String>,
-    /// Download again and replace a style that was already fetched.
+    /// Download again and replace what was already fetched.
     #[arg(short, long)]
     force: bool,
-    /// No progress bar.
+    /// No progress bar or messages.
     #[arg(short, long)]
     quiet: bool,
+}
+
+/// Adds the way to get VGG19 to a library error that says it was not found.
+pub fn vgg_hint(e: wgstyle::Error) -> anyhow::Error {
+    match e {
+        wgstyle::Error::VggNotFound { .. } => anyhow!(
+            "{e}. Download them with `wgstyle fetch vgg19` (or pass a file or tfjs directory \
+             with --vgg)"
+        ),
+        e => e.into(),
+    }
+}
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+/// The temporary directory of the download in progress, removed by the watcher on a signal.
+static WORK_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    if CANCEL.swap(true, Ordering::SeqCst) {
+        // Second signal: leave now (the watcher may still be waiting for the fetch to stop).
+        unsafe { libc::_exit(130) };
+    }
+}
+
+/// SIGINT/SIGTERM set [`CANCEL`]; the fetch notices it between reads and cleans up. Should it
+/// not return within two seconds (a read blocked on a silent server, a conversion), a watcher
+/// thread removes the temporary directory itself and exits with status 130.
+fn install_handlers() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only touches an atomic and calls the async-signal-safe `_exit`.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+    std::thread::spawn(|| {
+        while !CANCEL.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        remove_work_dir();
+        eprintln!("fetch cancelled; nothing was kept");
+        std::process::exit(130);
+    });
+}
+
+fn remove_work_dir() {
+    let dir = WORK_DIR.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(d) = dir {
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -26,39 +87,91 @@ pub fn run(a: Args) -> Result<()> {
     for name in &a.names {
         catalog.require(name)?;
     }
-    let dest = user_styles_dir()
-        .context("no user data directory on this platform: set WGSTYLE_DATA_DIR")?;
+    let timeout = timeout_from_env()?;
     let mirror = mirror_from_env();
-    let mut failed = 0;
+    install_handlers();
+    let (mut fetched, mut present, mut failed) = (0, 0, 0);
     for name in &a.names {
-        let style = catalog.require(name)?;
-        let base = catalog.base_url_for(style, mirror.as_deref());
+        let entry = catalog.require(name)?;
+        let dest = destination(name, entry)
+            .context("no user data directory on this platform: set WGSTYLE_DATA_DIR")?;
+        match check_present(entry, &dest) {
+            Present::Verified if !a.force => {
+                if !a.quiet {
+                    eprintln!(
+                        "{name} is already fetched and verified: {} (--force downloads it again)",
+                        dest.display()
+                    );
+                }
+                present += 1;
+                continue;
+            }
+            Present::Differs(why) if !a.force => {
+                eprintln!(
+                    "error: {} exists but is not the catalog's {name} ({why}); --force replaces it",
+                    dest.display()
+                );
+                failed += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let base = catalog.base_url_for(name, entry, mirror.as_deref());
         let bar = if a.quiet || !std::io::stderr().is_terminal() {
             ProgressBar::hidden()
         } else {
-            let bar = ProgressBar::new(style.files.len() as u64);
+            let bar = ProgressBar::new(entry.total_size());
             bar.set_style(
-                ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} files {msg}")
+                ProgressStyle::with_template("{prefix} {bar:30} {bytes}/{total_bytes} {msg}")
                     .expect("valid template"),
             );
             bar.set_prefix(name.clone());
             bar
         };
-        let mut bytes = 0u64;
         let mut on_event = |e: FetchEvent<'_>| match e {
-            FetchEvent::File { index, .. } => bar.set_position(index as u64),
-            FetchEvent::Bytes(n) => {
-                bytes += n;
-                bar.set_message(format!("{:.1} MB", bytes as f64 / 1e6));
+            FetchEvent::File { index, count, .. } => {
+                bar.set_message(format!("file {}/{count}", index + 1))
             }
+            FetchEvent::Bytes(n) => bar.inc(n),
             FetchEvent::Converting => bar.set_message("converting"),
         };
-        match fetch_style(&catalog, name, &base, &dest, a.force, &mut on_event) {
+        let work = tempfile::Builder::new()
+            .prefix("wgstyle-fetch-")
+            .tempdir()
+            .context("creating a temporary directory")?;
+        *WORK_DIR.lock().unwrap_or_else(|p| p.into_inner()) = Some(work.path().to_path_buf());
+        let opts = FetchOptions {
+            timeout,
+            overwrite: a.force,
+            cancel: Some(&CANCEL),
+            mirror: mirror.is_some(),
+        };
+        let result = fetch_entry(
+            &catalog,
+            name,
+            &base,
+            &dest,
+            work.path(),
+            &opts,
+            &mut on_event,
+        );
+        *WORK_DIR.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        drop(work);
+        match result {
             Ok(path) => {
                 bar.finish_and_clear();
                 if !a.quiet {
-                    eprintln!("fetched {name} -> {} ({})", path.display(), style.license);
+                    eprintln!("fetched {name} -> {} ({})", path.display(), entry.license);
+                    if let Some(attr) = &entry.attribution {
+                        eprintln!("  {attr}");
+                    }
                 }
+                fetched += 1;
+            }
+            Err(wgstyle::Error::Cancelled) => {
+                bar.abandon();
+                eprintln!("fetch cancelled; nothing was kept");
+                std::process::exit(130);
             }
             Err(e) => {
                 bar.abandon();
@@ -68,7 +181,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     if failed > 0 {
-        bail!("{} fetched, {failed} failed", a.names.len() - failed);
+        bail!("{fetched} fetched, {present} already present, {failed} failed");
     }
     Ok(())
 }

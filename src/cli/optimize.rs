@@ -167,7 +167,8 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     } else {
         bail!("--style-blend-weights needs one weight per --style-image");
     };
-    let vgg_path = wgstyle::weights::vgg::find_vgg19(a.vgg.as_deref(), a.weights_dir.as_deref())?;
+    let vgg_path = wgstyle::weights::vgg::find_vgg19(a.vgg.as_deref(), a.weights_dir.as_deref())
+        .map_err(super::fetch::vgg_hint)?;
     let weights = wgstyle::weights::load_vgg19(&vgg_path)?;
     let content = resize_longest(&open(&a.content)?, a.size);
     let (w, h) = content.dimensions();

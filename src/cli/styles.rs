@@ -1,4 +1,5 @@
-//! `wgstyle styles`: every style wgstyle can see (and where) or fetch.
+//! `wgstyle styles`: every style wgstyle can see (and where) or fetch, and VGG19 (used by
+//! `optimize` and `train`) with its attribution.
 
 use std::path::PathBuf;
 
@@ -32,6 +33,17 @@ pub fn run(a: Args) -> Result<()> {
             .map(|s| s.license.as_str())
             .unwrap_or("unknown (not in the catalog)");
         println!("{name:<16} {place:<48} {licence}");
+    }
+    // The perceptual network `optimize` and `train` use.
+    for (name, entry) in &catalog.models {
+        let place = match wgstyle::weights::vgg::find_vgg19(None, a.weights_dir.as_deref()) {
+            Ok(p) if name == "vgg19" => p.display().to_string(),
+            _ => "fetchable: wgstyle fetch ".to_string() + name,
+        };
+        println!("{name:<16} {place:<48} {}", entry.license);
+        if let Some(attr) = &entry.attribution {
+            println!("{:<16} {attr}", "");
+        }
     }
     let dirs: Vec<String> = search
         .dirs

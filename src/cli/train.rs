@@ -158,7 +158,8 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         (Some(n), _) => n,
         (None, e) => (e.unwrap_or(2.0) * per_epoch as f64).ceil() as u64,
     };
-    let vgg_path = wgstyle::weights::vgg::find_vgg19(a.vgg.as_deref(), a.weights_dir.as_deref())?;
+    let vgg_path = wgstyle::weights::vgg::find_vgg19(a.vgg.as_deref(), a.weights_dir.as_deref())
+        .map_err(super::fetch::vgg_hint)?;
     let vgg_w = wgstyle::weights::load_vgg19(&vgg_path)?;
     let style_img = image::open(&a.style_image)
         .with_context(|| format!("reading {}", a.style_image.display()))?

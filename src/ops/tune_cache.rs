@@ -116,16 +116,22 @@ fn lock(path: &Path) -> Option<std::fs::File> {
     }
 }
 
+/// The largest autotune cache file read (a few KB per adapter in practice).
+const MAX_CACHE_BYTES: u64 = 8 << 20;
+
 fn read(path: &Path) -> CacheFile {
-    let text = match std::fs::read_to_string(path) {
+    if !path.exists() {
+        return CacheFile::default();
+    }
+    // A regular file of bounded size only: a FIFO would hang the read, /dev/zero fill memory.
+    let text = match crate::weights::read_limited(path, MAX_CACHE_BYTES, "autotune cache") {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return CacheFile::default(),
         Err(e) => {
-            log::warn!("autotune cache {} unreadable: {e}", path.display());
+            log::warn!("autotune cache ignored: {e}");
             return CacheFile::default();
         }
     };
-    match serde_json::from_str::<CacheFile>(&text) {
+    match serde_json::from_slice::<CacheFile>(&text) {
         Ok(f) if f.format == CACHE_FORMAT => f,
         Ok(f) => {
             log::warn!(
@@ -260,5 +266,20 @@ mod tests {
         assert!(got
             .iter()
             .all(|(_, p, t)| *p == ConvPrecision::F32 && *t == tile));
+    }
+
+    /// A FIFO (a read would block forever) or a device (endless bytes) as the cache file reads
+    /// as an empty cache.
+    #[cfg(unix)]
+    #[test]
+    fn fifo_and_device_caches_read_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("autotune.json");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let info = wgpu::AdapterInfo::new(wgpu::DeviceType::Cpu, wgpu::Backend::Vulkan);
+        assert!(load(&fifo, &info).is_empty());
+        assert!(load(Path::new("/dev/zero"), &info).is_empty());
     }
 }

@@ -1,6 +1,7 @@
-//! The catalog of known public styles (`weights/catalog.toml`, built into the binary): for
-//! each style its upstream files pinned to a commit, each file's sha256, licence and
-//! architecture.
+//! The catalog of known public weights (`weights/catalog.toml`, built into the binary): fast
+//! style networks (`[styles.NAME]`) and the perceptual network (`[models.vgg19]`). Each entry
+//! has its own base URL pinned to a full commit hash, every file's sha256 and size, a licence,
+//! the format its files are in and the architecture they hold.
 
 use std::collections::BTreeMap;
 
@@ -8,55 +9,131 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// The architecture every catalog style must have for wgstyle to load it.
+/// The architecture of lengstrom's fast style networks (the only style architecture wgstyle
+/// converts today).
 pub const ARCH_JOHNSON_LENGSTROM: &str = "johnson-lengstrom";
+/// The architecture of the perceptual network used by `optimize` and `train`.
+pub const ARCH_VGG19: &str = "vgg19";
+/// Format: a deeplearnjs checkpoint (`manifest.json` + raw float32 variables).
+pub const FORMAT_DEEPLEARNJS: &str = "deeplearnjs";
+/// Format: a TensorFlow.js layers model (`model.json` + weight shards).
+pub const FORMAT_TFJS: &str = "tfjs";
+
+/// The largest file size a catalog entry may declare (a bound on every download).
+pub const MAX_FILE_SIZE: u64 = 1 << 30;
 
 /// The text of `weights/catalog.toml` at build time.
 pub const BUILTIN_TOML: &str = include_str!("../../weights/catalog.toml");
 
 /// The parsed catalog.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Catalog {
-    /// Base URL of the upstream files; `{commit}` is replaced by a style's commit.
-    pub base_url: String,
-    /// Styles by name.
-    pub styles: BTreeMap<String, CatalogStyle>,
+    /// Fast style networks by name.
+    #[serde(default)]
+    pub styles: BTreeMap<String, CatalogEntry>,
+    /// Other networks by name (`vgg19`).
+    #[serde(default)]
+    pub models: BTreeMap<String, CatalogEntry>,
 }
 
-/// One style of the catalog.
+/// One file of an entry.
 #[derive(Clone, Debug, Deserialize)]
-pub struct CatalogStyle {
+#[serde(deny_unknown_fields)]
+pub struct CatalogFile {
+    /// Lowercase hex sha256.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// One entry of the catalog.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntry {
     /// Licence of the weights.
     pub license: String,
-    /// Network architecture (`johnson-lengstrom`).
+    /// The attribution the licence asks for, if any.
+    #[serde(default)]
+    pub attribution: Option<String>,
+    /// Network architecture (`johnson-lengstrom`, `vgg19`, ...).
     pub architecture: String,
-    /// The upstream commit the files are pinned to.
+    /// Format of the upstream files (`deeplearnjs`, `tfjs`, ...): picks the converter.
+    pub format: String,
+    /// The upstream commit the files are pinned to (40 hex digits).
     pub commit: String,
+    /// URL of the directory holding the files; `{commit}` is replaced by `commit`.
+    pub base_url: String,
     /// Where the weights come from, in words.
     pub upstream: String,
-    /// Relative path (under the base URL) -> lowercase hex sha256.
-    pub files: BTreeMap<String, String>,
+    /// File name (relative to the base URL) -> checksum and size.
+    pub files: BTreeMap<String, CatalogFile>,
+}
+
+impl CatalogEntry {
+    /// Sum of the sizes of the entry's files.
+    pub fn total_size(&self) -> u64 {
+        self.files.values().map(|f| f.size).sum()
+    }
+}
+
+/// The file a format's converter starts from.
+fn main_file(format: &str) -> Option<&'static str> {
+    match format {
+        FORMAT_DEEPLEARNJS => Some("manifest.json"),
+        FORMAT_TFJS => Some("model.json"),
+        _ => None,
+    }
+}
+
+fn check_entry(name: &str, e: &CatalogEntry) -> std::result::Result<(), String> {
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !name_ok {
+        return Err("the name may only hold letters, digits, '_' and '-'".into());
+    }
+    if e.commit.len() != 40 || !e.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "commit '{}' is not a full 40-hex-digit hash",
+            e.commit
+        ));
+    }
+    if !(e.base_url.starts_with("https://") || e.base_url.starts_with("http://")) {
+        return Err(format!("base_url '{}' is not an http(s) URL", e.base_url));
+    }
+    let Some(main) = main_file(&e.format) else {
+        return Err(format!("unknown format '{}'", e.format));
+    };
+    if !e.files.contains_key(main) {
+        return Err(format!("format '{}' needs a file '{main}'", e.format));
+    }
+    for (path, f) in &e.files {
+        let sha_ok = f.sha256.len() == 64 && f.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        if !sha_ok || !crate::weights::is_safe_relative(path) || f.size > MAX_FILE_SIZE {
+            return Err(format!(
+                "bad file entry '{path}' (sha256 '{}', size {})",
+                f.sha256, f.size
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Catalog {
-    /// Parses catalog TOML, checking that every style has a `NAME/manifest.json` and
-    /// well-formed checksums.
+    /// Parses catalog TOML, checking every entry: a known format with its main file, safe
+    /// relative file names, well-formed checksums, bounded sizes, a full commit hash, and no
+    /// name used twice.
     pub fn parse(text: &str) -> Result<Self> {
         let cat: Catalog = toml::from_str(text).map_err(|e| Error::Catalog(e.to_string()))?;
-        for (name, s) in &cat.styles {
-            if !s.files.contains_key(&format!("{name}/manifest.json")) {
-                return Err(Error::Catalog(format!(
-                    "style '{name}' has no file '{name}/manifest.json'"
-                )));
-            }
-            for (path, sha) in &s.files {
-                let ok = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
-                if !ok || !path.starts_with(&format!("{name}/")) || path.contains("..") {
-                    return Err(Error::Catalog(format!(
-                        "style '{name}': bad entry '{path}' = '{sha}'"
-                    )));
-                }
-            }
+        for (name, e) in cat.styles.iter().chain(&cat.models) {
+            check_entry(name, e).map_err(|m| Error::Catalog(format!("entry '{name}': {m}")))?;
+        }
+        if let Some(dup) = cat.styles.keys().find(|n| cat.models.contains_key(*n)) {
+            return Err(Error::Catalog(format!(
+                "'{dup}' is both a style and a model"
+            )));
         }
         Ok(cat)
     }
@@ -67,27 +144,44 @@ impl Catalog {
     }
 
     /// A style by name.
-    pub fn get(&self, name: &str) -> Option<&CatalogStyle> {
+    pub fn get(&self, name: &str) -> Option<&CatalogEntry> {
         self.styles.get(name)
     }
 
-    /// Like [`Catalog::get`], with an error naming the known styles.
-    pub fn require(&self, name: &str) -> Result<&CatalogStyle> {
-        self.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.styles.keys().map(String::as_str).collect();
+    /// A style or model by name.
+    pub fn entry(&self, name: &str) -> Option<&CatalogEntry> {
+        self.styles.get(name).or_else(|| self.models.get(name))
+    }
+
+    /// Every entry name, styles then models.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.styles
+            .keys()
+            .chain(self.models.keys())
+            .map(String::as_str)
+    }
+
+    /// Like [`Catalog::entry`], with an error naming the known entries (and the nearest one
+    /// to a misspelt name).
+    pub fn require(&self, name: &str) -> Result<&CatalogEntry> {
+        self.entry(name).ok_or_else(|| {
+            let known: Vec<&str> = self.names().collect();
+            let hint = crate::weights::search::did_you_mean(name, known.iter().copied())
+                .map(|s| format!("did you mean '{s}'? "))
+                .unwrap_or_default();
             Error::Catalog(format!(
-                "no style '{name}' in the catalog (known: {})",
+                "no entry '{name}' in the catalog; {hint}known: {}",
                 known.join(", ")
             ))
         })
     }
 
-    /// The base URL of a style's files, ending in `/`: `mirror` if given (the value of
-    /// `WGSTYLE_MIRROR`), else the catalog's `base_url` with the style's commit.
-    pub fn base_url_for(&self, style: &CatalogStyle, mirror: Option<&str>) -> String {
+    /// The base URL of entry `name`'s files, ending in `/`: `MIRROR/NAME/` if `mirror` is
+    /// given (the value of `WGSTYLE_MIRROR`), else the entry's `base_url` with its commit.
+    pub fn base_url_for(&self, name: &str, entry: &CatalogEntry, mirror: Option<&str>) -> String {
         let mut url = match mirror {
-            Some(m) => m.to_string(),
-            None => self.base_url.replace("{commit}", &style.commit),
+            Some(m) => format!("{}/{name}", m.trim_end_matches('/')),
+            None => entry.base_url.replace("{commit}", &entry.commit),
         };
         if !url.ends_with('/') {
             url.push('/');
@@ -107,11 +201,61 @@ mod tests {
         let s = c.require("scream").unwrap();
         assert_eq!(s.files.len(), 49);
         assert_eq!(s.architecture, ARCH_JOHNSON_LENGSTROM);
-        assert!(c.base_url_for(s, None).contains("/0612a3e7/"));
+        assert!(s.files.values().all(|f| f.size > 0));
+        assert!(c
+            .base_url_for("scream", s, None)
+            .ends_with("/0612a3e7c51cbffdc5db701dff49d16d1ac26fa8/models/style-transfer/scream/"));
         assert_eq!(
-            c.base_url_for(s, Some("http://127.0.0.1:1")),
-            "http://127.0.0.1:1/"
+            c.base_url_for("scream", s, Some("http://127.0.0.1:1/")),
+            "http://127.0.0.1:1/scream/"
         );
-        assert!(c.require("nope").is_err());
+        let v = c.require("vgg19").unwrap();
+        assert_eq!(
+            (v.architecture.as_str(), v.format.as_str()),
+            ("vgg19", "tfjs")
+        );
+        assert_eq!(v.files.len(), 21);
+        assert!(v.license.contains("CC BY 4.0"));
+        assert!(v.attribution.as_deref().unwrap().contains("Simonyan"));
+        assert!(c
+            .base_url_for("vgg19", v, None)
+            .contains("azertat/tfjs_models/3c14b35a1b5037c331fe01da1b00d2d3bb09bba9/"));
+        assert!(c.get("vgg19").is_none(), "vgg19 is not a style");
+        let err = c.require("scraem").unwrap_err().to_string();
+        assert!(err.contains("did you mean 'scream'"), "{err}");
+    }
+
+    #[test]
+    fn malformed_entries_are_refused() {
+        let good = r#"[styles.a]
+license = "MIT"
+architecture = "johnson-lengstrom"
+format = "deeplearnjs"
+commit = "0612a3e7c51cbffdc5db701dff49d16d1ac26fa8"
+base_url = "https://example.org/{commit}/a/"
+upstream = "x"
+[styles.a.files]
+"manifest.json" = { sha256 = "e03432142aa5e7f85776094d69bf5b90b11ba4498026d5ba2c73fefefbe35bf9", size = 10 }
+"#;
+        Catalog::parse(good).unwrap();
+        for (from, to) in [
+            ("0612a3e7c51cbffdc5db701dff49d16d1ac26fa8", "0612a3e7"),
+            ("\"manifest.json\" =", "\"../manifest.json\" ="),
+            ("size = 10", "size = 99999999999999"),
+            ("format = \"deeplearnjs\"", "format = \"tfjs\""),
+            ("format = \"deeplearnjs\"", "format = \"pickle\""),
+            ("https://example.org", "file:///etc"),
+            ("size = 10", "size = 10, extra = 1"),
+            ("[styles.a]", "[styles.\"a/b\"]"),
+        ] {
+            let bad = good.replace(from, to).replace("styles.a.files", {
+                if to.starts_with("[styles.\"a/b") {
+                    "styles.\"a/b\".files"
+                } else {
+                    "styles.a.files"
+                }
+            });
+            assert!(Catalog::parse(&bad).is_err(), "accepted {to}");
+        }
     }
 }

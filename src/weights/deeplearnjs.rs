@@ -18,6 +18,9 @@ struct Entry {
     shape: Vec<usize>,
 }
 
+/// The largest `manifest.json` read (lengstrom's are about 5 KB).
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
 fn var_name(i: usize) -> String {
     if i == 0 {
         "Variable".to_string()
@@ -30,8 +33,8 @@ fn var_name(i: usize) -> String {
 /// variable's presence, shape and byte length.
 pub fn load(dir: &Path) -> Result<TransformWeights> {
     let manifest_path = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
-    let manifest: HashMap<String, Entry> = serde_json::from_str(&text)
+    let text = crate::weights::read_limited(&manifest_path, MAX_MANIFEST_BYTES, "manifest")?;
+    let manifest: HashMap<String, Entry> = serde_json::from_slice(&text)
         .map_err(|e| Error::weights(&manifest_path, format!("invalid manifest: {e}")))?;
     let arch = Arch::LENGSTROM;
     let mut layers = BTreeMap::new();
@@ -55,16 +58,27 @@ pub fn load(dir: &Path) -> Result<TransformWeights> {
                     format!("{what} has shape {:?}, expected {shape:?}", e.shape),
                 ));
             }
-            if e.filename.contains(['/', '\\']) || e.filename.starts_with('.') {
+            if !crate::weights::is_safe_relative(&e.filename)
+                || e.filename.contains('/')
+                || e.filename.starts_with('.')
+            {
                 return Err(Error::weights(
                     &manifest_path,
                     format!("{what} has an unsafe file name '{}'", e.filename),
                 ));
             }
             let path = dir.join(&e.filename);
-            let bytes = std::fs::read(&path)
-                .map_err(|err| Error::weights(&path, format!("{what}: {err}")))?;
             let n: usize = shape.iter().product();
+            // Read at most the expected bytes: a longer file is reported, not loaded.
+            let bytes =
+                crate::weights::read_limited(&path, 4 * n as u64 + 1, &what).map_err(|err| {
+                    match err {
+                        Error::Io { source, .. } => {
+                            Error::weights(&path, format!("{what}: {source}"))
+                        }
+                        other => other,
+                    }
+                })?;
             if bytes.len() != 4 * n {
                 return Err(Error::weights(
                     &path,
@@ -75,10 +89,12 @@ pub fn load(dir: &Path) -> Result<TransformWeights> {
                     ),
                 ));
             }
-            Ok(bytes
+            let values: Vec<f32> = bytes
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
+                .collect();
+            crate::weights::check_finite(&path, &name, &values)?;
+            Ok(values)
         };
         let raw = read(3 * j, &kernel_shape, "kernel")?;
         let kernel = if spec.kind == LayerKind::Up {

@@ -10,6 +10,7 @@ pub mod vgg;
 
 pub use vgg::load_vgg19;
 
+use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -19,7 +20,7 @@ use crate::nets::transformer::TransformWeights;
 /// directory (`manifest.json` + raw float32 files).
 pub fn load_transform(path: &Path) -> Result<TransformWeights> {
     if path.is_dir() {
-        if path.join("manifest.json").is_file() {
+        if path.join("manifest.json").exists() {
             return deeplearnjs::load(path);
         }
         return Err(Error::weights(
@@ -34,4 +35,62 @@ pub fn load_transform(path: &Path) -> Result<TransformWeights> {
         ));
     }
     safetensors::load_transform(path)
+}
+
+/// Reads the regular file `path`, at most `max` bytes. A directory, FIFO or device is refused
+/// before it is opened (so a FIFO cannot hang the read), and a file longer than `max` is an
+/// error, not an allocation: `what` names the file's role in the errors.
+pub(crate) fn read_limited(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::weights(
+            path,
+            format!("{what} is not a regular file"),
+        ));
+    }
+    if meta.len() > max {
+        return Err(Error::weights(
+            path,
+            format!(
+                "{what} has {} bytes, more than the {max} allowed",
+                meta.len()
+            ),
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::weights(
+            path,
+            format!("{what} grew beyond the {max} bytes allowed while being read"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The first non-finite value of `values`, as an error naming tensor `name` of `path`.
+pub(crate) fn check_finite(path: &Path, name: &str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|x| !x.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::weights(
+            path,
+            format!(
+                "tensor '{name}' holds a non-finite value ({}) at index {i}",
+                values[i]
+            ),
+        )),
+    }
+}
+
+/// A relative file name that stays inside its directory: plain components only.
+pub(crate) fn is_safe_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\\')
+        && !path.contains('\0')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains(':'))
 }

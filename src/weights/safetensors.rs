@@ -22,8 +22,25 @@ use safetensors::{Dtype, SafeTensors};
 use crate::error::{Error, Result};
 use crate::nets::transformer::{Arch, LayerWeights, TransformWeights, Upsample};
 
-/// Converts a safetensors tensor of dtype F32 or F16 to f32 values.
+/// The largest safetensors file wgstyle reads (a bound on the memory a file can claim).
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// The widest transform network accepted (`wgstyle.width`; lengstrom's is 32).
+pub const MAX_WIDTH: usize = 1024;
+
+/// Converts a safetensors tensor of dtype F32 or F16 to f32 values; a NaN or infinite value
+/// is an error naming the tensor.
 pub fn to_f32(
+    path: &Path,
+    name: &str,
+    view: &safetensors::tensor::TensorView<'_>,
+) -> Result<Vec<f32>> {
+    let v = to_f32_unchecked(path, name, view)?;
+    crate::weights::check_finite(path, name, &v)?;
+    Ok(v)
+}
+
+fn to_f32_unchecked(
     path: &Path,
     name: &str,
     view: &safetensors::tensor::TensorView<'_>,
@@ -45,9 +62,10 @@ pub fn to_f32(
     }
 }
 
-/// Reads the file and parses its header, with errors that name the file.
+/// Reads a weights file (a regular file of at most [`MAX_FILE_BYTES`]), with errors that
+/// name the file.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+    crate::weights::read_limited(path, MAX_FILE_BYTES, "weights file")
 }
 
 /// Parses safetensors bytes and returns the tensors and the metadata.
@@ -86,29 +104,7 @@ pub fn transform_from(
             "metadata 'wgstyle.model' is not 'transform': not a wgstyle style network",
         ));
     }
-    let width = get("wgstyle.width")
-        .unwrap_or("32")
-        .parse::<usize>()
-        .map_err(|_| Error::weights(path, "metadata 'wgstyle.width' is not a number"))?;
-    let upsample = match get("wgstyle.upsample").unwrap_or("transpose") {
-        "transpose" => Upsample::Transpose,
-        "nearest" => Upsample::Nearest,
-        u => {
-            return Err(Error::weights(
-                path,
-                format!("unknown 'wgstyle.upsample' value '{u}'"),
-            ))
-        }
-    };
-    let eps = get("wgstyle.norm_eps")
-        .unwrap_or("0.001")
-        .parse::<f32>()
-        .map_err(|_| Error::weights(path, "metadata 'wgstyle.norm_eps' is not a number"))?;
-    let arch = Arch {
-        width,
-        upsample,
-        eps,
-    };
+    let arch = arch_from_metadata(path, meta)?;
     let mut layers = BTreeMap::new();
     for spec in arch.layers() {
         let read = |suffix: &str, shape: Vec<usize>| -> Result<Vec<f32>> {
@@ -143,6 +139,72 @@ pub fn transform_from(
     w.validate().map_err(|m| Error::weights(path, m))?;
     Ok(w)
 }
+
+/// The architecture a transform network's metadata describes, every field checked: `arch`
+/// (`johnson`), `width` (1..=[`MAX_WIDTH`]), `upsample` (`transpose`/`nearest`), `norm_eps`
+/// (finite, in (0, 1]), and `input`/`output` (the conventions wgstyle implements), each
+/// defaulting to lengstrom's network when absent.
+pub fn arch_from_metadata(path: &Path, meta: &HashMap<String, String>) -> Result<Arch> {
+    let get = |k: &str| meta.get(k).map(String::as_str);
+    let bad = |key: &str, why: String| Error::weights(path, format!("metadata '{key}' {why}"));
+    if let Some(a) = get("wgstyle.arch") {
+        if a != "johnson" {
+            return Err(bad("wgstyle.arch", format!("is '{a}'; expected 'johnson'")));
+        }
+    }
+    let width_text = get("wgstyle.width").unwrap_or("32");
+    let width = width_text.trim().parse::<usize>().map_err(|_| {
+        bad(
+            "wgstyle.width",
+            format!("is '{width_text}', not a whole number"),
+        )
+    })?;
+    if !(1..=MAX_WIDTH).contains(&width) {
+        return Err(bad(
+            "wgstyle.width",
+            format!("is {width}; expected 1 to {MAX_WIDTH}"),
+        ));
+    }
+    let upsample = match get("wgstyle.upsample").unwrap_or("transpose") {
+        "transpose" => Upsample::Transpose,
+        "nearest" => Upsample::Nearest,
+        u => {
+            return Err(bad(
+                "wgstyle.upsample",
+                format!("is '{u}'; expected 'transpose' or 'nearest'"),
+            ))
+        }
+    };
+    let eps_text = get("wgstyle.norm_eps").unwrap_or("0.001");
+    let eps = eps_text
+        .trim()
+        .parse::<f32>()
+        .map_err(|_| bad("wgstyle.norm_eps", format!("is '{eps_text}', not a number")))?;
+    if !(eps.is_finite() && eps > 0.0 && eps <= 1.0) {
+        return Err(bad(
+            "wgstyle.norm_eps",
+            format!("is {eps}; expected a finite value in (0, 1]"),
+        ));
+    }
+    for (key, want) in [
+        ("wgstyle.input", INPUT_CONVENTION),
+        ("wgstyle.output", OUTPUT_CONVENTION),
+    ] {
+        if let Some(v) = get(key) {
+            if v != want {
+                return Err(bad(key, format!("is '{v}'; wgstyle implements '{want}'")));
+            }
+        }
+    }
+    Ok(Arch {
+        width,
+        upsample,
+        eps,
+    })
+}
+
+const INPUT_CONVENTION: &str = "rgb 0..255, no mean subtraction";
+const OUTPUT_CONVENTION: &str = "tanh(x)*150+127.5";
 
 /// Storage precision of a saved model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -188,11 +250,8 @@ pub fn transform_bytes_with(
             },
         ),
         ("wgstyle.norm_eps", w.arch.eps.to_string()),
-        (
-            "wgstyle.input",
-            "rgb 0..255, no mean subtraction".to_string(),
-        ),
-        ("wgstyle.output", "tanh(x)*150+127.5".to_string()),
+        ("wgstyle.input", INPUT_CONVENTION.to_string()),
+        ("wgstyle.output", OUTPUT_CONVENTION.to_string()),
         ("wgstyle.version", env!("CARGO_PKG_VERSION").to_string()),
     ]
     .into_iter()

@@ -146,11 +146,65 @@ pub fn resolve(arg: &str, search: &SearchPath, catalog: &Catalog) -> Result<Reso
     if as_path.is_file() || as_path.join("manifest.json").is_file() {
         return Ok(by_path());
     }
+    let on_disk = search.list();
+    let candidates = on_disk
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain(catalog.styles.keys().map(String::as_str));
     Err(Error::StyleNotFound {
         name: arg.to_string(),
         searched: search.dirs.clone(),
         fetchable: catalog.get(arg).is_some(),
+        suggestion: did_you_mean(arg, candidates),
     })
+}
+
+/// The candidate nearest to a misspelt `name`: one equal to it ignoring case, else the
+/// closest within an edit distance of 2 (1 for names of up to 4 characters). `None` when
+/// `name` itself is a candidate or nothing is close.
+pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    let lower = name.to_lowercase();
+    let max = if name.chars().count() <= 4 { 1 } else { 2 };
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        if c == name {
+            return None;
+        }
+        let d = if c.to_lowercase() == lower {
+            0
+        } else {
+            edit_distance(&lower, &c.to_lowercase())
+        };
+        if d <= max && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
+}
+
+/// Levenshtein distance with adjacent transpositions counted as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -191,5 +245,15 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(resolve("x/none.safetensors", &search, &cat).is_err());
+        for (typo, want) in [("scraem", "scream"), ("Scream", "scream"), ("mnie", "mine")] {
+            match resolve(typo, &search, &cat) {
+                Err(e @ Error::StyleNotFound { .. }) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(&format!("did you mean '{want}'")), "{msg}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(did_you_mean("zzzzzz", ["scream", "wave"].into_iter()), None);
     }
 }

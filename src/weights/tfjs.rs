@@ -40,6 +40,9 @@ struct Quant {
     min: Option<f64>,
 }
 
+/// The largest `model.json` read (VGG19's is 26 KB).
+const MAX_MODEL_JSON_BYTES: u64 = 16 << 20;
+
 /// Bytes per element of an entry as stored in the shards.
 fn stored_bytes(e: &Entry) -> Result<usize> {
     match (&e.quantization, e.dtype.as_str()) {
@@ -54,46 +57,121 @@ fn stored_bytes(e: &Entry) -> Result<usize> {
     }
 }
 
-/// Reads `len` bytes at `offset` of the concatenation of `paths` (in `dir`), opening only
-/// the shards that overlap the range.
-fn read_range(dir: &Path, paths: &[String], offset: u64, len: usize) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(len);
-    let mut start = 0u64;
-    for name in paths {
-        if out.len() == len {
-            break;
+/// Stored bytes of an entry, `None` on overflow.
+fn entry_bytes(e: &Entry) -> Result<Option<u64>> {
+    let per = stored_bytes(e)? as u64;
+    Ok(e.shape
+        .iter()
+        .try_fold(per, |acc, &d| acc.checked_mul(d as u64)))
+}
+
+/// A weight group's shards: their paths (checked to stay inside the model directory), the
+/// total bytes the manifest puts in them, and the shard size (that of the first shard: tfjs
+/// cuts a group into shards of one size, the last one shorter).
+struct Shards<'a> {
+    dir: &'a Path,
+    json: &'a Path,
+    paths: &'a [String],
+    total: u64,
+    shard_size: std::cell::OnceCell<u64>,
+}
+
+impl Shards<'_> {
+    /// The path of shard `i`, refused unless it is a plain relative path inside the directory
+    /// and names a regular file.
+    fn path(&self, i: usize) -> Result<std::path::PathBuf> {
+        let name = &self.paths[i];
+        if !crate::weights::is_safe_relative(name) {
+            return Err(Error::weights(
+                self.json,
+                format!("shard path '{name}' leaves the model directory"),
+            ));
         }
-        let path = dir.join(name);
-        let size = std::fs::metadata(&path)
-            .map_err(|e| {
-                Error::weights(
-                    &path,
-                    format!(
-                        "shard needed for bytes {offset}..{} is unreadable: {e}",
-                        offset + len as u64
-                    ),
-                )
-            })?
-            .len();
-        let want = offset + out.len() as u64;
-        if want < start + size {
+        Ok(self.dir.join(name))
+    }
+
+    /// The size of shard `i`, checked against the manifest: every shard but the last has the
+    /// first shard's size, the last one the rest of the group's bytes.
+    fn size(&self, i: usize) -> Result<u64> {
+        let path = self.path(i)?;
+        let meta = std::fs::metadata(&path).map_err(|e| {
+            Error::weights(
+                &path,
+                format!("shard {} of {} is unreadable: {e}", i + 1, self.paths.len()),
+            )
+        })?;
+        if !meta.is_file() {
+            return Err(Error::weights(&path, "shard is not a regular file"));
+        }
+        let n = self.paths.len() as u64;
+        let first = match self.shard_size.get() {
+            Some(&s) => s,
+            None => {
+                let s = if i == 0 { meta.len() } else { self.size(0)? };
+                // `n` shards of size `s` must hold the group: (n-1)·s < total <= n·s.
+                let fits = s > 0
+                    && s.checked_mul(n).is_some_and(|all| all >= self.total)
+                    && (n - 1).saturating_mul(s) < self.total;
+                if !fits {
+                    return Err(Error::weights(
+                        self.dir.join(&self.paths[0]),
+                        format!(
+                            "first shard has {s} bytes, which does not cut the manifest's {} bytes into {n} shards (truncated?)",
+                            self.total
+                        ),
+                    ));
+                }
+                let _ = self.shard_size.set(s);
+                s
+            }
+        };
+        let want = if i as u64 + 1 == n {
+            self.total - (n - 1) * first
+        } else {
+            first
+        };
+        if meta.len() != want {
+            return Err(Error::weights(
+                &path,
+                format!(
+                    "shard {} of {} has {} bytes, the manifest needs {want} (truncated or replaced?)",
+                    i + 1,
+                    n,
+                    meta.len()
+                ),
+            ));
+        }
+        Ok(want)
+    }
+
+    /// Reads `len` bytes at `offset` of the group, opening only the shards that hold them.
+    fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        if self.paths.is_empty() || offset.checked_add(len).is_none_or(|end| end > self.total) {
+            return Err(Error::weights(
+                self.json,
+                format!("bytes {offset}..+{len} lie outside the weight group"),
+            ));
+        }
+        let s = self.size(0)?;
+        let mut out = Vec::new();
+        let mut pos = offset;
+        while (out.len() as u64) < len {
+            let i = (pos / s) as usize;
+            let size = self.size(i)?;
+            let path = self.path(i)?;
+            let within = pos - i as u64 * s;
+            let take = (size - within).min(len - out.len() as u64);
             let mut f = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            f.seek(SeekFrom::Start(want - start))
+            f.seek(SeekFrom::Start(within))
                 .map_err(|e| Error::io(&path, e))?;
-            let take = ((start + size - want) as usize).min(len - out.len());
-            let mut buf = vec![0u8; take];
-            f.read_exact(&mut buf).map_err(|e| Error::io(&path, e))?;
-            out.extend_from_slice(&buf);
+            let start = out.len();
+            out.resize(start + take as usize, 0);
+            f.read_exact(&mut out[start..])
+                .map_err(|e| Error::io(&path, e))?;
+            pos += take;
         }
-        start += size;
+        Ok(out)
     }
-    if out.len() != len {
-        return Err(Error::weights(
-            dir,
-            format!("shards end before byte {}", offset + len as u64),
-        ));
-    }
-    Ok(out)
 }
 
 fn decode(e: &Entry, bytes: &[u8]) -> Vec<f32> {
@@ -120,23 +198,38 @@ fn decode(e: &Entry, bytes: &[u8]) -> Vec<f32> {
 /// Loads the 16 conv layers of VGG19 from a tfjs layers-model directory.
 pub fn load_vgg19(dir: &Path) -> Result<VggWeights> {
     let json_path = dir.join("model.json");
-    let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
-    let model: Model = serde_json::from_str(&text)
+    let text = crate::weights::read_limited(&json_path, MAX_MODEL_JSON_BYTES, "model.json")?;
+    let model: Model = serde_json::from_slice(&text)
         .map_err(|e| Error::weights(&json_path, format!("not a tfjs model.json: {e}")))?;
-    // (group, byte offset, entry) of every tensor.
+    // Each group's shards, and (group, byte offset, bytes, entry) of every tensor.
+    let mut groups = Vec::new();
     let mut index = Vec::new();
-    for g in &model.manifest {
+    for (gi, g) in model.manifest.iter().enumerate() {
         let mut off = 0u64;
         for e in &g.weights {
-            let n: usize = e.shape.iter().product();
-            index.push((g, off, e));
-            off += (n * stored_bytes(e)?) as u64;
+            let n = entry_bytes(e)?
+                .and_then(|n| off.checked_add(n).map(|end| (n, end)))
+                .ok_or_else(|| {
+                    Error::weights(
+                        &json_path,
+                        format!("tensor '{}' is impossibly large", e.name),
+                    )
+                })?;
+            index.push((gi, off, n.0, e));
+            off = n.1;
         }
+        groups.push(Shards {
+            dir,
+            json: &json_path,
+            paths: &g.paths,
+            total: off,
+            shard_size: Default::default(),
+        });
     }
     let fetch = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-        let (g, off, e) = index
+        let &(gi, off, len, e) = index
             .iter()
-            .find(|(_, _, e)| e.name == name)
+            .find(|(_, _, _, e)| e.name == name)
             .ok_or_else(|| {
                 Error::weights(&json_path, format!("tensor '{name}' not in manifest"))
             })?;
@@ -149,9 +242,19 @@ pub fn load_vgg19(dir: &Path) -> Result<VggWeights> {
                 ),
             ));
         }
-        let n: usize = shape.iter().product();
-        let bytes = read_range(dir, &g.paths, *off, n * stored_bytes(e)?)?;
-        Ok(decode(e, &bytes))
+        if let Some(q) = &e.quantization {
+            let bad = |v: Option<f64>| v.is_some_and(|x| !x.is_finite());
+            if bad(q.scale) || bad(q.min) {
+                return Err(Error::weights(
+                    &json_path,
+                    format!("tensor '{name}': quantization scale or min is not finite"),
+                ));
+            }
+        }
+        let bytes = groups[gi].read(off, len)?;
+        let values = decode(e, &bytes);
+        crate::weights::check_finite(&json_path, name, &values)?;
+        Ok(values)
     };
     let mut convs = Vec::new();
     for &(name, cin, cout) in VGG19_CONVS.iter() {

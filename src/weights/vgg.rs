@@ -21,7 +21,7 @@ use crate::weights::safetensors::{parse, read_file, to_f32};
 /// Loads VGG19 from a tfjs model directory (`model.json` + shards) or a safetensors file.
 pub fn load_vgg19(path: &Path) -> Result<VggWeights> {
     if path.is_dir() {
-        if path.join("model.json").is_file() {
+        if path.join("model.json").exists() {
             return crate::weights::tfjs::load_vgg19(path);
         }
         return Err(Error::weights(
@@ -127,7 +127,7 @@ pub fn search_dirs(weights_dir: Option<&Path>) -> Vec<std::path::PathBuf> {
 }
 
 /// Finds VGG19: `explicit` if given, else `vgg19.safetensors` or `vgg19-tfjs/` in
-/// [`search_dirs`]. The error names every place looked at and how to get the weights.
+/// [`search_dirs`]. The error ([`Error::VggNotFound`]) names every place looked at.
 pub fn find_vgg19(
     explicit: Option<&Path>,
     weights_dir: Option<&Path>,
@@ -144,12 +144,5 @@ pub fn find_vgg19(
             }
         }
     }
-    let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    Err(Error::InvalidInput(format!(
-        "VGG19 weights not found: looked for vgg19.safetensors and vgg19-tfjs/ in {}. \
-         Get the Keras VGG19 TensorFlow.js model (model.json + the first 20 shards, see \
-         ../shared/weights/README.md), pass it with --vgg DIR, or convert it once with \
-         `wgstyle convert DIR vgg19.safetensors` into one of those directories",
-        looked.join(", ")
-    )))
+    Err(Error::VggNotFound { searched: dirs })
 }
