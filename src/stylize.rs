@@ -7,7 +7,7 @@ use crate::gpu::context::Context;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::nets::transformer::{TransformNet, TransformWeights};
-use crate::tiled::{Tiler, BYTES_PER_PIXEL, HALO, TILE_BYTES_PER_PIXEL};
+use crate::tiled::{halo, Tiler, BYTES_PER_PIXEL, TILE_BYTES_PER_PIXEL};
 
 /// A style network on the GPU, ready to stylize images of any size.
 pub struct Stylizer {
@@ -50,8 +50,10 @@ impl Stylizer {
         }
         // A tile's window: the tile plus the halo, clipped to the image. It must fit the
         // budget, and its widest tensor one buffer binding.
-        let window =
-            |t: u64| (t + 2 * HALO as u64).min(hq as u64) * (t + 2 * HALO as u64).min(wq as u64);
+        // The halo derived from the architecture, rounded up to a multiple of 16 (the
+        // tiler's windows also grow by rounding at each grid).
+        let halo = halo(&self.net.arch()).next_multiple_of(16) as u64;
+        let window = |t: u64| (t + 2 * halo).min(hq as u64) * (t + 2 * halo).min(wq as u64);
         let channel_bytes = 4 * self.net.arch().width as u64;
         let fits = |t: u64| {
             window(t) * TILE_BYTES_PER_PIXEL <= budget
@@ -109,8 +111,9 @@ impl Stylizer {
     }
 
     /// Runs the network on `n` images of `h × w` RGB pixels (0..255 floats, `[n, h, w, 3]`
-    /// row-major) in one GPU submission and returns the raw output `tanh(·)·150 + 127.5`
-    /// before clipping, cropped to `[n, h, w, 3]`.
+    /// row-major) in one GPU submission and returns the raw output (`tanh(·)·150 + 127.5`, or
+    /// the last convolution of pytorch/examples' network) before clipping, cropped to
+    /// `[n, h, w, 3]`.
     pub fn stylize_raw(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
         if n == 0 || h == 0 || w == 0 {
             return Err(Error::InvalidInput(format!(

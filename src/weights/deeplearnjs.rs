@@ -94,6 +94,7 @@ pub fn load(dir: &Path) -> Result<TransformWeights> {
                 kernel,
                 shift,
                 scale,
+                bias: Vec::new(),
             },
         );
     }

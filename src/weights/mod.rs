@@ -3,6 +3,8 @@
 pub mod catalog;
 pub mod deeplearnjs;
 pub mod fetch;
+pub mod pickle;
+pub mod pth;
 pub mod safetensors;
 pub mod search;
 pub mod tfjs;
@@ -15,8 +17,9 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::nets::transformer::TransformWeights;
 
-/// Loads a fast-style network from a `.safetensors` file or a deeplearnjs checkpoint
-/// directory (`manifest.json` + raw float32 files).
+/// Loads a fast-style network from a `.safetensors` file, a PyTorch `.pth` checkpoint of
+/// pytorch/examples' TransformerNet, or a deeplearnjs checkpoint directory
+/// (`manifest.json` + raw float32 files).
 pub fn load_transform(path: &Path) -> Result<TransformWeights> {
     if path.is_dir() {
         if path.join("manifest.json").is_file() {
@@ -33,5 +36,13 @@ pub fn load_transform(path: &Path) -> Result<TransformWeights> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
         ));
     }
-    safetensors::load_transform(path)
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("pth" | "pt") => pth::load(path),
+        _ => safetensors::load_transform(path),
+    }
 }

@@ -1,18 +1,20 @@
 //! wgstyle's native weight format: safetensors with metadata.
 //!
 //! A transform network is stored as tensors `<layer>.kernel` (`[k, k, cin, cout]`, HWIO, also
-//! for transposed convolutions), `<layer>.shift` and `<layer>.scale` (`[cout]`), float32 or
+//! for transposed convolutions), `<layer>.shift` and `<layer>.scale` (`[cout]`; not for a layer
+//! without instance norm), `<layer>.bias` (`[cout]`, `pytorch-examples` only), float32 or
 //! float16, with metadata:
 //!
 //! | key | value |
 //! |---|---|
 //! | `wgstyle.model` | `transform` |
-//! | `wgstyle.arch` | `johnson` |
+//! | `wgstyle.arch` | `johnson` (the default when absent) or `pytorch-examples` |
 //! | `wgstyle.width` | channels of the first layer (`32`) |
 //! | `wgstyle.upsample` | `transpose` or `nearest` |
-//! | `wgstyle.norm_eps` | instance-norm epsilon (`0.001`) |
+//! | `wgstyle.norm_eps` | instance-norm epsilon (`0.001`; `1e-5` for `pytorch-examples`) |
 //! | `wgstyle.input` | `rgb 0..255, no mean subtraction` |
-//! | `wgstyle.output` | `tanh(x)*150+127.5` |
+//! | `wgstyle.output` | `tanh(x)*150+127.5` or `raw, clamp to 0..255` |
+//! | `wgstyle.source_format` | what it was converted from (`pth-zip`, `onnx`, ...), if anything |
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -20,7 +22,7 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
-use crate::nets::transformer::{Arch, LayerWeights, TransformWeights, Upsample};
+use crate::nets::transformer::{Arch, Family, LayerWeights, TransformWeights, Upsample};
 
 /// Converts a safetensors tensor of dtype F32 or F16 to f32 values.
 pub fn to_f32(
@@ -86,31 +88,44 @@ pub fn transform_from(
             "metadata 'wgstyle.model' is not 'transform': not a wgstyle style network",
         ));
     }
+    let arch_name = get("wgstyle.arch").unwrap_or("johnson");
+    let family = Family::from_name(arch_name).ok_or_else(|| {
+        Error::weights(path, format!("unknown 'wgstyle.arch' value '{arch_name}'"))
+    })?;
+    let base = match family {
+        Family::Johnson => Arch::LENGSTROM,
+        Family::PytorchExamples => Arch::PYTORCH_EXAMPLES,
+    };
     let width = get("wgstyle.width")
         .unwrap_or("32")
         .parse::<usize>()
         .map_err(|_| Error::weights(path, "metadata 'wgstyle.width' is not a number"))?;
-    let upsample = match get("wgstyle.upsample").unwrap_or("transpose") {
-        "transpose" => Upsample::Transpose,
-        "nearest" => Upsample::Nearest,
-        u => {
+    let upsample = match get("wgstyle.upsample") {
+        None => base.upsample,
+        Some("transpose") => Upsample::Transpose,
+        Some("nearest") => Upsample::Nearest,
+        Some(u) => {
             return Err(Error::weights(
                 path,
                 format!("unknown 'wgstyle.upsample' value '{u}'"),
             ))
         }
     };
-    let eps = get("wgstyle.norm_eps")
-        .unwrap_or("0.001")
-        .parse::<f32>()
-        .map_err(|_| Error::weights(path, "metadata 'wgstyle.norm_eps' is not a number"))?;
+    let eps = match get("wgstyle.norm_eps") {
+        None => base.eps,
+        Some(e) => e
+            .parse::<f32>()
+            .map_err(|_| Error::weights(path, "metadata 'wgstyle.norm_eps' is not a number"))?,
+    };
     let arch = Arch {
         width,
         upsample,
         eps,
+        family,
     };
+    arch.check().map_err(|m| Error::weights(path, m))?;
     let mut layers = BTreeMap::new();
-    for spec in arch.layers() {
+    for (i, spec) in arch.layers().into_iter().enumerate() {
         let read = |suffix: &str, shape: Vec<usize>| -> Result<Vec<f32>> {
             let name = format!("{}.{suffix}", spec.name);
             let view = st
@@ -128,14 +143,26 @@ pub fn transform_from(
             to_f32(path, &name, &view)
         };
         let kernel = read("kernel", vec![spec.k, spec.k, spec.cin, spec.cout])?;
-        let shift = read("shift", vec![spec.cout])?;
-        let scale = read("scale", vec![spec.cout])?;
+        let (shift, scale) = if arch.has_norm(i) {
+            (
+                read("shift", vec![spec.cout])?,
+                read("scale", vec![spec.cout])?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let bias = if arch.has_bias() {
+            read("bias", vec![spec.cout])?
+        } else {
+            Vec::new()
+        };
         layers.insert(
             spec.name.clone(),
             LayerWeights {
                 kernel,
                 shift,
                 scale,
+                bias,
             },
         );
     }
@@ -178,7 +205,7 @@ pub fn transform_bytes_with(
         .map_err(|m| Error::InvalidInput(format!("refusing to save inconsistent weights: {m}")))?;
     let mut meta: HashMap<String, String> = [
         ("wgstyle.model", "transform".to_string()),
-        ("wgstyle.arch", "johnson".to_string()),
+        ("wgstyle.arch", w.arch.family.name().to_string()),
         ("wgstyle.width", w.arch.width.to_string()),
         (
             "wgstyle.upsample",
@@ -192,7 +219,14 @@ pub fn transform_bytes_with(
             "wgstyle.input",
             "rgb 0..255, no mean subtraction".to_string(),
         ),
-        ("wgstyle.output", "tanh(x)*150+127.5".to_string()),
+        (
+            "wgstyle.output",
+            match w.arch.family {
+                Family::Johnson => "tanh(x)*150+127.5",
+                Family::PytorchExamples => "raw, clamp to 0..255",
+            }
+            .to_string(),
+        ),
         ("wgstyle.version", env!("CARGO_PKG_VERSION").to_string()),
     ]
     .into_iter()
@@ -212,7 +246,11 @@ pub fn transform_bytes_with(
             ),
             ("shift", &l.shift, vec![spec.cout]),
             ("scale", &l.scale, vec![spec.cout]),
+            ("bias", &l.bias, vec![spec.cout]),
         ] {
+            if v.is_empty() {
+                continue; // no norm on this layer, or no bias in this family
+            }
             let bytes = match precision {
                 Precision::F32 => bytemuck::cast_slice::<f32, u8>(v).to_vec(),
                 Precision::F16 => v

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use wgstyle::Context;
 
 pub mod cli;
+pub mod npy;
 
 /// The GPU context shared by every test of this binary (on the GL backend: by every test
 /// running on this thread).
