@@ -79,3 +79,70 @@ fn zip_pth_matches_pytorch() {
     assert_eq!(w.arch.family, Family::PytorchExamples);
     check_goldens(&w, &ALL, "raw_224_torch.npy");
 }
+
+#[test]
+fn legacy_pth_equals_zip_and_matches_pytorch() {
+    let shared = shared_or_skip!();
+    let g = golden(&shared);
+    let zip = weights::load_transform(&g.join("transformer_net.pth")).unwrap();
+    // The legacy file also has in1..in5.running_mean/var, which are ignored.
+    let legacy = weights::load_transform(&g.join("transformer_net_legacy.pth")).unwrap();
+    assert_eq!(legacy.arch, zip.arch);
+    for (name, l) in &zip.layers {
+        let m = &legacy.layers[name];
+        assert_eq!(
+            (&l.kernel, &l.bias, &l.shift, &l.scale),
+            (&m.kernel, &m.bias, &m.shift, &m.scale),
+            "{name}"
+        );
+    }
+    check_goldens(&legacy, &["stata_97x65"], "raw_224_torch.npy");
+}
+
+fn max_diff_u8(a: &image::RgbImage, b: &image::RgbImage) -> i32 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    a.as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(p, q)| (*p as i32 - *q as i32).abs())
+        .max()
+        .unwrap()
+}
+
+/// Tiles equal one pass (1/255 after clamping) with reflection padding at the image's
+/// border, on the odd 97×65 input: in 16-pixel tiles, and through `stylize` under a forced
+/// 1 MiB budget (untiled needs about 2.7 MB), whose pool peak stays within it.
+#[test]
+fn tiled_equals_one_pass_with_reflect_padding() {
+    let shared = shared_or_skip!();
+    let g = golden(&shared);
+    let w = weights::load_transform(&g.join("transformer_net.pth")).unwrap();
+    let img = image::open(g.join("input_amber_97x65.png"))
+        .unwrap()
+        .to_rgb8();
+    let s = Stylizer::new(common::ctx(), &w).unwrap();
+    let whole = s.stylize(&img).unwrap();
+    // The clamped image is not flat (measured 41..207).
+    let (lo, hi) = whole
+        .as_raw()
+        .iter()
+        .fold((255u8, 0u8), |(a, b), &v| (a.min(v), b.max(v)));
+    assert!(lo < 64 && hi > 192, "output range {lo}..{hi}");
+    let d = max_diff_u8(&whole, &s.stylize_tiled(&img, 16).unwrap());
+    eprintln!("97x65 in 16px tiles: max diff {d}");
+    assert!(d <= 1, "16px tiles: max diff {d}");
+
+    let own = common::new_context();
+    let mut s = Stylizer::new(&own, &w).unwrap();
+    let budget = 1u64 << 20;
+    s.set_memory_budget(Some(budget));
+    let t = s.tile_size(65, 97).unwrap();
+    assert!(t.is_some_and(|t| t < 65), "{t:?}");
+    own.reset_peak_memory();
+    let tiled = s.stylize(&img).unwrap();
+    let peak = own.pool_stats().peak_bytes_in_use;
+    let d = max_diff_u8(&whole, &tiled);
+    eprintln!("97x65 under 1 MiB ({t:?}-pixel tiles): max diff {d}, peak {peak} bytes");
+    assert!(d <= 1, "under 1 MiB: max diff {d}");
+    assert!(peak <= budget, "peak {peak} over the budget");
+}
