@@ -146,3 +146,45 @@ fn tiled_equals_one_pass_with_reflect_padding() {
     assert!(d <= 1, "under 1 MiB: max diff {d}");
     assert!(peak <= budget, "peak {peak} over the budget");
 }
+
+/// Both ONNX forms give the zip `.pth`'s weights (up to float rounding) and ONNX Runtime's
+/// output; the opset 9 file's fixed 224×224 input does not limit the size.
+#[test]
+fn onnx_files_match_onnxruntime() {
+    let shared = shared_or_skip!();
+    let g = golden(&shared);
+    let zip = weights::load_transform(&g.join("transformer_net.pth")).unwrap();
+    for (file, reference, stems) in [
+        (
+            "transformer_net_opset9.onnx",
+            "raw_224_onnxruntime_opset9.npy",
+            &["amber_97x65"][..],
+        ),
+        (
+            "transformer_net_opset17_dynamic.onnx",
+            "raw_224_onnxruntime_opset17_dynamic.npy",
+            &["stata_64x48", "amber_128x128"][..],
+        ),
+    ] {
+        let w = weights::load_transform(&g.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(w.arch, zip.arch, "{file}");
+        for (name, l) in &zip.layers {
+            let m = &w.layers[name];
+            for (a, b) in [
+                (&l.kernel, &m.kernel),
+                (&l.bias, &m.bias),
+                (&l.shift, &m.shift),
+                (&l.scale, &m.scale),
+            ] {
+                assert_eq!(a.len(), b.len(), "{file} {name}");
+                let d = a
+                    .iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f32::max);
+                assert!(d <= 1e-6, "{file} {name}: {d}");
+            }
+        }
+        check_goldens(&w, stems, reference);
+    }
+}

@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod deeplearnjs;
 pub mod fetch;
+pub mod onnx;
 pub mod pickle;
 pub mod pth;
 pub mod safetensors;
@@ -17,8 +18,8 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::nets::transformer::TransformWeights;
 
-/// Loads a fast-style network from a `.safetensors` file, a PyTorch `.pth` checkpoint of
-/// pytorch/examples' TransformerNet, or a deeplearnjs checkpoint directory
+/// Loads a fast-style network from a `.safetensors` file, a PyTorch `.pth` checkpoint or an
+/// `.onnx` file of pytorch/examples' TransformerNet, or a deeplearnjs checkpoint directory
 /// (`manifest.json` + raw float32 files).
 pub fn load_transform(path: &Path) -> Result<TransformWeights> {
     if path.is_dir() {
@@ -43,6 +44,7 @@ pub fn load_transform(path: &Path) -> Result<TransformWeights> {
         .as_deref()
     {
         Some("pth" | "pt") => pth::load(path),
+        Some("onnx") => onnx::load(path),
         _ => safetensors::load_transform(path),
     }
 }
