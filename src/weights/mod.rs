@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod deeplearnjs;
 pub mod fetch;
 pub mod onnx;
+pub mod onnx_proto;
 pub mod pickle;
 pub mod pth;
 pub mod safetensors;
@@ -46,5 +47,33 @@ pub fn load_transform(path: &Path) -> Result<TransformWeights> {
         Some("pth" | "pt") => pth::load(path),
         Some("onnx") => onnx::load(path),
         _ => safetensors::load_transform(path),
+    }
+}
+
+/// What format a style network at `path` is in, as recorded in `wgstyle.source_format` by
+/// `wgstyle convert`: `deeplearnjs`, `pth-zip`, `pth-legacy`, `onnx` or `safetensors`.
+pub fn source_format(path: &Path) -> &'static str {
+    if path.is_dir() {
+        return "deeplearnjs";
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("onnx") => "onnx",
+        Some("pth" | "pt") => {
+            let mut head = [0u8; 4];
+            let zip = std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+                .is_ok()
+                && head == *b"PK\x03\x04";
+            if zip {
+                pth::PthFormat::Zip.name()
+            } else {
+                pth::PthFormat::Legacy.name()
+            }
+        }
+        _ => "safetensors",
     }
 }
