@@ -185,7 +185,7 @@ fn hostile_onnx_files_are_refused() {
         // A node that is not TransformerNet's: the first Relu becomes a Sigmoid.
         let mut x = m.clone();
         let n = x.graph.as_mut().unwrap().node.iter_mut();
-        let relu = n.filter(|n| n.op_type == "Relu").next().unwrap();
+        let relu = n.into_iter().find(|n| n.op_type == "Relu").unwrap();
         relu.op_type = "Sigmoid".into();
         let name = relu.name.clone();
         let e = onnx_err(&x);

@@ -225,7 +225,7 @@ impl<'a> Reader<'a> {
         Ok(())
     }
     fn set_items(&mut self, items: Vec<Rc<Value>>) -> Result<(), String> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("SETITEMS with an odd number of values".into());
         }
         self.charge(items.len())?;
