@@ -42,10 +42,13 @@ impl Stylizer {
     pub fn tile_size(&self, h: usize, w: usize) -> Result<Option<usize>> {
         let (hq, wq) = (h.div_ceil(4) * 4, w.div_ceil(4) * 4);
         let px = (hq * wq) as u64;
-        // The widest tensor: `width` float channels at full resolution.
-        let widest = px * 4 * self.net.arch().width as u64;
+        let arch = self.net.arch();
+        // The widest tensor: `width` (or 2·width) float channels at full resolution.
+        let widest = px * 4 * arch.widest_channels() as u64;
         let budget = self.budget.unwrap_or(u64::MAX);
-        if widest <= self.ctx.max_binding_bytes() && px * BYTES_PER_PIXEL <= budget {
+        let bpp = BYTES_PER_PIXEL * arch.memory_percent() / 100;
+        let tile_bpp = TILE_BYTES_PER_PIXEL * arch.memory_percent() / 100;
+        if widest <= self.ctx.max_binding_bytes() && px * bpp <= budget {
             return Ok(None);
         }
         // A tile's window: the tile plus the halo, clipped to the image. It must fit the
@@ -54,9 +57,9 @@ impl Stylizer {
         // tiler's windows also grow by rounding at each grid).
         let halo = halo(&self.net.arch()).next_multiple_of(16) as u64;
         let window = |t: u64| (t + 2 * halo).min(hq as u64) * (t + 2 * halo).min(wq as u64);
-        let channel_bytes = 4 * self.net.arch().width as u64;
+        let channel_bytes = 4 * arch.widest_channels() as u64;
         let fits = |t: u64| {
-            window(t) * TILE_BYTES_PER_PIXEL <= budget
+            window(t) * tile_bpp <= budget
                 && window(t) * channel_bytes <= self.ctx.max_binding_bytes()
         };
         const MIN_TILE: u64 = 16;
@@ -64,7 +67,7 @@ impl Stylizer {
             let limit = budget.min(self.ctx.max_binding_bytes());
             return Err(Error::TooLarge {
                 what: format!("a {w}x{h} image even in {MIN_TILE}-pixel tiles"),
-                bytes: window(MIN_TILE) * TILE_BYTES_PER_PIXEL,
+                bytes: window(MIN_TILE) * tile_bpp,
                 limit,
             });
         }
@@ -85,8 +88,10 @@ impl Stylizer {
     /// buffer-binding limit (at least 1: a single image too large is tiled instead).
     pub fn images_per_pass(&self, h: usize, w: usize) -> usize {
         let px = (h.div_ceil(4) * 4 * w.div_ceil(4) * 4).max(1) as u64;
-        let widest = px * 4 * self.net.arch().width as u64;
-        let by_budget = self.budget.unwrap_or(u64::MAX) / (px * BYTES_PER_PIXEL);
+        let arch = self.net.arch();
+        let widest = px * 4 * arch.widest_channels() as u64;
+        let bpp = BYTES_PER_PIXEL * arch.memory_percent() / 100;
+        let by_budget = self.budget.unwrap_or(u64::MAX) / (px * bpp);
         let by_binding = self.ctx.max_binding_bytes() / widest;
         by_budget.min(by_binding).clamp(1, usize::MAX as u64) as usize
     }

@@ -145,6 +145,14 @@ fn tiled_equals_one_pass_with_reflect_padding() {
     eprintln!("97x65 under 1 MiB ({t:?}-pixel tiles): max diff {d}, peak {peak} bytes");
     assert!(d <= 1, "under 1 MiB: max diff {d}");
     assert!(peak <= budget, "peak {peak} over the budget");
+
+    // Without a budget, the widest tensor (up2's upsampled input: 64 float channels at full
+    // resolution, twice lengstrom's widest) decides whether one pass binds.
+    s.set_memory_budget(None);
+    let (h, w) = (800, 1000);
+    let widest = (h * w * 64 * 4) as u64;
+    let one_pass = s.tile_size(h, w).unwrap().is_none();
+    assert_eq!(one_pass, widest <= own.max_binding_bytes(), "{h}x{w}");
 }
 
 /// Both ONNX forms give the zip `.pth`'s weights (up to float rounding) and ONNX Runtime's

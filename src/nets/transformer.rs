@@ -147,6 +147,24 @@ impl Arch {
         !(self.family == Family::PytorchExamples && i == 15)
     }
 
+    /// Float channels of the widest full-resolution tensor: `width`, or twice that where
+    /// going up is nearest ×2 then a convolution (up2's upsampled input has `2·width`).
+    pub fn widest_channels(&self) -> usize {
+        match self.upsample {
+            Upsample::Transpose => self.width,
+            Upsample::Nearest => 2 * self.width,
+        }
+    }
+
+    /// Peak GPU memory relative to lengstrom's network, in percent (measured at 512²
+    /// without autotuning: 196 MiB in use for lengstrom's, 309 MiB for pytorch/examples').
+    pub fn memory_percent(&self) -> u64 {
+        match self.upsample {
+            Upsample::Transpose => 100,
+            Upsample::Nearest => 160,
+        }
+    }
+
     /// Checks the combination: pytorch/examples' network goes up by nearest ×2 + conv.
     pub fn check(&self) -> std::result::Result<(), String> {
         if self.width == 0 {
