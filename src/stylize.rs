@@ -7,7 +7,7 @@ use crate::gpu::context::Context;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::nets::transformer::{TransformNet, TransformWeights};
-use crate::tiled::{Tiler, BYTES_PER_PIXEL, HALO, TILE_BYTES_PER_PIXEL};
+use crate::tiled::{halo, Tiler, BYTES_PER_PIXEL, TILE_BYTES_PER_PIXEL};
 
 /// A style network on the GPU, ready to stylize images of any size.
 pub struct Stylizer {
@@ -42,19 +42,24 @@ impl Stylizer {
     pub fn tile_size(&self, h: usize, w: usize) -> Result<Option<usize>> {
         let (hq, wq) = (h.div_ceil(4) * 4, w.div_ceil(4) * 4);
         let px = (hq * wq) as u64;
-        // The widest tensor: `width` float channels at full resolution.
-        let widest = px * 4 * self.net.arch().width as u64;
+        let arch = self.net.arch();
+        // The widest tensor: `width` (or 2·width) float channels at full resolution.
+        let widest = px * 4 * arch.widest_channels() as u64;
         let budget = self.budget.unwrap_or(u64::MAX);
-        if widest <= self.ctx.max_binding_bytes() && px * BYTES_PER_PIXEL <= budget {
+        let bpp = BYTES_PER_PIXEL * arch.memory_percent() / 100;
+        let tile_bpp = TILE_BYTES_PER_PIXEL * arch.memory_percent() / 100;
+        if widest <= self.ctx.max_binding_bytes() && px * bpp <= budget {
             return Ok(None);
         }
         // A tile's window: the tile plus the halo, clipped to the image. It must fit the
         // budget, and its widest tensor one buffer binding.
-        let window =
-            |t: u64| (t + 2 * HALO as u64).min(hq as u64) * (t + 2 * HALO as u64).min(wq as u64);
-        let channel_bytes = 4 * self.net.arch().width as u64;
+        // The halo derived from the architecture, rounded up to a multiple of 16 (the
+        // tiler's windows also grow by rounding at each grid).
+        let halo = halo(&self.net.arch()).next_multiple_of(16) as u64;
+        let window = |t: u64| (t + 2 * halo).min(hq as u64) * (t + 2 * halo).min(wq as u64);
+        let channel_bytes = 4 * arch.widest_channels() as u64;
         let fits = |t: u64| {
-            window(t) * TILE_BYTES_PER_PIXEL <= budget
+            window(t) * tile_bpp <= budget
                 && window(t) * channel_bytes <= self.ctx.max_binding_bytes()
         };
         const MIN_TILE: u64 = 16;
@@ -62,7 +67,7 @@ impl Stylizer {
             let limit = budget.min(self.ctx.max_binding_bytes());
             return Err(Error::TooLarge {
                 what: format!("a {w}x{h} image even in {MIN_TILE}-pixel tiles"),
-                bytes: window(MIN_TILE) * TILE_BYTES_PER_PIXEL,
+                bytes: window(MIN_TILE) * tile_bpp,
                 limit,
             });
         }
@@ -83,8 +88,10 @@ impl Stylizer {
     /// buffer-binding limit (at least 1: a single image too large is tiled instead).
     pub fn images_per_pass(&self, h: usize, w: usize) -> usize {
         let px = (h.div_ceil(4) * 4 * w.div_ceil(4) * 4).max(1) as u64;
-        let widest = px * 4 * self.net.arch().width as u64;
-        let by_budget = self.budget.unwrap_or(u64::MAX) / (px * BYTES_PER_PIXEL);
+        let arch = self.net.arch();
+        let widest = px * 4 * arch.widest_channels() as u64;
+        let bpp = BYTES_PER_PIXEL * arch.memory_percent() / 100;
+        let by_budget = self.budget.unwrap_or(u64::MAX) / (px * bpp);
         let by_binding = self.ctx.max_binding_bytes() / widest;
         by_budget.min(by_binding).clamp(1, usize::MAX as u64) as usize
     }
@@ -109,8 +116,9 @@ impl Stylizer {
     }
 
     /// Runs the network on `n` images of `h × w` RGB pixels (0..255 floats, `[n, h, w, 3]`
-    /// row-major) in one GPU submission and returns the raw output `tanh(·)·150 + 127.5`
-    /// before clipping, cropped to `[n, h, w, 3]`.
+    /// row-major) in one GPU submission and returns the raw output (`tanh(·)·150 + 127.5`, or
+    /// the last convolution of pytorch/examples' network) before clipping, cropped to
+    /// `[n, h, w, 3]`.
     pub fn stylize_raw(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
         if n == 0 || h == 0 || w == 0 {
             return Err(Error::InvalidInput(format!(

@@ -16,13 +16,17 @@
 //! as the statistics they depend on are known, and later passes start from the newest
 //! checkpoint. Two checkpoints are alive at most (the one read and the one being written);
 //! the whole run costs about three untiled forward passes.
+//!
+//! Reflection padding (pytorch/examples' network) tiles the same way: a window that touches
+//! the image's border reflects at that border exactly like the whole image, and an inner
+//! window holds every input it reads, so it never reflects.
 use image::RgbImage;
 
 use crate::error::{Error, Result};
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
-use crate::nets::transformer::{LayerKind, TransformNet, Upsample};
-use crate::ops::conv::{conv2d_window, out_len, Padding, Window};
+use crate::nets::transformer::{Arch, Family, Layer, LayerKind, TransformNet, Upsample};
+use crate::ops::conv::{conv2d_window_with, out_len, Window};
 use crate::ops::crop::crop;
 use crate::ops::elementwise::output_tanh;
 use crate::ops::norm::{instance_norm_apply, instance_norm_partials, stats_tensor, Moments};
@@ -56,10 +60,108 @@ fn split(n: usize, t: usize) -> Vec<(usize, usize)> {
     (0..k).map(|i| (i * n / k, (i + 1) * n / k)).collect()
 }
 
-/// How far (in input pixels, rounded up) a tile's windows reach beyond the tile: with the
-/// quarter-resolution checkpoints no pass reads more than about 12 pixels around its tile
-/// (conv_out's 9×9 plus the upsampling layers, or two 3×3 convolutions at quarter resolution).
+/// [`halo`] of lengstrom's network rounded up to a multiple of 16 (the derived reach is 10:
+/// the output pass's conv_out 9×9, up2 and up1 back to the quarter-resolution checkpoint).
 pub const HALO: usize = 16;
+
+/// The input rows a window `[a, b)` of layer `spec`'s output reads on its input grid of
+/// `n_in` rows (clipped to the grid; with reflection padding the reflected rows lie inside).
+fn in_span(arch: &Arch, spec: &Layer, n_in: usize, a: usize, b: usize) -> Result<(usize, usize)> {
+    let k = spec.k;
+    Ok(match spec.kind {
+        LayerKind::Conv { stride } => {
+            let (_, p) = out_len(n_in, k, stride, arch.padding(k))?;
+            let lo = (a * stride).saturating_sub(p);
+            let hi = ((b - 1) * stride + k).saturating_sub(p).min(n_in);
+            (lo, hi)
+        }
+        LayerKind::Up => match arch.upsample {
+            // y[2i + t] += x[i], t = 0..k.
+            Upsample::Transpose => (
+                (a + 1).saturating_sub(k).div_ceil(2),
+                ((b - 1) / 2 + 1).min(n_in),
+            ),
+            // 3×3 conv (padding 1, zero or reflected) on the 2× grid, then back to the input.
+            Upsample::Nearest => (
+                a.saturating_sub(k / 2) / 2,
+                ((b + k / 2).min(2 * n_in)).div_ceil(2),
+            ),
+        },
+    })
+}
+
+/// Output grid (rows) of each of the 16 layers for an image of `n` rows.
+fn grid_rows(n: usize) -> [usize; 16] {
+    let (n2, n4) = (n.div_ceil(2), n.div_ceil(4));
+    let mut g = [n4; 16];
+    g[0] = n;
+    g[1] = n2;
+    g[13] = 2 * n4;
+    g[14] = 4 * n4;
+    g[15] = 4 * n4;
+    g
+}
+
+/// Full-resolution pixels per pixel of layer `l`'s output grid.
+fn grid_scale(l: usize) -> usize {
+    match l {
+        0 | 14 | 15 => 1,
+        1 | 13 => 2,
+        _ => 4,
+    }
+}
+
+/// How far (in full-resolution pixels) any window that a [`Tiler`] pass reads reaches
+/// beyond its tile, derived from `arch`'s layers: every pass (a layer's statistics, a
+/// checkpoint, the output) is traced back to its source (the image or the newest
+/// checkpoint) for tiles far from the border at every alignment, and the widest reach kept.
+pub fn halo(arch: &Arch) -> usize {
+    let layers = arch.layers();
+    let n = 4096;
+    let grids = grid_rows(n);
+    let in_rows = |l: usize| if l == 0 { n } else { grids[l - 1] };
+    // Source window of the activation that layer `l` reads on window [a, b) of its input.
+    fn source(
+        arch: &Arch,
+        layers: &[Layer],
+        in_rows: &dyn Fn(usize) -> usize,
+        l: usize,
+        a: usize,
+        b: usize,
+    ) -> (usize, usize, usize) {
+        match l {
+            0 => (a, b, 1),
+            3 | 5 | 7 | 9 | 11 | 13 => (a, b, 4),
+            _ => {
+                let (s0, s1) =
+                    in_span(arch, &layers[l - 1], in_rows(l - 1), a, b).expect("large grid");
+                source(arch, layers, in_rows, l - 1, s0, s1)
+            }
+        }
+    }
+    let mut worst = 0;
+    for offset in 0..8 {
+        let (a, b) = (n / 8 + offset, n / 8 + offset + 8);
+        let reach = |f: usize, (s0, s1, fs): (usize, usize, usize)| {
+            (f * a)
+                .saturating_sub(fs * s0)
+                .max((fs * s1).saturating_sub(f * b))
+        };
+        for l in 0..16 {
+            // Layer l's statistics (and, for l = 15, the output) on tile [a, b).
+            let (s0, s1) = in_span(arch, &layers[l], in_rows(l), a, b).expect("large grid");
+            worst = worst.max(reach(
+                grid_scale(l),
+                source(arch, &layers, &in_rows, l, s0, s1),
+            ));
+        }
+        // A checkpoint: a residual block's two convolutions on the quarter grid.
+        let (r0, r1) = in_span(arch, &layers[4], grids[3], a, b).expect("large grid");
+        let (s0, s1) = in_span(arch, &layers[3], grids[2], r0, r1).expect("large grid");
+        worst = worst.max(reach(4, (s0, s1, 4)));
+    }
+    worst
+}
 
 /// Estimated peak GPU bytes per pixel of an untiled pass (a few 32-channel float tensors
 /// at full resolution are alive at once; measured 364 at 200×150).
@@ -152,31 +254,9 @@ impl<'a> Tiler<'a> {
     fn in_region(&self, l: usize, r: Region) -> Result<Region> {
         let (spec, ..) = self.net.layer_weights(l);
         let (ih, iw) = self.in_grid(l);
-        let k = spec.k;
-        let span = |a: usize, b: usize, n_in: usize| -> Result<(usize, usize)> {
-            Ok(match spec.kind {
-                LayerKind::Conv { stride } => {
-                    let (_, p) = out_len(n_in, k, stride, Padding::Same)?;
-                    let lo = (a * stride).saturating_sub(p);
-                    let hi = ((b - 1) * stride + k).saturating_sub(p).min(n_in);
-                    (lo, hi)
-                }
-                LayerKind::Up => match self.net.arch().upsample {
-                    // y[2i + t] += x[i], t = 0..k.
-                    Upsample::Transpose => (
-                        (a + 1).saturating_sub(k).div_ceil(2),
-                        ((b - 1) / 2 + 1).min(n_in),
-                    ),
-                    // 3×3 SAME conv on the 2× grid, then back to the input grid.
-                    Upsample::Nearest => (
-                        a.saturating_sub(k / 2) / 2,
-                        ((b + k / 2).min(2 * n_in)).div_ceil(2),
-                    ),
-                },
-            })
-        };
-        let (y0, y1) = span(r.y0, r.y1, ih)?;
-        let (x0, x1) = span(r.x0, r.x1, iw)?;
+        let arch = self.net.arch();
+        let (y0, y1) = in_span(&arch, spec, ih, r.y0, r.y1)?;
+        let (x0, x1) = in_span(&arch, spec, iw, r.x0, r.x1)?;
         Ok(Region { y0, y1, x0, x1 })
     }
 
@@ -192,10 +272,13 @@ impl<'a> Tiler<'a> {
         let (spec, kernel, ..) = self.net.layer_weights(l);
         let (ih, iw) = self.in_grid(l);
         let k = spec.k as i32;
+        let arch = self.net.arch();
+        let reflect = arch.family == Family::PytorchExamples;
+        let bias = self.net.layer_bias(l);
         let g = match spec.kind {
             LayerKind::Conv { stride } => {
-                let (_, pt) = out_len(ih, spec.k, stride, Padding::Same)?;
-                let (_, pl) = out_len(iw, spec.k, stride, Padding::Same)?;
+                let (_, pt) = out_len(ih, spec.k, stride, arch.padding(spec.k))?;
+                let (_, pl) = out_len(iw, spec.k, stride, arch.padding(spec.k))?;
                 Window {
                     stride,
                     pad_t: pt as i32 + s.y0 as i32 - (r.y0 * stride) as i32,
@@ -212,7 +295,7 @@ impl<'a> Tiler<'a> {
                 transposed: true,
             },
             LayerKind::Up => {
-                // Nearest ×2 of the window covers 2× grid rows from 2*s.y0; SAME pad k/2.
+                // Nearest ×2 of the window covers 2× grid rows from 2*s.y0; pad k/2.
                 let u = upsample_nearest(rec, x, 2)?;
                 let g = Window {
                     stride: 1,
@@ -221,10 +304,10 @@ impl<'a> Tiler<'a> {
                     out_hw: (r.h(), r.w()),
                     transposed: false,
                 };
-                return conv2d_window(rec, &u, kernel, g);
+                return conv2d_window_with(rec, &u, kernel, bias, g, reflect);
             }
         };
-        conv2d_window(rec, x, kernel, g)
+        conv2d_window_with(rec, x, kernel, bias, g, reflect && !g.transposed)
     }
 
     fn norm(
@@ -340,8 +423,9 @@ impl<'a> Tiler<'a> {
     /// image (clipped and truncated to 8 bits), of the input's size.
     pub fn run(mut self, tile: usize) -> Result<RgbImage> {
         let ctx = self.net_ctx().clone();
-        let eps = self.net.arch().eps;
-        for l in 0..16 {
+        let arch = self.net.arch();
+        let eps = arch.eps;
+        for l in (0..16).filter(|&l| arch.has_norm(l)) {
             let (h, w) = self.grids[l];
             let t = self.tile_for((h, w), tile);
             let mut acc = vec![Moments::default(); self.net.layer_weights(l).0.cout];
@@ -367,8 +451,13 @@ impl<'a> Tiler<'a> {
         for r in self.tiles((h, w), tile) {
             let mut rec = Recorder::new(&ctx, "tiled.output");
             let x = self.raw(&mut rec, 15, r)?;
-            let x = self.norm(&mut rec, 15, &x, None, false)?;
-            let y = output_tanh(&mut rec, &x, 150.0, 127.5)?;
+            let y = match arch.family {
+                Family::Johnson => {
+                    let x = self.norm(&mut rec, 15, &x, None, false)?;
+                    output_tanh(&mut rec, &x, 150.0, 127.5)?
+                }
+                Family::PytorchExamples => x,
+            };
             let rb = rec.readback(&y);
             rec.submit()?;
             let v = rb.read(&ctx)?;
@@ -379,5 +468,27 @@ impl<'a> Tiler<'a> {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The derived halo of both networks: 10 full-resolution pixels. By hand for the output
+    /// pass: conv_out reads 4 rows beyond its tile; up2's 3×3 on the 2× grid 1 more, i.e.
+    /// ⌈5/2⌉ = 3 half-resolution rows (6 px); up1 likewise ⌈4/2⌉ = 2 quarter rows, plus a
+    /// row lost to alignment: 10 px. lengstrom's old constant rounds it up.
+    #[test]
+    fn halo_is_derived_from_the_layers() {
+        let j = halo(&Arch::LENGSTROM);
+        let p = halo(&Arch::PYTORCH_EXAMPLES);
+        eprintln!("halo: johnson {j}, pytorch-examples {p}");
+        assert_eq!((j, p), (10, 10));
+        assert!(j <= HALO);
+        // Channels do not change how far the windows reach.
+        let mut narrow = Arch::PYTORCH_EXAMPLES;
+        narrow.width = 4;
+        assert_eq!(halo(&narrow), p);
     }
 }

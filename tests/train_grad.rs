@@ -560,12 +560,12 @@ const ARCHS: [Arch; 2] = [
     Arch {
         width: 4,
         upsample: Upsample::Transpose,
-        eps: 1e-3,
+        ..Arch::LENGSTROM
     },
     Arch {
         width: 4,
         upsample: Upsample::Nearest,
-        eps: 1e-3,
+        ..Arch::LENGSTROM
     },
 ];
 

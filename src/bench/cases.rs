@@ -131,6 +131,7 @@ pub fn synthetic_weights(arch: Arch) -> TransformWeights {
     let mut layers = std::collections::BTreeMap::new();
     for (i, l) in arch.layers().into_iter().enumerate() {
         let fan_in = (l.k * l.k * l.cin) as f32;
+        let norm = |v: Vec<f32>| if arch.has_norm(i) { v } else { Vec::new() };
         layers.insert(
             l.name.clone(),
             crate::nets::transformer::LayerWeights {
@@ -139,8 +140,13 @@ pub fn synthetic_weights(arch: Arch) -> TransformWeights {
                     10 + i as u64,
                     1.0 / fan_in.sqrt(),
                 ),
-                shift: pseudo_random(l.cout, 100 + i as u64, 0.1),
-                scale: vec![1.0; l.cout],
+                shift: norm(pseudo_random(l.cout, 100 + i as u64, 0.1)),
+                scale: norm(vec![1.0; l.cout]),
+                bias: if arch.has_bias() {
+                    pseudo_random(l.cout, 200 + i as u64, 0.1)
+                } else {
+                    Vec::new()
+                },
             },
         );
     }

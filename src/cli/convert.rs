@@ -7,7 +7,8 @@ use wgstyle::weights::safetensors::{save_transform, Precision};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A deeplearnjs checkpoint directory, a .safetensors file, or VGG19's tfjs model directory.
+    /// A deeplearnjs checkpoint directory, a .safetensors file, a PyTorch .pth or an .onnx file
+    /// of pytorch/examples' TransformerNet, or VGG19's tfjs model directory.
     src: PathBuf,
     /// Output .safetensors file.
     dst: PathBuf,
@@ -40,8 +41,18 @@ pub fn run(a: Args) -> Result<()> {
         &a.dst,
         precision,
         a.force,
-        &[("wgstyle.source", &source)],
+        &[
+            ("wgstyle.source", &source),
+            (
+                "wgstyle.source_format",
+                wgstyle::weights::source_format(&a.src),
+            ),
+        ],
     )?;
-    eprintln!("wrote {}", a.dst.display());
+    eprintln!(
+        "wrote {} ({} network)",
+        a.dst.display(),
+        w.arch.family.name()
+    );
     Ok(())
 }

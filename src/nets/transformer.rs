@@ -7,6 +7,11 @@
 //! conv_out 9×9/1 w→3, IN;  y = tanh(x)·150 + 127.5
 //! ```
 //! All convolutions use TensorFlow "SAME" zero padding and no bias; w = 32 for lengstrom's.
+//!
+//! pytorch/examples' `fast_neural_style` TransformerNet ([`Family::PytorchExamples`], also the
+//! ONNX model zoo's) has the same layers with reflection padding `k/2`, a bias on every
+//! convolution, nearest ×2 + 3×3 convolution to go up, instance-norm epsilon 1e-5, and no
+//! instance norm or activation after `conv_out`: its raw output is the image (clamped later).
 
 use std::collections::BTreeMap;
 
@@ -29,6 +34,39 @@ pub enum Upsample {
     Nearest,
 }
 
+/// Which network the layers belong to: how they pad, whether they have a bias, and what
+/// follows the last convolution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// Johnson et al. as in lengstrom/fast-style-transfer: "SAME" zero padding, no bias,
+    /// instance norm on the last layer, `tanh(x)·150 + 127.5` output.
+    #[default]
+    Johnson,
+    /// pytorch/examples' TransformerNet: reflection padding, conv bias, no norm and no
+    /// activation on the last layer (raw output).
+    PytorchExamples,
+}
+
+impl Family {
+    /// The name recorded in metadata (`johnson`, `pytorch-examples`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Johnson => "johnson",
+            Family::PytorchExamples => "pytorch-examples",
+        }
+    }
+
+    /// Parses [`Family::name`].
+    pub fn from_name(s: &str) -> Option<Family> {
+        match s {
+            "johnson" => Some(Family::Johnson),
+            "pytorch-examples" => Some(Family::PytorchExamples),
+            _ => None,
+        }
+    }
+}
+
 /// A transform-network architecture.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Arch {
@@ -38,6 +76,9 @@ pub struct Arch {
     pub upsample: Upsample,
     /// Instance-norm epsilon (1e-3 in lengstrom's network).
     pub eps: f32,
+    /// Padding, bias and output layer (see [`Family`]).
+    #[serde(default)]
+    pub family: Family,
 }
 
 impl Default for Arch {
@@ -76,7 +117,70 @@ impl Arch {
         width: 32,
         upsample: Upsample::Transpose,
         eps: 1e-3,
+        family: Family::Johnson,
     };
+
+    /// pytorch/examples' `fast_neural_style` TransformerNet (and the ONNX model zoo's).
+    pub const PYTORCH_EXAMPLES: Arch = Arch {
+        width: 32,
+        upsample: Upsample::Nearest,
+        eps: 1e-5,
+        family: Family::PytorchExamples,
+    };
+
+    /// The padding of a `k × k` convolution of this network.
+    pub fn padding(&self, k: usize) -> Padding {
+        match self.family {
+            Family::Johnson => Padding::Same,
+            Family::PytorchExamples => Padding::Reflect(k / 2),
+        }
+    }
+
+    /// Whether every convolution has a bias.
+    pub fn has_bias(&self) -> bool {
+        self.family == Family::PytorchExamples
+    }
+
+    /// Whether layer `i` (0..16) is followed by instance normalisation (all but
+    /// pytorch/examples' last).
+    pub fn has_norm(&self, i: usize) -> bool {
+        !(self.family == Family::PytorchExamples && i == 15)
+    }
+
+    /// Float channels of the widest full-resolution tensor: `width`, or twice that where
+    /// going up is nearest ×2 then a convolution (up2's upsampled input has `2·width`).
+    pub fn widest_channels(&self) -> usize {
+        match self.upsample {
+            Upsample::Transpose => self.width,
+            Upsample::Nearest => 2 * self.width,
+        }
+    }
+
+    /// Peak GPU memory relative to lengstrom's network, in percent (measured at 512²
+    /// without autotuning: 196 MiB in use for lengstrom's, 309 MiB for pytorch/examples').
+    pub fn memory_percent(&self) -> u64 {
+        match self.upsample {
+            Upsample::Transpose => 100,
+            Upsample::Nearest => 160,
+        }
+    }
+
+    /// Checks the combination: pytorch/examples' network goes up by nearest ×2 + conv.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.width == 0 {
+            return Err("width 0".into());
+        }
+        if self.family == Family::PytorchExamples && self.upsample != Upsample::Nearest {
+            return Err("the pytorch-examples network upsamples by nearest x2 + conv".into());
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(format!(
+                "instance-norm epsilon {} is not positive",
+                self.eps
+            ));
+        }
+        Ok(())
+    }
 
     /// The 16 layers in order.
     pub fn layers(&self) -> Vec<Layer> {
@@ -143,7 +247,9 @@ impl Arch {
 }
 
 /// Host-side weights of a transform network: per layer a kernel `[k, k, cin, cout]` (HWIO,
-/// also for transposed convolutions), and instance-norm `shift` and `scale` of length `cout`.
+/// also for transposed convolutions), a `bias` of length `cout` where [`Arch::has_bias`]
+/// (else empty), and instance-norm `shift` and `scale` of length `cout` where
+/// [`Arch::has_norm`] (else empty).
 #[derive(Clone, Debug)]
 pub struct TransformWeights {
     /// The architecture these weights are for.
@@ -161,21 +267,27 @@ pub struct LayerWeights {
     pub shift: Vec<f32>,
     /// Instance-norm scale (gamma), `cout`.
     pub scale: Vec<f32>,
+    /// Convolution bias, `cout` (empty without [`Arch::has_bias`]).
+    pub bias: Vec<f32>,
 }
 
 impl TransformWeights {
     /// Checks that every layer is present with the right lengths and finite values.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        for l in self.arch.layers() {
+        self.arch.check()?;
+        for (i, l) in self.arch.layers().into_iter().enumerate() {
             let w = self
                 .layers
                 .get(&l.name)
                 .ok_or_else(|| format!("layer '{}' is missing", l.name))?;
             let kl = l.k * l.k * l.cin * l.cout;
+            let norm = if self.arch.has_norm(i) { l.cout } else { 0 };
+            let bias = if self.arch.has_bias() { l.cout } else { 0 };
             for (what, v, n) in [
                 ("kernel", &w.kernel, kl),
-                ("shift", &w.shift, l.cout),
-                ("scale", &w.scale, l.cout),
+                ("shift", &w.shift, norm),
+                ("scale", &w.scale, norm),
+                ("bias", &w.bias, bias),
             ] {
                 if v.len() != n {
                     return Err(format!(
@@ -198,6 +310,7 @@ struct GpuLayer {
     kernel: Tensor,
     shift: Tensor,
     scale: Tensor,
+    bias: Option<Tensor>,
 }
 
 /// A transform network with its weights on the GPU.
@@ -216,8 +329,11 @@ impl TransformNet {
         let mut layers = Vec::new();
         for spec in weights.arch.layers() {
             let w = &weights.layers[&spec.name];
-            let vec =
-                |label: &str, v: &[f32]| Tensor::persistent(ctx, label, [1, 1, 1, v.len()], v);
+            // A layer without norm keeps a 1-value placeholder (buffers cannot be empty).
+            let vec = |label: &str, v: &[f32]| {
+                let v = if v.is_empty() { &[0.0][..] } else { v };
+                Tensor::persistent(ctx, label, [1, 1, 1, v.len()], v)
+            };
             layers.push(GpuLayer {
                 kernel: Tensor::persistent(
                     ctx,
@@ -227,6 +343,11 @@ impl TransformNet {
                 )?,
                 shift: vec(&format!("{}.shift", spec.name), &w.shift)?,
                 scale: vec(&format!("{}.scale", spec.name), &w.scale)?,
+                bias: if w.bias.is_empty() {
+                    None
+                } else {
+                    Some(vec(&format!("{}.bias", spec.name), &w.bias)?)
+                },
                 spec,
             });
         }
@@ -253,6 +374,11 @@ impl TransformNet {
         (&l.spec, &l.kernel, &l.shift, &l.scale)
     }
 
+    /// Layer `i`'s convolution bias (with [`Arch::has_bias`]).
+    pub fn layer_bias(&self, i: usize) -> Option<&Tensor> {
+        self.layers[i].bias.as_ref()
+    }
+
     fn layer(
         &self,
         i: usize,
@@ -262,15 +388,17 @@ impl TransformNet {
         relu: bool,
     ) -> Result<Tensor> {
         let l = &self.layers[i];
+        let padding = self.arch.padding(l.spec.k);
+        let bias = l.bias.as_ref();
         let h = match l.spec.kind {
             LayerKind::Conv { stride } => conv2d(
                 rec,
                 x,
                 &l.kernel,
-                None,
+                bias,
                 Conv2d {
                     stride,
-                    padding: Padding::Same,
+                    padding,
                     relu: false,
                 },
             )?,
@@ -286,10 +414,10 @@ impl TransformNet {
                             rec,
                             &u,
                             &l.kernel,
-                            None,
+                            bias,
                             Conv2d {
                                 stride: 1,
-                                padding: Padding::Same,
+                                padding,
                                 relu: false,
                             },
                         )?
@@ -297,11 +425,14 @@ impl TransformNet {
                 }
             }
         };
+        if !self.arch.has_norm(i) {
+            return Ok(h);
+        }
         instance_norm(rec, &h, &l.shift, &l.scale, residual, self.arch.eps, relu)
     }
 
     /// Records the forward pass on `x` `[n, h, w, 3]` (RGB 0..255) and returns the raw output
-    /// `tanh(·)·150 + 127.5` of shape `[n, 4⌈⌈h/2⌉/2⌉, 4⌈⌈w/2⌉/2⌉, 3]` (the reference network's
+    /// (`tanh(·)·150 + 127.5`, or pytorch/examples' unbounded last convolution) of shape `[n, 4⌈⌈h/2⌉/2⌉, 4⌈⌈w/2⌉/2⌉, 3]` (the reference network's
     /// size; the caller crops the top-left `h × w`).
     pub fn forward(&self, rec: &mut Recorder, x: &Tensor) -> Result<Tensor> {
         if x.shape()[3] != 3 {
@@ -320,6 +451,9 @@ impl TransformNet {
         h = self.layer(13, rec, &h, None, true)?;
         h = self.layer(14, rec, &h, None, true)?;
         h = self.layer(15, rec, &h, None, false)?;
-        output_tanh(rec, &h, 150.0, 127.5)
+        match self.arch.family {
+            Family::Johnson => output_tanh(rec, &h, 150.0, 127.5),
+            Family::PytorchExamples => Ok(h),
+        }
     }
 }

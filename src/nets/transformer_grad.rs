@@ -115,6 +115,7 @@ impl TransformNet {
     /// [`TransformNet::forward`] (the same kernels in the same order, so the same output),
     /// also returning the [`Tape`] that [`TransformNet::backward`] needs. `x` is `[n, h, w, 3]`.
     pub fn forward_tape(&self, rec: &mut Recorder, x: &Tensor) -> Result<(Tensor, Tape)> {
+        check_trainable(self.arch())?;
         if x.shape()[3] != 3 {
             return Err(Error::InvalidInput(format!(
                 "transform network input must have 3 channels, got {:?}",
@@ -253,6 +254,7 @@ impl TransformNet {
     /// standard deviation 0.1 truncated at two standard deviations (redrawn beyond), shift 0,
     /// scale 1. The same `seed` gives the same weights.
     pub fn init(ctx: &Context, arch: Arch, seed: u64) -> Result<TransformNet> {
+        check_trainable(arch)?;
         let mut rng = crate::rng::SplitMix64::new(seed);
         let mut layers = BTreeMap::new();
         for l in arch.layers() {
@@ -265,6 +267,7 @@ impl TransformNet {
                     kernel,
                     shift: vec![0.0; l.cout],
                     scale: vec![1.0; l.cout],
+                    bias: Vec::new(),
                 },
             );
         }
@@ -292,6 +295,7 @@ impl TransformNet {
                 kernel: k.read(ctx)?,
                 shift: sh.read(ctx)?,
                 scale: sc.read(ctx)?,
+                bias: Vec::new(),
             };
             layers.insert(name, w);
         }
@@ -300,4 +304,15 @@ impl TransformNet {
             layers,
         })
     }
+}
+
+/// Training covers the Johnson family only (no bias, zero padding, tanh output).
+fn check_trainable(arch: Arch) -> Result<()> {
+    if arch.family != crate::nets::transformer::Family::Johnson {
+        return Err(Error::InvalidInput(format!(
+            "training supports the johnson network only, not {}",
+            arch.family.name()
+        )));
+    }
+    Ok(())
 }

@@ -822,6 +822,25 @@ pub struct Window {
 
 /// A convolution with explicit [`Window`] geometry (no bias, no ReLU).
 pub fn conv2d_window(rec: &mut Recorder, x: &Tensor, w: &Tensor, g: Window) -> Result<Tensor> {
+    conv2d_window_with(rec, x, w, None, g, false)
+}
+
+/// [`conv2d_window`] with a `bias`, and with `reflect`, input outside the given tensor
+/// reflected (PyTorch `ReflectionPad2d`) instead of zero: a window that touches the image's
+/// border reflects exactly like the whole image (tiling of reflect-padded networks).
+pub fn conv2d_window_with(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    g: Window,
+    reflect: bool,
+) -> Result<Tensor> {
+    if reflect && g.transposed {
+        return Err(Error::InvalidInput(
+            "a transposed convolution has no reflection padding".into(),
+        ));
+    }
     let [n, h, wd, _] = x.shape();
     let [kh, kw, cin, cout] = check_kernel(x, w)?;
     let params = Params {
@@ -839,13 +858,15 @@ pub fn conv2d_window(rec: &mut Recorder, x: &Tensor, w: &Tensor, g: Window) -> R
         pad_l: g.pad_l,
         mode: if g.transposed {
             MODE_TRANSPOSED
+        } else if reflect {
+            MODE_REFLECT
         } else {
             MODE_ZERO
         },
-        flags: 0,
+        flags: bias.is_some() as u32,
         wcout: cout as u32,
         _p: 0,
     };
     let tile = crate::ops::conv_tune::tile_for(rec.context(), &params);
-    run(rec, x, w, None, params, tile, "conv2d_window")
+    run(rec, x, w, bias, params, tile, "conv2d_window")
 }

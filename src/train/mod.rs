@@ -166,6 +166,7 @@ impl<'a> Trainer<'a> {
             kernel: vec![0.0; spec.k * spec.k * spec.cin * spec.cout],
             shift: vec![0.0; spec.cout],
             scale: vec![0.0; spec.cout],
+            bias: Vec::new(),
         };
         let z: Vec<LayerWeights> = options.arch.layers().iter().map(zeros).collect();
         Self::assemble(ctx, vgg, style, options, net, &z, &z, 0)
@@ -316,11 +317,13 @@ impl<'a> Trainer<'a> {
                 kernel: am.read(ctx)?,
                 shift: bm.read(ctx)?,
                 scale: cm.read(ctx)?,
+                bias: Vec::new(),
             });
             v.push(LayerWeights {
                 kernel: av.read(ctx)?,
                 shift: bv.read(ctx)?,
                 scale: cv.read(ctx)?,
+                bias: Vec::new(),
             });
         }
         Ok(Checkpoint {

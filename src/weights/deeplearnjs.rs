@@ -110,6 +110,7 @@ pub fn load(dir: &Path) -> Result<TransformWeights> {
                 kernel,
                 shift,
                 scale,
+                bias: Vec::new(),
             },
         );
     }

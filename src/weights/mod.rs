@@ -3,6 +3,10 @@
 pub mod catalog;
 pub mod deeplearnjs;
 pub mod fetch;
+pub mod onnx;
+pub mod onnx_proto;
+pub mod pickle;
+pub mod pth;
 pub mod safetensors;
 pub mod search;
 pub mod tfjs;
@@ -16,8 +20,9 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::nets::transformer::TransformWeights;
 
-/// Loads a fast-style network from a `.safetensors` file or a deeplearnjs checkpoint
-/// directory (`manifest.json` + raw float32 files).
+/// Loads a fast-style network from a `.safetensors` file, a PyTorch `.pth` checkpoint or an
+/// `.onnx` file of pytorch/examples' TransformerNet, or a deeplearnjs checkpoint directory
+/// (`manifest.json` + raw float32 files).
 pub fn load_transform(path: &Path) -> Result<TransformWeights> {
     if path.is_dir() {
         if path.join("manifest.json").exists() {
@@ -34,7 +39,44 @@ pub fn load_transform(path: &Path) -> Result<TransformWeights> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
         ));
     }
-    safetensors::load_transform(path)
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("pth" | "pt") => pth::load(path),
+        Some("onnx") => onnx::load(path),
+        _ => safetensors::load_transform(path),
+    }
+}
+
+/// What format a style network at `path` is in, as recorded in `wgstyle.source_format` by
+/// `wgstyle convert`: `deeplearnjs`, `pth-zip`, `pth-legacy`, `onnx` or `safetensors`.
+pub fn source_format(path: &Path) -> &'static str {
+    if path.is_dir() {
+        return "deeplearnjs";
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("onnx") => "onnx",
+        Some("pth" | "pt") => {
+            let mut head = [0u8; 4];
+            let zip = std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+                .is_ok()
+                && head == *b"PK\x03\x04";
+            if zip {
+                pth::PthFormat::Zip.name()
+            } else {
+                pth::PthFormat::Legacy.name()
+            }
+        }
+        _ => "safetensors",
+    }
 }
 
 /// Reads the regular file `path`, at most `max` bytes. A directory, FIFO or device is refused

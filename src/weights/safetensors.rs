@@ -1,18 +1,20 @@
 //! wgstyle's native weight format: safetensors with metadata.
 //!
 //! A transform network is stored as tensors `<layer>.kernel` (`[k, k, cin, cout]`, HWIO, also
-//! for transposed convolutions), `<layer>.shift` and `<layer>.scale` (`[cout]`), float32 or
+//! for transposed convolutions), `<layer>.shift` and `<layer>.scale` (`[cout]`; not for a layer
+//! without instance norm), `<layer>.bias` (`[cout]`, `pytorch-examples` only), float32 or
 //! float16, with metadata:
 //!
 //! | key | value |
 //! |---|---|
 //! | `wgstyle.model` | `transform` |
-//! | `wgstyle.arch` | `johnson` |
+//! | `wgstyle.arch` | `johnson` (the default when absent) or `pytorch-examples` |
 //! | `wgstyle.width` | channels of the first layer (`32`) |
 //! | `wgstyle.upsample` | `transpose` or `nearest` |
-//! | `wgstyle.norm_eps` | instance-norm epsilon (`0.001`) |
+//! | `wgstyle.norm_eps` | instance-norm epsilon (`0.001`; `1e-5` for `pytorch-examples`) |
 //! | `wgstyle.input` | `rgb 0..255, no mean subtraction` |
-//! | `wgstyle.output` | `tanh(x)*150+127.5` |
+//! | `wgstyle.output` | `tanh(x)*150+127.5` or `raw, clamp to 0..255` |
+//! | `wgstyle.source_format` | what it was converted from (`pth-zip`, `onnx`, ...), if anything |
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -20,7 +22,7 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
-use crate::nets::transformer::{Arch, LayerWeights, TransformWeights, Upsample};
+use crate::nets::transformer::{Arch, Family, LayerWeights, TransformWeights, Upsample};
 
 /// The largest safetensors file wgstyle reads (a bound on the memory a file can claim).
 pub const MAX_FILE_BYTES: u64 = 4 << 30;
@@ -106,7 +108,7 @@ pub fn transform_from(
     }
     let arch = arch_from_metadata(path, meta)?;
     let mut layers = BTreeMap::new();
-    for spec in arch.layers() {
+    for (i, spec) in arch.layers().into_iter().enumerate() {
         let read = |suffix: &str, shape: Vec<usize>| -> Result<Vec<f32>> {
             let name = format!("{}.{suffix}", spec.name);
             let view = st
@@ -124,14 +126,26 @@ pub fn transform_from(
             to_f32(path, &name, &view)
         };
         let kernel = read("kernel", vec![spec.k, spec.k, spec.cin, spec.cout])?;
-        let shift = read("shift", vec![spec.cout])?;
-        let scale = read("scale", vec![spec.cout])?;
+        let (shift, scale) = if arch.has_norm(i) {
+            (
+                read("shift", vec![spec.cout])?,
+                read("scale", vec![spec.cout])?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let bias = if arch.has_bias() {
+            read("bias", vec![spec.cout])?
+        } else {
+            Vec::new()
+        };
         layers.insert(
             spec.name.clone(),
             LayerWeights {
                 kernel,
                 shift,
                 scale,
+                bias,
             },
         );
     }
@@ -147,11 +161,17 @@ pub fn transform_from(
 pub fn arch_from_metadata(path: &Path, meta: &HashMap<String, String>) -> Result<Arch> {
     let get = |k: &str| meta.get(k).map(String::as_str);
     let bad = |key: &str, why: String| Error::weights(path, format!("metadata '{key}' {why}"));
-    if let Some(a) = get("wgstyle.arch") {
-        if a != "johnson" {
-            return Err(bad("wgstyle.arch", format!("is '{a}'; expected 'johnson'")));
-        }
-    }
+    let arch_name = get("wgstyle.arch").unwrap_or("johnson");
+    let family = Family::from_name(arch_name).ok_or_else(|| {
+        bad(
+            "wgstyle.arch",
+            format!("is '{arch_name}'; expected 'johnson' or 'pytorch-examples'"),
+        )
+    })?;
+    let base = match family {
+        Family::Johnson => Arch::LENGSTROM,
+        Family::PytorchExamples => Arch::PYTORCH_EXAMPLES,
+    };
     let width_text = get("wgstyle.width").unwrap_or("32");
     let width = width_text.trim().parse::<usize>().map_err(|_| {
         bad(
@@ -165,17 +185,19 @@ pub fn arch_from_metadata(path: &Path, meta: &HashMap<String, String>) -> Result
             format!("is {width}; expected 1 to {MAX_WIDTH}"),
         ));
     }
-    let upsample = match get("wgstyle.upsample").unwrap_or("transpose") {
-        "transpose" => Upsample::Transpose,
-        "nearest" => Upsample::Nearest,
-        u => {
+    let upsample = match get("wgstyle.upsample") {
+        None => base.upsample,
+        Some("transpose") => Upsample::Transpose,
+        Some("nearest") => Upsample::Nearest,
+        Some(u) => {
             return Err(bad(
                 "wgstyle.upsample",
                 format!("is '{u}'; expected 'transpose' or 'nearest'"),
             ))
         }
     };
-    let eps_text = get("wgstyle.norm_eps").unwrap_or("0.001");
+    let default_eps = base.eps.to_string();
+    let eps_text = get("wgstyle.norm_eps").unwrap_or(&default_eps);
     let eps = eps_text
         .trim()
         .parse::<f32>()
@@ -188,7 +210,7 @@ pub fn arch_from_metadata(path: &Path, meta: &HashMap<String, String>) -> Result
     }
     for (key, want) in [
         ("wgstyle.input", INPUT_CONVENTION),
-        ("wgstyle.output", OUTPUT_CONVENTION),
+        ("wgstyle.output", output_convention(family)),
     ] {
         if let Some(v) = get(key) {
             if v != want {
@@ -196,15 +218,25 @@ pub fn arch_from_metadata(path: &Path, meta: &HashMap<String, String>) -> Result
             }
         }
     }
-    Ok(Arch {
+    let arch = Arch {
         width,
         upsample,
         eps,
-    })
+        family,
+    };
+    arch.check().map_err(|m| Error::weights(path, m))?;
+    Ok(arch)
 }
 
 const INPUT_CONVENTION: &str = "rgb 0..255, no mean subtraction";
-const OUTPUT_CONVENTION: &str = "tanh(x)*150+127.5";
+
+/// What the network's output means, as recorded in `wgstyle.output`.
+fn output_convention(family: Family) -> &'static str {
+    match family {
+        Family::Johnson => "tanh(x)*150+127.5",
+        Family::PytorchExamples => "raw, clamp to 0..255",
+    }
+}
 
 /// Storage precision of a saved model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -240,7 +272,7 @@ pub fn transform_bytes_with(
         .map_err(|m| Error::InvalidInput(format!("refusing to save inconsistent weights: {m}")))?;
     let mut meta: HashMap<String, String> = [
         ("wgstyle.model", "transform".to_string()),
-        ("wgstyle.arch", "johnson".to_string()),
+        ("wgstyle.arch", w.arch.family.name().to_string()),
         ("wgstyle.width", w.arch.width.to_string()),
         (
             "wgstyle.upsample",
@@ -251,7 +283,10 @@ pub fn transform_bytes_with(
         ),
         ("wgstyle.norm_eps", w.arch.eps.to_string()),
         ("wgstyle.input", INPUT_CONVENTION.to_string()),
-        ("wgstyle.output", OUTPUT_CONVENTION.to_string()),
+        (
+            "wgstyle.output",
+            output_convention(w.arch.family).to_string(),
+        ),
         ("wgstyle.version", env!("CARGO_PKG_VERSION").to_string()),
     ]
     .into_iter()
@@ -271,7 +306,11 @@ pub fn transform_bytes_with(
             ),
             ("shift", &l.shift, vec![spec.cout]),
             ("scale", &l.scale, vec![spec.cout]),
+            ("bias", &l.bias, vec![spec.cout]),
         ] {
+            if v.is_empty() {
+                continue; // no norm on this layer, or no bias in this family
+            }
             let bytes = match precision {
                 Precision::F32 => bytemuck::cast_slice::<f32, u8>(v).to_vec(),
                 Precision::F16 => v

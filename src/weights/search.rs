@@ -112,7 +112,7 @@ pub struct ResolvedStyle {
 }
 
 /// Resolves `--style`. Something that looks like a path (it contains a path separator or
-/// ends in `.safetensors`) is used as a path. A bare name is looked up in `search`; failing
+/// ends in `.safetensors`, `.pth`, `.pt` or `.onnx`) is used as a path. A bare name is looked up in `search`; failing
 /// that, an existing file or checkpoint directory of that name in the current directory is
 /// used. A name found nowhere but in `catalog` gives [`Error::StyleNotFound`] with
 /// `fetchable: true` (wgstyle never downloads without being asked).
@@ -120,7 +120,9 @@ pub fn resolve(arg: &str, search: &SearchPath, catalog: &Catalog) -> Result<Reso
     let as_path = Path::new(arg);
     let looks_like_path = arg.contains('/')
         || arg.contains(std::path::MAIN_SEPARATOR)
-        || arg.ends_with(".safetensors");
+        || [".safetensors", ".pth", ".pt", ".onnx"]
+            .iter()
+            .any(|e| arg.ends_with(e));
     let by_path = || ResolvedStyle {
         name: style_name_of(as_path),
         path: as_path.to_path_buf(),

@@ -21,7 +21,7 @@ pub fn tiny_transform() -> TransformWeights {
     random_transform(Arch {
         width: 2,
         upsample: Upsample::Transpose,
-        eps: 1e-3,
+        ..Arch::LENGSTROM
     })
 }
 
@@ -36,6 +36,11 @@ pub fn random_transform(arch: Arch) -> TransformWeights {
                 kernel: rng.vec(l.k * l.k * l.cin * l.cout, -0.5, 0.5),
                 shift: rng.vec(l.cout, -0.1, 0.1),
                 scale: rng.vec(l.cout, 0.5, 1.5),
+                bias: if arch.has_bias() {
+                    rng.vec(l.cout, -0.1, 0.1)
+                } else {
+                    Vec::new()
+                },
             };
             (l.name, w)
         })

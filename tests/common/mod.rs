@@ -9,6 +9,7 @@ use wgstyle::Context;
 
 pub mod cli;
 pub mod fuzz;
+pub mod npy;
 
 /// The GPU context shared by every test of this binary (on the GL backend: by every test
 /// running on this thread).
