@@ -12,7 +12,7 @@
 //! stylizing) so that the longer side is at most that many pixels, to even dimensions.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 
 use crate::error::{Error, Result};
+use crate::output::{self, OutputPolicy, TempOutput};
 use crate::stylize::Stylizer;
 
 /// What `ffprobe` says about a video file.
@@ -417,11 +418,14 @@ fn audio_codec(opts: &VideoOptions, input_audio: &str, output: &Path) -> String 
     }
 }
 
+/// The largest [`VideoOptions::batch_size`].
+pub const MAX_BATCH: usize = 1024;
+
 /// What the watchdog and the main loop share: the child processes and the temporary output.
 struct Shared {
     decoder: Option<Child>,
     encoder: Option<Child>,
-    temp: Option<tempfile::TempPath>,
+    temp: Option<TempOutput>,
     /// Set by the main loop once the output is in place (or the run failed): the watchdog
     /// must not touch anything any more.
     settled: bool,
@@ -435,13 +439,13 @@ impl Shared {
             .flatten()
         {
             let _ = c.kill();
+            output::unregister_child(c.id());
             let _ = c.wait();
         }
         self.decoder = None;
         self.encoder = None;
-        if let Some(t) = self.temp.take() {
-            let _ = t.close();
-        }
+        // Dropping the temporary output removes it.
+        self.temp = None;
         self.settled = true;
     }
 }
@@ -458,11 +462,46 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+/// Sets a flag when dropped: the watchdog stops however the frame loop ends (even by a
+/// panic, which would otherwise leave `thread::scope` waiting for it forever).
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
     }
+}
+
+/// Checks what the encoder wrote before it is renamed into place: ffprobe must read it and
+/// count `frames` video frames (ffmpeg can exit 0 although writing the file failed, e.g. on
+/// a full disk).
+fn verify_encoded(path: &Path, frames: u64) -> Result<()> {
+    let out = spawn(
+        Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
+            .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        "ffprobe",
+    )?
+    .wait_with_output()
+    .map_err(|e| ffmpeg_err("ffprobe", e.to_string()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let counted: Option<u64> = text.trim().trim_end_matches(',').parse().ok();
+    if out.status.success() && counted == Some(frames) {
+        return Ok(());
+    }
+    let why = if out.status.success() {
+        format!("it holds {} of the {frames} frames", text.trim())
+    } else {
+        format!("it cannot be read back ({})", tail(&out.stderr))
+    };
+    Err(ffmpeg_err(
+        "ffmpeg (encoder)",
+        format!("the encoded video is incomplete (disk full?): {why}; nothing was written"),
+    ))
 }
 
 /// Stylizes the video `input` into `output`: decodes with ffmpeg, stylizes `batch_size` frames
@@ -487,15 +526,15 @@ pub fn stylize_video(
     if opts.batch_size == 0 {
         return Err(Error::InvalidInput("batch size must be at least 1".into()));
     }
-    if same_file(input, output) {
+    if opts.batch_size > MAX_BATCH {
         return Err(Error::InvalidInput(format!(
-            "output {} is the input",
-            output.display()
+            "batch size {} is more than {MAX_BATCH} frames",
+            opts.batch_size
         )));
     }
-    if output.exists() && !opts.overwrite {
-        return Err(Error::OutputExists(output.to_path_buf()));
-    }
+    let mut policy = OutputPolicy::new(opts.overwrite);
+    policy.add_input(input);
+    let reservation = policy.claim(output)?;
     let ext = output
         .extension()
         .map(|e| e.to_string_lossy().to_string())
@@ -509,22 +548,15 @@ pub fn stylize_video(
     let info = probe(input)?;
     let (w, h) = output_size(info.width, info.height, opts.max_size, &opts.pix_fmt);
 
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".wgstyle-")
-        .suffix(&format!(".{ext}"))
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, e))?
-        .into_temp_path();
+    let temp = reservation.temp(&format!(".{ext}"))?;
 
     let mut decoder = Decoder::open_with(input, info.width, info.height, w, h, Some(&info.rate))?;
     let mut dec_child = decoder.child.take().expect("just spawned");
+    output::register_child(dec_child.id());
 
     let mut enc = Command::new("ffmpeg");
-    enc.args(["-hide_banner", "-loglevel", "error", "-y"])
+    // -xerror: stop with a failure status at the first error (e.g. a failed write).
+    enc.args(["-hide_banner", "-loglevel", "error", "-xerror", "-y"])
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24"])
         .args(["-s", &format!("{w}x{h}"), "-framerate", &info.rate])
         .args(["-i", "-"])
@@ -542,7 +574,7 @@ pub fn stylize_video(
     if let Some(a) = &audio {
         enc.args(["-c:a", a]);
     }
-    enc.arg(&*temp)
+    enc.arg(temp.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -550,10 +582,12 @@ pub fn stylize_video(
         Ok(c) => c,
         Err(e) => {
             let _ = dec_child.kill();
+            output::unregister_child(dec_child.id());
             let _ = dec_child.wait();
             return Err(e);
         }
     };
+    output::register_child(enc_child.id());
     let stdin = enc_child.stdin.take().expect("piped");
     let enc_stderr = collect_stderr(&mut enc_child);
 
@@ -567,6 +601,7 @@ pub fn stylize_video(
     let done = AtomicBool::new(false);
 
     let result = std::thread::scope(|scope| {
+        let _stop_watchdog = SetOnDrop(&done);
         // Watchdog: reacts to `cancel` even while the GPU is busy with a batch.
         scope.spawn(|| {
             while !done.load(Ordering::Acquire) {
@@ -590,15 +625,7 @@ pub fn stylize_video(
             start,
             &mut progress,
         );
-        let r = finish(
-            &shared,
-            r,
-            decoder,
-            enc_stderr,
-            cancel,
-            output,
-            opts.overwrite,
-        );
+        let r = finish(&shared, r, decoder, enc_stderr, cancel);
         done.store(true, Ordering::Release);
         r
     });
@@ -635,6 +662,7 @@ fn wait_child(shared: &Mutex<Shared>, which: usize) -> Result<std::process::Exit
                 .try_wait()
                 .map_err(|e| ffmpeg_err("ffmpeg", e.to_string()))?
             {
+                output::unregister_child(c.id());
                 return Ok(st);
             }
         }
@@ -649,8 +677,6 @@ fn finish(
     decoder: Decoder,
     enc_stderr: std::thread::JoinHandle<Vec<u8>>,
     cancel: &AtomicBool,
-    output: &Path,
-    overwrite: bool,
 ) -> Result<u64> {
     if cancel.load(Ordering::Acquire) {
         return Err(Error::Cancelled);
@@ -691,6 +717,14 @@ fn finish(
     if frames == 0 {
         return Err(ffmpeg_err("ffmpeg (decoder)", "the input has no frames"));
     }
+    let temp_path = {
+        let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        match &s.temp {
+            Some(t) if !s.settled => t.path().to_path_buf(),
+            _ => return Err(Error::Cancelled),
+        }
+    };
+    verify_encoded(&temp_path, frames)?;
     let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
     if s.settled || cancel.load(Ordering::Acquire) {
         s.abort();
@@ -700,18 +734,7 @@ fn finish(
     s.encoder = None;
     let temp = s.temp.take().expect("present until settled");
     s.settled = true;
-    let persisted = if overwrite {
-        temp.persist(output)
-    } else {
-        temp.persist_noclobber(output)
-    };
-    persisted.map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::OutputExists(output.to_path_buf())
-        } else {
-            Error::io(output, e.error)
-        }
-    })?;
+    temp.persist()?;
     Ok(frames)
 }
 

@@ -1,7 +1,7 @@
 //! `wgstyle train --style-image STYLE --dataset DIR -o MODEL.safetensors`: trains a fast
 //! style network on the GPU (lengstrom/fast-style-transfer's loss and defaults).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,11 +12,14 @@ use wgstyle::nets::transformer::{Arch, Upsample};
 use wgstyle::nets::vgg::Vgg;
 use wgstyle::ops::pool::Pooling;
 use wgstyle::optimize::image::{resize_longest, upload_preprocessed};
+use wgstyle::output::{FileId, OutputPolicy, Reservation};
 use wgstyle::train::checkpoint::Checkpoint;
 use wgstyle::train::data::{Dataset, Loader, LoaderOptions};
 use wgstyle::train::{TrainOptions, Trainer};
-use wgstyle::weights::safetensors::{save_transform, Precision};
+use wgstyle::weights::safetensors::{transform_bytes_with, Precision};
 use wgstyle::{Context, Stylizer};
+
+use super::floats::{non_negative, positive, positive_f64};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,11 +32,11 @@ pub struct Args {
     /// The trained model (wgstyle safetensors; `--style MODEL` stylizes with it).
     #[arg(short, long)]
     output: PathBuf,
-    #[arg(long, default_value_t = 7.5)]
+    #[arg(long, default_value_t = 7.5, value_parser = non_negative)]
     content_weight: f32,
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, value_parser = non_negative)]
     style_weight: f32,
-    #[arg(long, default_value_t = 200.0)]
+    #[arg(long, default_value_t = 200.0, value_parser = non_negative)]
     tv_weight: f32,
     #[arg(long, default_value = "relu4_2", value_delimiter = ',')]
     content_layers: Vec<String>,
@@ -55,9 +58,9 @@ pub struct Args {
     #[arg(long, conflicts_with = "epochs")]
     iterations: Option<u64>,
     /// Passes over the dataset (instead of --iterations; default 2, as lengstrom).
-    #[arg(long)]
+    #[arg(long, value_parser = positive_f64)]
     epochs: Option<f64>,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = positive)]
     learning_rate: f32,
     /// Save a checkpoint (and a --test-image sample) every N iterations.
     #[arg(long, default_value_t = 1000)]
@@ -85,8 +88,8 @@ pub struct Args {
     /// Threads decoding and cropping photos (default: the CPU count).
     #[arg(long)]
     workers: Option<usize>,
-    /// Replace an existing OUTPUT.
-    #[arg(long)]
+    /// Replace existing outputs (OUTPUT, the checkpoint, samples, --log-json); never an input.
+    #[arg(short, long)]
     force: bool,
     /// VGG19: a tfjs model directory or a wgstyle .safetensors file.
     #[arg(long)]
@@ -128,19 +131,96 @@ fn options(a: &Args) -> Result<TrainOptions> {
     })
 }
 
-fn sample(ctx: &Context, trainer: &Trainer, photo: &image::RgbImage, out: &Path) -> Result<()> {
+fn sample(
+    ctx: &Context,
+    trainer: &Trainer,
+    photo: &image::RgbImage,
+    out: &mut Reservation,
+) -> Result<()> {
     let s = Stylizer::new(ctx, &trainer.weights()?)?;
     let img = s.stylize(photo)?;
     let mut bytes = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bytes, image::ImageFormat::Jpeg)?;
-    wgstyle::fsutil::write_bytes_atomic(out, true, bytes.get_ref())?;
+    out.write_bytes(bytes.get_ref())?;
     Ok(())
 }
 
-pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
-    if a.output.exists() && !a.force {
-        bail!("{} exists (use --force to replace it)", a.output.display());
+/// Every file the run writes, claimed before any GPU work under one policy.
+struct Outputs {
+    model: Reservation,
+    checkpoint: Reservation,
+    samples: std::collections::HashMap<u64, Reservation>,
+    log: Option<wgstyle::output::TempOutput>,
+}
+
+/// The iterations at which a checkpoint (and a sample) is saved, from `first` up to `total`.
+fn checkpoint_iterations(first: u64, total: u64, every: u64) -> Vec<u64> {
+    let mut its: Vec<u64> = if every > 0 {
+        (first.div_ceil(every).max(1) * every..=total)
+            .step_by(every.min(usize::MAX as u64) as usize)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if total >= first && its.last() != Some(&total) {
+        its.push(total);
     }
+    its
+}
+
+fn claim_outputs(a: &Args, dataset: &Dataset, ckpt_path: &Path, its: &[u64]) -> Result<Outputs> {
+    let mut inputs = OutputPolicy::new(a.force);
+    inputs.add_input(&a.style_image);
+    inputs.add_inputs(dataset.files().iter().map(PathBuf::as_path));
+    for p in [&a.test_image, &a.vgg, &a.weights_dir]
+        .into_iter()
+        .flatten()
+    {
+        inputs.add_input(p);
+    }
+    let resume_id = a.resume.as_deref().and_then(FileId::of);
+    // The checkpoint resumed from is updated in place: the point of --resume.
+    let checkpoint = if resume_id.is_some() && FileId::of(ckpt_path) == resume_id {
+        OutputPolicy::new(true).claim(ckpt_path)?
+    } else {
+        if let Some(r) = &a.resume {
+            inputs.add_input(r);
+        }
+        inputs.claim(ckpt_path)?
+    };
+    if let Some(r) = &a.resume {
+        inputs.add_input(r);
+    }
+    let model = inputs.claim(&a.output)?;
+    let mut samples = std::collections::HashMap::new();
+    if a.test_image.is_some() {
+        for &i in its {
+            let p = with_suffix(&a.output, &format!(".sample-{i:06}"), "jpg");
+            samples.insert(i, inputs.claim(&p)?);
+        }
+    }
+    let log = match &a.log_json {
+        // A resumed run appends to its log: the old lines are copied into the new file.
+        Some(p) if a.resume.is_some() && p.is_file() => {
+            let mut t = OutputPolicy::new(true).claim(p)?.temp(".tmp")?;
+            let old = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            t.file_mut()
+                .write_all(&old)
+                .with_context(|| format!("copying {}", p.display()))?;
+            Some(t)
+        }
+        Some(p) => Some(inputs.claim(p)?.temp(".tmp")?),
+        None => None,
+    };
+    Ok(Outputs {
+        model,
+        checkpoint,
+        samples,
+        log,
+    })
+}
+
+pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     let resumed = match &a.resume {
         Some(p) => Some(Checkpoint::load(p)?),
         None => None,
@@ -157,6 +237,13 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         (Some(n), _) => n,
         (None, e) => (e.unwrap_or(2.0) * per_epoch as f64).ceil() as u64,
     };
+    let ckpt_path = a
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| with_suffix(&a.output, ".ckpt", "safetensors"));
+    let first = resumed.as_ref().map_or(0, |c| c.iteration) + 1;
+    let its = checkpoint_iterations(first, total, a.checkpoint_every);
+    let mut outputs = claim_outputs(&a, &dataset, &ckpt_path, &its)?;
     let vgg_path = wgstyle::weights::vgg::find_vgg19(a.vgg.as_deref(), a.weights_dir.as_deref())?;
     let vgg_w = wgstyle::weights::load_vgg19(&vgg_path)?;
     let style_img = image::open(&a.style_image)
@@ -182,10 +269,6 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         Some(ck) => Trainer::resume(&ctx, &vgg, &style, ck)?,
         None => Trainer::new(&ctx, &vgg, &style, opts.clone())?,
     };
-    let ckpt_path = a
-        .checkpoint
-        .clone()
-        .unwrap_or_else(|| with_suffix(&a.output, ".ckpt", "safetensors"));
     let workers = a
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -200,18 +283,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         },
         trainer.iteration(),
     );
-    let mut log = match &a.log_json {
-        Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(a.resume.is_some())
-                .write(true)
-                .truncate(a.resume.is_none())
-                .open(p)
-                .with_context(|| format!("opening {}", p.display()))?,
-        ),
-        None => None,
-    };
+    let mut log = outputs.log.take();
     eprintln!(
         "training on {} photos ({} per iteration, {}x{} crops), {} on {}; iterations {}..{total}",
         dataset.len(),
@@ -226,7 +298,11 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         ctx.adapter_info().name,
         trainer.iteration() + 1,
     );
-    let bar = ProgressBar::new(total);
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed}<{eta} {wide_msg}")
             .expect("valid template"),
@@ -253,7 +329,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
                 "total": l.total, "images_per_s": ips, "seconds": secs,
                 "data_wait_s": wait, "gpu_busy": st.gpu_seconds / secs,
             });
-            writeln!(f, "{line}").context("writing the JSON log")?;
+            writeln!(f.file_mut(), "{line}").context("writing the JSON log")?;
         }
         bar.set_position(st.iteration);
         bar.set_message(format!(
@@ -270,10 +346,12 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         let at_checkpoint =
             a.checkpoint_every > 0 && st.iteration.is_multiple_of(a.checkpoint_every);
         if at_checkpoint || st.iteration == total {
-            trainer.checkpoint()?.save(&ckpt_path)?;
-            if let Some(photo) = &test_photo {
-                let p = with_suffix(&a.output, &format!(".sample-{:06}", st.iteration), "jpg");
-                sample(&ctx, &trainer, photo, &p)?;
+            outputs
+                .checkpoint
+                .write_bytes(&trainer.checkpoint()?.to_bytes()?)?;
+            if let (Some(photo), Some(out)) = (&test_photo, outputs.samples.get_mut(&st.iteration))
+            {
+                sample(&ctx, &trainer, photo, out)?;
             }
         }
     }
@@ -285,18 +363,21 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         .to_string_lossy();
     let iterations = trainer.iteration().to_string();
     let options_json = serde_json::to_string(trainer.options())?;
-    save_transform(
+    let model = transform_bytes_with(
         &trainer.weights()?,
-        &a.output,
         Precision::F32,
-        a.force,
         &[
             ("wgstyle.source", "wgstyle train"),
             ("wgstyle.style_image", &style_name),
             ("wgstyle.train.iterations", &iterations),
             ("wgstyle.train.options", &options_json),
         ],
+        &[],
     )?;
+    outputs.model.write_bytes(&model)?;
+    if let Some(log) = log {
+        log.persist()?;
+    }
     eprintln!(
         "wrote {} (checkpoint {})",
         a.output.display(),
