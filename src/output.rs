@@ -142,7 +142,8 @@ impl OutputPolicy {
             if let Some(id) = FileId::of(path) {
                 if let Some((_, input)) = self.inputs.iter().find(|(i, _)| *i == id) {
                     return Err(Error::InvalidInput(format!(
-                        "output {} is the input {} of this run; it is never overwritten",
+                        "output {} would overwrite the input {} of this run (inputs are \
+                         never overwritten)",
                         path.display(),
                         input.display()
                     )));
@@ -302,7 +303,7 @@ mod tests {
         let dotdot = dir.path().join("nope/../a.png");
         for out in [&a, &link, &dotdot] {
             let e = p.claim(out).unwrap_err();
-            assert!(e.to_string().contains("is the input"), "{e}");
+            assert!(e.to_string().contains("overwrite the input"), "{e}");
         }
         assert_eq!(std::fs::read(&a).unwrap(), b"input");
         let other = dir.path().join("b.png");

@@ -155,8 +155,8 @@ fn claim_outputs(a: &Args) -> Result<Outputs> {
     for p in [&a.vgg, &a.weights_dir].into_iter().flatten() {
         policy.add_input(p);
     }
-    image_format(&a.output)?;
     let image = policy.claim(&a.output)?;
+    image_format(&a.output)?;
     let mut saves = std::collections::HashMap::new();
     if a.save_every > 0 {
         for i in (a.save_every..a.iterations).step_by(a.save_every) {
