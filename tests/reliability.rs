@@ -107,6 +107,10 @@ fn full_disk_video_fails_and_keeps_the_old_output() {
     let first = run(&mut cmd);
     assert!(first.status.success(), "{}", stderr(&first));
     let good = std::fs::read(&out).unwrap();
+    // Outputs get the usual permissions (video outputs were 0600).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
     // Fill the disk to 8 KiB free.
     let fill = free_bytes(&m.0).saturating_sub(8 << 10);
     std::fs::write(m.0.join("filler"), vec![0u8; fill as usize]).unwrap();
@@ -260,6 +264,11 @@ fn absurd_sizes_are_refused_without_panic() {
     let out = run(c.args(["--style", "x", "a.mp4"]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--batch-size"));
+    let mut c = bin(root);
+    c.current_dir(root)
+        .args(["train", "--style-image", "a.png", "--dataset", "."]);
+    let out = run(c.args(["-o", "m.st", "--batch-size", "18446744073709551615"]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let mut c = bin(root);
     c.current_dir(root)
         .args(["optimize", "a.png", "--style-image", "a.png"]);

@@ -21,7 +21,11 @@ impl log::Log for Logger {
         // The same warning (e.g. an unwritable autotune cache) is printed once.
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if seen.insert(text.clone()) {
-            eprintln!("{}: {text}", r.level().as_str().to_ascii_lowercase());
+            let level = match r.level() {
+                log::Level::Warn => "warning".to_string(),
+                l => l.as_str().to_ascii_lowercase(),
+            };
+            eprintln!("{level}: {text}");
         }
     }
 

@@ -137,6 +137,9 @@ fn intermediate(out: &Path, i: usize) -> PathBuf {
     out.with_file_name(format!("{stem}_{i}.{ext}"))
 }
 
+/// The most `--save-every` images one run writes.
+const MAX_SAVES: usize = 10_000;
+
 /// Every file this run writes, claimed (and so validated) before any GPU work: the image,
 /// the `--save-every` images and the JSON log.
 struct Outputs {
@@ -158,6 +161,13 @@ fn claim_outputs(a: &Args) -> Result<Outputs> {
     let image = policy.claim(&a.output)?;
     image_format(&a.output)?;
     let mut saves = std::collections::HashMap::new();
+    if a.save_every > 0 && a.iterations / a.save_every > MAX_SAVES {
+        bail!(
+            "--save-every {} writes {} images; at most {MAX_SAVES}",
+            a.save_every,
+            a.iterations / a.save_every
+        );
+    }
     if a.save_every > 0 {
         for i in (a.save_every..a.iterations).step_by(a.save_every) {
             saves.insert(i, policy.claim(&intermediate(&a.output, i))?);

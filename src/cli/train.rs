@@ -46,14 +46,15 @@ pub struct Args {
         value_delimiter = ','
     )]
     style_layers: Vec<String>,
-    /// Side of the square training crops (a multiple of 4).
-    #[arg(long, default_value_t = 256)]
+    /// Side of the square training crops (a multiple of 4, at most 16384).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(4..=16384))]
     image_size: u32,
-    /// Longest side of the style image (default: its own size).
-    #[arg(long)]
+    /// Longest side of the style image (default: its own size; at most 65535).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..=65535))]
     style_size: Option<u32>,
-    #[arg(long, default_value_t = 4)]
-    batch_size: usize,
+    /// Photos per iteration (1 to 1024).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    batch_size: u32,
     /// Iterations in all (a resumed run continues up to this count).
     #[arg(long, conflicts_with = "epochs")]
     iterations: Option<u64>,
@@ -99,6 +100,9 @@ pub struct Args {
     weights_dir: Option<PathBuf>,
 }
 
+/// The most `--test-image` samples one run writes.
+const MAX_SAMPLES: u64 = 10_000;
+
 fn with_suffix(p: &Path, suffix: &str, ext: &str) -> PathBuf {
     let stem = p.file_stem().unwrap_or_default().to_string_lossy();
     p.with_file_name(format!("{stem}{suffix}.{ext}"))
@@ -120,7 +124,7 @@ fn options(a: &Args) -> Result<TrainOptions> {
         content_layers: a.content_layers.clone(),
         style_layers: a.style_layers.clone(),
         image_size: a.image_size,
-        batch_size: a.batch_size,
+        batch_size: a.batch_size as usize,
         learning_rate: a.learning_rate,
         seed: a.seed,
         arch: Arch {
@@ -242,7 +246,20 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         .clone()
         .unwrap_or_else(|| with_suffix(&a.output, ".ckpt", "safetensors"));
     let first = resumed.as_ref().map_or(0, |c| c.iteration) + 1;
-    let its = checkpoint_iterations(first, total, a.checkpoint_every);
+    // Samples are claimed up front, one per checkpoint: a bounded number of them.
+    let its = if a.test_image.is_some() {
+        let n = (total.saturating_sub(first) + 1) / a.checkpoint_every.max(1);
+        if n > MAX_SAMPLES {
+            bail!(
+                "--test-image with --checkpoint-every {} writes {n} samples; at most \
+                 {MAX_SAMPLES} (raise --checkpoint-every)",
+                a.checkpoint_every
+            );
+        }
+        checkpoint_iterations(first, total, a.checkpoint_every)
+    } else {
+        Vec::new()
+    };
     let mut outputs = claim_outputs(&a, &dataset, &ckpt_path, &its)?;
     let vgg_path = wgstyle::weights::vgg::find_vgg19(a.vgg.as_deref(), a.weights_dir.as_deref())?;
     let vgg_w = wgstyle::weights::load_vgg19(&vgg_path)?;
@@ -250,7 +267,14 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         .with_context(|| format!("reading {}", a.style_image.display()))?
         .to_rgb8();
     let style_img = match a.style_size {
-        Some(s) => resize_longest(&style_img, s),
+        Some(s) => {
+            let (w, h) = style_img.dimensions();
+            let k = s as f64 / w.max(h) as f64;
+            let (tw, th) = ((w as f64 * k).round() as u32, (h as f64 * k).round() as u32);
+            wgstyle::image_io::check_resize(w, h, tw.max(1), th.max(1))
+                .map_err(anyhow::Error::msg)?;
+            resize_longest(&style_img, s)
+        }
         None => style_img,
     };
     let test_photo = match &a.test_image {
