@@ -6,6 +6,8 @@
 //! Filesystem cases mount a tmpfs (or a bind mount): where mounting is not permitted they are
 //! skipped with a message, except under `CI=true`, where that fails the test.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

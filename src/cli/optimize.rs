@@ -304,7 +304,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         progress(i, n, l);
         if let Some(out) = outputs.saves.get_mut(&i) {
             save(&ctx, &x, &content_rgb, &a, out)
-                .map_err(|e| wgstyle::Error::InvalidInput(format!("{e:#}")))?;
+                .map_err(|e| wgstyle::Error::InvalidInput(super::log::chain(&e)))?;
         }
         Ok(true)
     };

@@ -185,7 +185,7 @@ impl State<'_> {
                     }
                     self.bar.inc(1);
                 }
-                Err(e) => self.fail(&l.job, &format!("{e:#}")),
+                Err(e) => self.fail(&l.job, &super::log::chain(&e)),
             }
         }
     }
