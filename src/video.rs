@@ -11,9 +11,9 @@
 //! row) before stylizing; nothing is scaled or padded. `max_size` scales the frames down (before
 //! stylizing) so that the longer side is at most that many pixels, to even dimensions.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,34 +24,13 @@ use crate::error::{Error, Result};
 use crate::output::{self, OutputPolicy, TempOutput};
 use crate::stylize::Stylizer;
 
-/// What `ffprobe` says about a video file.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VideoInfo {
-    /// Frame width in pixels.
-    pub width: u32,
-    /// Frame height in pixels.
-    pub height: u32,
-    /// Frame rate as ffmpeg writes it, e.g. `"30000/1001"` (the stream's `r_frame_rate`, or
-    /// `avg_frame_rate` when that is unknown).
-    pub rate: String,
-    /// The frame rate as a number.
-    pub fps: f64,
-    /// Number of frames: the stream's `nb_frames`, else duration × frame rate (an estimate).
-    pub frames: Option<u64>,
-    /// Duration in seconds, when known.
-    pub duration: Option<f64>,
-    /// The video codec's name (e.g. `h264`).
-    pub codec: String,
-    /// The first audio stream's codec, when the file has audio.
-    pub audio_codec: Option<String>,
-}
+mod decoder;
+mod probe;
 
-impl VideoInfo {
-    /// Whether the file has an audio stream.
-    pub fn has_audio(&self) -> bool {
-        self.audio_codec.is_some()
-    }
-}
+use decoder::collect_stderr;
+pub use decoder::{decode_all, Decoder};
+use probe::verify_encoded;
+pub use probe::{output_size, parse_probe, parse_rate, probe, VideoInfo};
 
 /// Options for [`stylize_video`].
 #[derive(Clone, Debug)]
@@ -149,251 +128,6 @@ fn tail(stderr: &[u8]) -> String {
     lines[lines.len().saturating_sub(6)..].join("\n")
 }
 
-/// Parses `"num/den"` (or a plain number) into frames per second; `None` for `0/0` and junk.
-pub fn parse_rate(r: &str) -> Option<f64> {
-    let v = match r.split_once('/') {
-        Some((n, d)) => n.trim().parse::<f64>().ok()? / d.trim().parse::<f64>().ok()?,
-        None => r.trim().parse().ok()?,
-    };
-    (v.is_finite() && v > 0.0).then_some(v)
-}
-
-/// Runs `ffprobe` on `path`.
-pub fn probe(path: &Path) -> Result<VideoInfo> {
-    if !path.is_file() {
-        return Err(Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        ));
-    }
-    let out = spawn(
-        Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-print_format",
-                "json",
-                "-show_streams",
-                "-show_format",
-            ])
-            .arg(path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-        "ffprobe",
-    )?
-    .wait_with_output()
-    .map_err(|e| ffmpeg_err("ffprobe", e.to_string()))?;
-    if !out.status.success() {
-        return Err(ffmpeg_err(
-            "ffprobe",
-            format!("{}: {}", path.display(), tail(&out.stderr)),
-        ));
-    }
-    parse_probe(&out.stdout)
-        .map_err(|msg| ffmpeg_err("ffprobe", format!("{}: {msg}", path.display())))
-}
-
-/// Parses `ffprobe -print_format json -show_streams -show_format` output.
-pub fn parse_probe(json: &[u8]) -> std::result::Result<VideoInfo, String> {
-    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-    let streams = v["streams"].as_array().cloned().unwrap_or_default();
-    let video = streams
-        .iter()
-        .find(|s| s["codec_type"] == "video" && s["disposition"]["attached_pic"] != 1)
-        .ok_or("no video stream")?;
-    let num = |x: &serde_json::Value| -> Option<f64> {
-        x.as_f64()
-            .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
-    };
-    let width = video["width"]
-        .as_u64()
-        .ok_or("video stream without width")? as u32;
-    let height = video["height"]
-        .as_u64()
-        .ok_or("video stream without height")? as u32;
-    let rate = [&video["r_frame_rate"], &video["avg_frame_rate"]]
-        .into_iter()
-        .filter_map(|r| r.as_str())
-        .find(|r| parse_rate(r).is_some())
-        .ok_or("unknown frame rate")?
-        .to_string();
-    let fps = parse_rate(&rate).expect("checked");
-    let duration = num(&video["duration"]).or_else(|| num(&v["format"]["duration"]));
-    let frames = num(&video["nb_frames"])
-        .filter(|&n| n > 0.0)
-        .map(|n| n as u64)
-        .or_else(|| duration.map(|d| (d * fps).round() as u64));
-    let audio_codec = streams
-        .iter()
-        .find(|s| s["codec_type"] == "audio")
-        .map(|s| s["codec_name"].as_str().unwrap_or("unknown").to_string());
-    Ok(VideoInfo {
-        width,
-        height,
-        rate,
-        fps,
-        frames,
-        duration,
-        codec: video["codec_name"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_string(),
-        audio_codec,
-    })
-}
-
-/// Whether `pix_fmt` subsamples chroma (and so needs even dimensions).
-fn subsampled(pix_fmt: &str) -> bool {
-    ["420", "422", "411", "410", "440", "nv1", "nv2", "nv4"]
-        .iter()
-        .any(|p| pix_fmt.contains(p))
-}
-
-/// The frame size [`stylize_video`] produces for a `width × height` input: scaled down to
-/// `max_size` (longer side) if given, then made even when `pix_fmt` subsamples chroma.
-pub fn output_size(width: u32, height: u32, max_size: Option<u32>, pix_fmt: &str) -> (u32, u32) {
-    let even = subsampled(pix_fmt);
-    let (mut w, mut h) = (width, height);
-    if let Some(m) = max_size {
-        let long = w.max(h);
-        if long > m && m > 0 {
-            let s = m as f64 / long as f64;
-            w = ((w as f64 * s).round() as u32).max(1);
-            h = ((h as f64 * s).round() as u32).max(1);
-        }
-    }
-    if even {
-        w = (w & !1).max(2);
-        h = (h & !1).max(2);
-    }
-    (w, h)
-}
-
-/// Reads raw RGB24 frames from an `ffmpeg` subprocess.
-pub struct Decoder {
-    child: Option<Child>,
-    stdout: ChildStdout,
-    stderr: std::thread::JoinHandle<Vec<u8>>,
-    width: u32,
-    height: u32,
-}
-
-fn collect_stderr(child: &mut Child) -> std::thread::JoinHandle<Vec<u8>> {
-    let mut err = child.stderr.take().expect("piped");
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    })
-}
-
-impl Decoder {
-    /// Decodes `path` at its own size.
-    pub fn open(path: &Path) -> Result<Self> {
-        let info = probe(path)?;
-        Self::open_with(path, info.width, info.height, info.width, info.height, None)
-    }
-
-    /// Decodes `path` (of size `in_w × in_h`) to `width × height` frames: cropped (top left)
-    /// when only a row or column less, scaled otherwise; `rate` forces a constant frame rate.
-    pub fn open_with(
-        path: &Path,
-        in_w: u32,
-        in_h: u32,
-        width: u32,
-        height: u32,
-        rate: Option<&str>,
-    ) -> Result<Self> {
-        let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i"])
-            .arg(path)
-            .args(["-map", "0:v:0", "-an", "-sn", "-dn"]);
-        if (width, height) != (in_w, in_h) {
-            let filter =
-                if width <= in_w && height <= in_h && in_w - width <= 1 && in_h - height <= 1 {
-                    format!("crop={width}:{height}:0:0")
-                } else {
-                    format!("scale={width}:{height}:flags=area")
-                };
-            cmd.args(["-vf", &filter]);
-        }
-        if let Some(r) = rate {
-            cmd.args(["-r", r]);
-        }
-        cmd.args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = spawn(&mut cmd, "ffmpeg")?;
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = collect_stderr(&mut child);
-        Ok(Decoder {
-            child: Some(child),
-            stdout,
-            stderr,
-            width,
-            height,
-        })
-    }
-
-    /// The next frame, or `None` at the end of the stream.
-    pub fn read_frame(&mut self) -> Result<Option<RgbImage>> {
-        let mut buf = vec![0u8; self.width as usize * self.height as usize * 3];
-        let mut got = 0;
-        while got < buf.len() {
-            match self.stdout.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ffmpeg_err("ffmpeg (decoder)", e.to_string())),
-            }
-        }
-        if got == 0 {
-            return Ok(None);
-        }
-        if got < buf.len() {
-            return Err(ffmpeg_err(
-                "ffmpeg (decoder)",
-                format!("truncated frame: {got} of {} bytes", buf.len()),
-            ));
-        }
-        Ok(Some(
-            RgbImage::from_raw(self.width, self.height, buf).expect("size"),
-        ))
-    }
-
-    /// Waits for ffmpeg to exit; an error if it failed.
-    pub fn finish(self) -> Result<()> {
-        let status = match self.child {
-            Some(mut c) => Some(
-                c.wait()
-                    .map_err(|e| ffmpeg_err("ffmpeg (decoder)", e.to_string()))?,
-            ),
-            None => None,
-        };
-        let err = self.stderr.join().unwrap_or_default();
-        if let Some(status) = status.filter(|s| !s.success()) {
-            return Err(ffmpeg_err(
-                "ffmpeg (decoder)",
-                format!("{status}: {}", tail(&err)),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// All frames of a (small) video at its own size.
-pub fn decode_all(path: &Path) -> Result<Vec<RgbImage>> {
-    let mut d = Decoder::open(path)?;
-    let mut frames = Vec::new();
-    while let Some(f) = d.read_frame()? {
-        frames.push(f);
-    }
-    d.finish()?;
-    Ok(frames)
-}
-
 /// The audio encoder for `output`: the caller's choice, else copy when the container takes the
 /// input's codec, else the container's usual codec.
 fn audio_codec(opts: &VideoOptions, input_audio: &str, output: &Path) -> String {
@@ -470,38 +204,6 @@ impl Drop for SetOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Release);
     }
-}
-
-/// Checks what the encoder wrote before it is renamed into place: ffprobe must read it and
-/// count `frames` video frames (ffmpeg can exit 0 although writing the file failed, e.g. on
-/// a full disk).
-fn verify_encoded(path: &Path, frames: u64) -> Result<()> {
-    let out = spawn(
-        Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
-            .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-            .arg(path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-        "ffprobe",
-    )?
-    .wait_with_output()
-    .map_err(|e| ffmpeg_err("ffprobe", e.to_string()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let counted: Option<u64> = text.trim().trim_end_matches(',').parse().ok();
-    if out.status.success() && counted == Some(frames) {
-        return Ok(());
-    }
-    let why = if out.status.success() {
-        format!("it holds {} of the {frames} frames", text.trim())
-    } else {
-        format!("it cannot be read back ({})", tail(&out.stderr))
-    };
-    Err(ffmpeg_err(
-        "ffmpeg (encoder)",
-        format!("the encoded video is incomplete (disk full?): {why}; nothing was written"),
-    ))
 }
 
 /// Stylizes the video `input` into `output`: decodes with ffmpeg, stylizes `batch_size` frames
