@@ -318,6 +318,25 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_appears_after_the_claim_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("late.png");
+        let mut r = OutputPolicy::new(false).claim(&out).unwrap();
+        std::fs::write(&out, b"someone else's").unwrap();
+        assert!(matches!(
+            r.write_bytes(b"ours"),
+            Err(Error::OutputExists(_))
+        ));
+        assert_eq!(std::fs::read(&out).unwrap(), b"someone else's");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // With force the claimed output is replaced, and may be rewritten (checkpoints).
+        let mut r = OutputPolicy::new(true).claim(&out).unwrap();
+        r.write_bytes(b"one").unwrap();
+        r.write_bytes(b"two").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"two");
+    }
+
+    #[test]
     fn failed_write_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("sub/out.bin");
