@@ -8,7 +8,7 @@ fn main() {
     cli::log::install();
     // A signal removes the temporary file being written (outputs appear only complete).
     wgstyle::output::install_signal_cleanup(Some(
-        "interrupted: the file being written was removed\n",
+        "interrupted: temporary files removed, no partial output left\n",
     ));
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(msg) = cli::misspelt_command(&args) {

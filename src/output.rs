@@ -32,8 +32,8 @@ use crate::error::{Error, Result};
 mod signals;
 
 pub use signals::{
-    install_signal_cleanup, interrupt_flag, interrupted, register_child, unregister_child,
-    Cooperate,
+    install_signal_cleanup, interrupt_flag, interrupted, register_child, register_temp,
+    unregister_child, unregister_temp, Cooperate,
 };
 
 /// The identity of a file: device and inode (elsewhere than Unix: the canonical path).

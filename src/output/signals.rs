@@ -57,6 +57,19 @@ impl Drop for Cooperate {
     }
 }
 
+/// Registers a temporary file or directory made elsewhere (e.g. a download folder), to be
+/// removed (directories recursively) if a signal interrupts the process.
+pub fn register_temp(path: &Path) {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    temps().push(path);
+}
+
+/// Forgets a path registered with [`register_temp`] (once it is removed or kept on purpose).
+pub fn unregister_temp(path: &Path) {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    temps().retain(|p| *p != path);
+}
+
 /// Kills child process `pid` (SIGKILL) if a signal interrupts the process.
 pub fn register_child(pid: u32) {
     CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
@@ -219,7 +232,11 @@ mod unix {
                 let mut reg = temps();
                 INTERRUPTED.store(true, Ordering::Release);
                 for p in reg.drain(..) {
-                    let _ = std::fs::remove_file(p);
+                    if p.is_dir() {
+                        let _ = std::fs::remove_dir_all(p);
+                    } else {
+                        let _ = std::fs::remove_file(p);
+                    }
                 }
             }
             for pid in CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).iter() {
