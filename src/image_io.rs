@@ -151,6 +151,46 @@ pub fn check_encodable(format: ImageFormat, w: u32, h: u32) -> std::result::Resu
     }
 }
 
+/// Checks, before any work is done, that wgstyle can write its images in `format`: a 2×2
+/// picture (with and without alpha) is encoded in memory.
+pub fn check_format_writes(format: ImageFormat) -> std::result::Result<(), String> {
+    if !format.writing_enabled() {
+        return Err(format!("wgstyle cannot write {format:?} images"));
+    }
+    let rgb = RgbImage::from_pixel(2, 2, image::Rgb([10, 200, 30]));
+    let plain = Picture {
+        rgb: rgb.clone(),
+        alpha: None,
+    };
+    let with_alpha = Picture {
+        rgb,
+        alpha: Some(GrayImage::from_pixel(2, 2, image::Luma([128]))),
+    };
+    for pic in [plain, with_alpha] {
+        write(&pic, format, &mut Cursor::new(Vec::new()))
+            .map_err(|e| format!("cannot write {format:?} images: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Checks that resizing a `w × h` image to `tw × th` (and stylizing it) fits in host
+/// memory, before anything is allocated: a stylized copy, the resize's float intermediate
+/// and the encoder's copy.
+pub fn check_resize(w: u32, h: u32, tw: u32, th: u32) -> std::result::Result<(), String> {
+    let avail = host_memory_available().unwrap_or(DEFAULT_DECODE_LIMIT);
+    let (w, h, tw, th) = (w as u128, h as u128, tw as u128, th as u128);
+    let need = tw * th * 3 * 4 + tw * h.max(th) * 3 * 4;
+    if tw > u32::MAX as u128 / 4 || th > u32::MAX as u128 / 4 || need > avail as u128 {
+        return Err(format!(
+            "a {tw}x{th} result (from {w}x{h}) needs about {} MiB of memory, more than the {} \
+             MiB available; choose a smaller scale or size",
+            need >> 20,
+            avail >> 20
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a JPEG stream has an end-of-image marker (`FF D9`) after its last start-of-scan
 /// (`FF DA`); entropy-coded data cannot contain `FF D9`, so a truncated file has none.
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
@@ -178,7 +218,8 @@ pub fn target_size(w: u32, h: u32, max_size: Option<u32>, scale: Option<f32>) ->
             fh *= k;
         }
     }
-    let side = |v: f64| (v.round() as u32).max(1);
+    // Saturating: an absurd scale gives u32::MAX, which `check_resize` refuses.
+    let side = |v: f64| (v.round().min(u32::MAX as f64) as u32).max(1);
     (side(fw), side(fh))
 }
 
@@ -234,13 +275,22 @@ pub fn write(
         Png | WebP | Bmp | Tiff | Tga | Pnm | Qoi => {
             image::write_buffer_with_format(out, bytes, w, h, color, format)
         }
-        // The others (e.g. Farbfeld, OpenEXR) convert through a `DynamicImage` copy.
+        // The others convert through a `DynamicImage` copy, in the pixel type the encoder
+        // takes (OpenEXR and Radiance HDR store floats, Farbfeld 16-bit RGBA).
         _ => {
             let img = match color {
                 ExtendedColorType::Rgba8 => DynamicImage::ImageRgba8(
                     image::RgbaImage::from_raw(w, h, bytes.to_vec()).expect("sizes match"),
                 ),
                 _ => DynamicImage::ImageRgb8(pic.rgb.clone()),
+            };
+            let img = match format {
+                OpenExr if color == ExtendedColorType::Rgba8 => {
+                    DynamicImage::ImageRgba32F(img.to_rgba32f())
+                }
+                OpenExr | Hdr => DynamicImage::ImageRgb32F(img.to_rgb32f()),
+                Farbfeld => DynamicImage::ImageRgba16(img.to_rgba16()),
+                _ => img,
             };
             img.write_to(out, format)
         }
@@ -266,6 +316,18 @@ mod tests {
         assert_eq!(target_size(640, 480, None, Some(0.5)), (320, 240));
         assert_eq!(target_size(640, 480, Some(100), Some(2.0)), (100, 75));
         assert_eq!(target_size(3, 1000, Some(10), None), (1, 10));
+    }
+
+    #[test]
+    fn every_writable_output_format_encodes() {
+        for f in [
+            "a.png", "a.jpg", "a.exr", "a.hdr", "a.ff", "a.webp", "a.tif", "a.bmp",
+        ] {
+            let format = output_format(Path::new(f)).unwrap();
+            assert_eq!(check_format_writes(format), Ok(()), "{f}");
+        }
+        assert!(check_resize(100, 100, 100_000_000, 100_000_000).is_err());
+        assert!(check_resize(100, 100, 200, 200).is_ok());
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod image_io;
 pub mod nets;
 pub mod ops;
 pub mod optimize;
+pub mod output;
 pub mod rng;
 pub mod stylize;
 pub mod tiled;

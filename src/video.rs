@@ -11,9 +11,9 @@
 //! row) before stylizing; nothing is scaled or padded. `max_size` scales the frames down (before
 //! stylizing) so that the longer side is at most that many pixels, to even dimensions.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,36 +21,16 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 
 use crate::error::{Error, Result};
+use crate::output::{self, OutputPolicy, TempOutput};
 use crate::stylize::Stylizer;
 
-/// What `ffprobe` says about a video file.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VideoInfo {
-    /// Frame width in pixels.
-    pub width: u32,
-    /// Frame height in pixels.
-    pub height: u32,
-    /// Frame rate as ffmpeg writes it, e.g. `"30000/1001"` (the stream's `r_frame_rate`, or
-    /// `avg_frame_rate` when that is unknown).
-    pub rate: String,
-    /// The frame rate as a number.
-    pub fps: f64,
-    /// Number of frames: the stream's `nb_frames`, else duration × frame rate (an estimate).
-    pub frames: Option<u64>,
-    /// Duration in seconds, when known.
-    pub duration: Option<f64>,
-    /// The video codec's name (e.g. `h264`).
-    pub codec: String,
-    /// The first audio stream's codec, when the file has audio.
-    pub audio_codec: Option<String>,
-}
+mod decoder;
+mod probe;
 
-impl VideoInfo {
-    /// Whether the file has an audio stream.
-    pub fn has_audio(&self) -> bool {
-        self.audio_codec.is_some()
-    }
-}
+use decoder::collect_stderr;
+pub use decoder::{decode_all, Decoder};
+use probe::verify_encoded;
+pub use probe::{output_size, parse_probe, parse_rate, probe, VideoInfo};
 
 /// Options for [`stylize_video`].
 #[derive(Clone, Debug)]
@@ -148,251 +128,6 @@ fn tail(stderr: &[u8]) -> String {
     lines[lines.len().saturating_sub(6)..].join("\n")
 }
 
-/// Parses `"num/den"` (or a plain number) into frames per second; `None` for `0/0` and junk.
-pub fn parse_rate(r: &str) -> Option<f64> {
-    let v = match r.split_once('/') {
-        Some((n, d)) => n.trim().parse::<f64>().ok()? / d.trim().parse::<f64>().ok()?,
-        None => r.trim().parse().ok()?,
-    };
-    (v.is_finite() && v > 0.0).then_some(v)
-}
-
-/// Runs `ffprobe` on `path`.
-pub fn probe(path: &Path) -> Result<VideoInfo> {
-    if !path.is_file() {
-        return Err(Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        ));
-    }
-    let out = spawn(
-        Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-print_format",
-                "json",
-                "-show_streams",
-                "-show_format",
-            ])
-            .arg(path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-        "ffprobe",
-    )?
-    .wait_with_output()
-    .map_err(|e| ffmpeg_err("ffprobe", e.to_string()))?;
-    if !out.status.success() {
-        return Err(ffmpeg_err(
-            "ffprobe",
-            format!("{}: {}", path.display(), tail(&out.stderr)),
-        ));
-    }
-    parse_probe(&out.stdout)
-        .map_err(|msg| ffmpeg_err("ffprobe", format!("{}: {msg}", path.display())))
-}
-
-/// Parses `ffprobe -print_format json -show_streams -show_format` output.
-pub fn parse_probe(json: &[u8]) -> std::result::Result<VideoInfo, String> {
-    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-    let streams = v["streams"].as_array().cloned().unwrap_or_default();
-    let video = streams
-        .iter()
-        .find(|s| s["codec_type"] == "video" && s["disposition"]["attached_pic"] != 1)
-        .ok_or("no video stream")?;
-    let num = |x: &serde_json::Value| -> Option<f64> {
-        x.as_f64()
-            .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
-    };
-    let width = video["width"]
-        .as_u64()
-        .ok_or("video stream without width")? as u32;
-    let height = video["height"]
-        .as_u64()
-        .ok_or("video stream without height")? as u32;
-    let rate = [&video["r_frame_rate"], &video["avg_frame_rate"]]
-        .into_iter()
-        .filter_map(|r| r.as_str())
-        .find(|r| parse_rate(r).is_some())
-        .ok_or("unknown frame rate")?
-        .to_string();
-    let fps = parse_rate(&rate).expect("checked");
-    let duration = num(&video["duration"]).or_else(|| num(&v["format"]["duration"]));
-    let frames = num(&video["nb_frames"])
-        .filter(|&n| n > 0.0)
-        .map(|n| n as u64)
-        .or_else(|| duration.map(|d| (d * fps).round() as u64));
-    let audio_codec = streams
-        .iter()
-        .find(|s| s["codec_type"] == "audio")
-        .map(|s| s["codec_name"].as_str().unwrap_or("unknown").to_string());
-    Ok(VideoInfo {
-        width,
-        height,
-        rate,
-        fps,
-        frames,
-        duration,
-        codec: video["codec_name"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_string(),
-        audio_codec,
-    })
-}
-
-/// Whether `pix_fmt` subsamples chroma (and so needs even dimensions).
-fn subsampled(pix_fmt: &str) -> bool {
-    ["420", "422", "411", "410", "440", "nv1", "nv2", "nv4"]
-        .iter()
-        .any(|p| pix_fmt.contains(p))
-}
-
-/// The frame size [`stylize_video`] produces for a `width × height` input: scaled down to
-/// `max_size` (longer side) if given, then made even when `pix_fmt` subsamples chroma.
-pub fn output_size(width: u32, height: u32, max_size: Option<u32>, pix_fmt: &str) -> (u32, u32) {
-    let even = subsampled(pix_fmt);
-    let (mut w, mut h) = (width, height);
-    if let Some(m) = max_size {
-        let long = w.max(h);
-        if long > m && m > 0 {
-            let s = m as f64 / long as f64;
-            w = ((w as f64 * s).round() as u32).max(1);
-            h = ((h as f64 * s).round() as u32).max(1);
-        }
-    }
-    if even {
-        w = (w & !1).max(2);
-        h = (h & !1).max(2);
-    }
-    (w, h)
-}
-
-/// Reads raw RGB24 frames from an `ffmpeg` subprocess.
-pub struct Decoder {
-    child: Option<Child>,
-    stdout: ChildStdout,
-    stderr: std::thread::JoinHandle<Vec<u8>>,
-    width: u32,
-    height: u32,
-}
-
-fn collect_stderr(child: &mut Child) -> std::thread::JoinHandle<Vec<u8>> {
-    let mut err = child.stderr.take().expect("piped");
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    })
-}
-
-impl Decoder {
-    /// Decodes `path` at its own size.
-    pub fn open(path: &Path) -> Result<Self> {
-        let info = probe(path)?;
-        Self::open_with(path, info.width, info.height, info.width, info.height, None)
-    }
-
-    /// Decodes `path` (of size `in_w × in_h`) to `width × height` frames: cropped (top left)
-    /// when only a row or column less, scaled otherwise; `rate` forces a constant frame rate.
-    pub fn open_with(
-        path: &Path,
-        in_w: u32,
-        in_h: u32,
-        width: u32,
-        height: u32,
-        rate: Option<&str>,
-    ) -> Result<Self> {
-        let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i"])
-            .arg(path)
-            .args(["-map", "0:v:0", "-an", "-sn", "-dn"]);
-        if (width, height) != (in_w, in_h) {
-            let filter =
-                if width <= in_w && height <= in_h && in_w - width <= 1 && in_h - height <= 1 {
-                    format!("crop={width}:{height}:0:0")
-                } else {
-                    format!("scale={width}:{height}:flags=area")
-                };
-            cmd.args(["-vf", &filter]);
-        }
-        if let Some(r) = rate {
-            cmd.args(["-r", r]);
-        }
-        cmd.args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = spawn(&mut cmd, "ffmpeg")?;
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = collect_stderr(&mut child);
-        Ok(Decoder {
-            child: Some(child),
-            stdout,
-            stderr,
-            width,
-            height,
-        })
-    }
-
-    /// The next frame, or `None` at the end of the stream.
-    pub fn read_frame(&mut self) -> Result<Option<RgbImage>> {
-        let mut buf = vec![0u8; self.width as usize * self.height as usize * 3];
-        let mut got = 0;
-        while got < buf.len() {
-            match self.stdout.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ffmpeg_err("ffmpeg (decoder)", e.to_string())),
-            }
-        }
-        if got == 0 {
-            return Ok(None);
-        }
-        if got < buf.len() {
-            return Err(ffmpeg_err(
-                "ffmpeg (decoder)",
-                format!("truncated frame: {got} of {} bytes", buf.len()),
-            ));
-        }
-        Ok(Some(
-            RgbImage::from_raw(self.width, self.height, buf).expect("size"),
-        ))
-    }
-
-    /// Waits for ffmpeg to exit; an error if it failed.
-    pub fn finish(self) -> Result<()> {
-        let status = match self.child {
-            Some(mut c) => Some(
-                c.wait()
-                    .map_err(|e| ffmpeg_err("ffmpeg (decoder)", e.to_string()))?,
-            ),
-            None => None,
-        };
-        let err = self.stderr.join().unwrap_or_default();
-        if let Some(status) = status.filter(|s| !s.success()) {
-            return Err(ffmpeg_err(
-                "ffmpeg (decoder)",
-                format!("{status}: {}", tail(&err)),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// All frames of a (small) video at its own size.
-pub fn decode_all(path: &Path) -> Result<Vec<RgbImage>> {
-    let mut d = Decoder::open(path)?;
-    let mut frames = Vec::new();
-    while let Some(f) = d.read_frame()? {
-        frames.push(f);
-    }
-    d.finish()?;
-    Ok(frames)
-}
-
 /// The audio encoder for `output`: the caller's choice, else copy when the container takes the
 /// input's codec, else the container's usual codec.
 fn audio_codec(opts: &VideoOptions, input_audio: &str, output: &Path) -> String {
@@ -417,11 +152,14 @@ fn audio_codec(opts: &VideoOptions, input_audio: &str, output: &Path) -> String 
     }
 }
 
+/// The largest [`VideoOptions::batch_size`].
+pub const MAX_BATCH: usize = 1024;
+
 /// What the watchdog and the main loop share: the child processes and the temporary output.
 struct Shared {
     decoder: Option<Child>,
     encoder: Option<Child>,
-    temp: Option<tempfile::TempPath>,
+    temp: Option<TempOutput>,
     /// Set by the main loop once the output is in place (or the run failed): the watchdog
     /// must not touch anything any more.
     settled: bool,
@@ -435,13 +173,13 @@ impl Shared {
             .flatten()
         {
             let _ = c.kill();
+            output::unregister_child(c.id());
             let _ = c.wait();
         }
         self.decoder = None;
         self.encoder = None;
-        if let Some(t) = self.temp.take() {
-            let _ = t.close();
-        }
+        // Dropping the temporary output removes it.
+        self.temp = None;
         self.settled = true;
     }
 }
@@ -458,10 +196,13 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+/// Sets a flag when dropped: the watchdog stops however the frame loop ends (even by a
+/// panic, which would otherwise leave `thread::scope` waiting for it forever).
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
     }
 }
 
@@ -487,15 +228,15 @@ pub fn stylize_video(
     if opts.batch_size == 0 {
         return Err(Error::InvalidInput("batch size must be at least 1".into()));
     }
-    if same_file(input, output) {
+    if opts.batch_size > MAX_BATCH {
         return Err(Error::InvalidInput(format!(
-            "output {} is the input",
-            output.display()
+            "batch size {} is more than {MAX_BATCH} frames",
+            opts.batch_size
         )));
     }
-    if output.exists() && !opts.overwrite {
-        return Err(Error::OutputExists(output.to_path_buf()));
-    }
+    let mut policy = OutputPolicy::new(opts.overwrite);
+    policy.add_input(input);
+    let reservation = policy.claim(output)?;
     let ext = output
         .extension()
         .map(|e| e.to_string_lossy().to_string())
@@ -509,22 +250,15 @@ pub fn stylize_video(
     let info = probe(input)?;
     let (w, h) = output_size(info.width, info.height, opts.max_size, &opts.pix_fmt);
 
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".wgstyle-")
-        .suffix(&format!(".{ext}"))
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, e))?
-        .into_temp_path();
+    let temp = reservation.temp(&format!(".{ext}"))?;
 
     let mut decoder = Decoder::open_with(input, info.width, info.height, w, h, Some(&info.rate))?;
     let mut dec_child = decoder.child.take().expect("just spawned");
+    output::register_child(dec_child.id());
 
     let mut enc = Command::new("ffmpeg");
-    enc.args(["-hide_banner", "-loglevel", "error", "-y"])
+    // -xerror: stop with a failure status at the first error (e.g. a failed write).
+    enc.args(["-hide_banner", "-loglevel", "error", "-xerror", "-y"])
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24"])
         .args(["-s", &format!("{w}x{h}"), "-framerate", &info.rate])
         .args(["-i", "-"])
@@ -542,7 +276,7 @@ pub fn stylize_video(
     if let Some(a) = &audio {
         enc.args(["-c:a", a]);
     }
-    enc.arg(&*temp)
+    enc.arg(temp.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -550,10 +284,12 @@ pub fn stylize_video(
         Ok(c) => c,
         Err(e) => {
             let _ = dec_child.kill();
+            output::unregister_child(dec_child.id());
             let _ = dec_child.wait();
             return Err(e);
         }
     };
+    output::register_child(enc_child.id());
     let stdin = enc_child.stdin.take().expect("piped");
     let enc_stderr = collect_stderr(&mut enc_child);
 
@@ -567,6 +303,7 @@ pub fn stylize_video(
     let done = AtomicBool::new(false);
 
     let result = std::thread::scope(|scope| {
+        let _stop_watchdog = SetOnDrop(&done);
         // Watchdog: reacts to `cancel` even while the GPU is busy with a batch.
         scope.spawn(|| {
             while !done.load(Ordering::Acquire) {
@@ -590,15 +327,7 @@ pub fn stylize_video(
             start,
             &mut progress,
         );
-        let r = finish(
-            &shared,
-            r,
-            decoder,
-            enc_stderr,
-            cancel,
-            output,
-            opts.overwrite,
-        );
+        let r = finish(&shared, r, decoder, enc_stderr, cancel);
         done.store(true, Ordering::Release);
         r
     });
@@ -635,6 +364,7 @@ fn wait_child(shared: &Mutex<Shared>, which: usize) -> Result<std::process::Exit
                 .try_wait()
                 .map_err(|e| ffmpeg_err("ffmpeg", e.to_string()))?
             {
+                output::unregister_child(c.id());
                 return Ok(st);
             }
         }
@@ -649,8 +379,6 @@ fn finish(
     decoder: Decoder,
     enc_stderr: std::thread::JoinHandle<Vec<u8>>,
     cancel: &AtomicBool,
-    output: &Path,
-    overwrite: bool,
 ) -> Result<u64> {
     if cancel.load(Ordering::Acquire) {
         return Err(Error::Cancelled);
@@ -691,6 +419,14 @@ fn finish(
     if frames == 0 {
         return Err(ffmpeg_err("ffmpeg (decoder)", "the input has no frames"));
     }
+    let temp_path = {
+        let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        match &s.temp {
+            Some(t) if !s.settled => t.path().to_path_buf(),
+            _ => return Err(Error::Cancelled),
+        }
+    };
+    verify_encoded(&temp_path, frames)?;
     let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
     if s.settled || cancel.load(Ordering::Acquire) {
         s.abort();
@@ -700,18 +436,7 @@ fn finish(
     s.encoder = None;
     let temp = s.temp.take().expect("present until settled");
     s.settled = true;
-    let persisted = if overwrite {
-        temp.persist(output)
-    } else {
-        temp.persist_noclobber(output)
-    };
-    persisted.map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::OutputExists(output.to_path_buf())
-        } else {
-            Error::io(output, e.error)
-        }
-    })?;
+    temp.persist()?;
     Ok(frames)
 }
 

@@ -59,7 +59,8 @@ fn folder_run_mixed_sizes_bad_files_and_no_overwrite() {
         "{err}"
     );
     assert!(
-        err.lines().any(|l| l.contains("9 written, 2 failed")),
+        err.lines()
+            .any(|l| l.contains("9 written, 0 skipped (exist; --force replaces them), 2 failed")),
         "{err}"
     );
     for (name, size) in [
@@ -79,13 +80,14 @@ fn folder_run_mixed_sizes_bad_files_and_no_overwrite() {
     assert!(!out_dir.join("text.scream.png").exists());
     assert!(temp_files(root).is_empty(), "{:?}", temp_files(root));
 
-    // The same run again refuses every output (no GPU work), leaving them untouched.
+    // The same run again skips every existing output (no GPU work), leaving them untouched;
+    // only the two unreadable inputs fail again.
     let before = std::fs::read(out_dir.join("a.scream.png")).unwrap();
     let again = run(&mut cmd);
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     assert!(
-        stderr(&again).contains("0 written, 11 failed"),
+        stderr(&again).contains("0 written, 9 skipped (exist; --force replaces them), 2 failed"),
         "{}",
         stderr(&again)
     );
@@ -118,7 +120,7 @@ fn folder_run_mixed_sizes_bad_files_and_no_overwrite() {
     let out = run(cmd.arg(input.join("c.png")).arg(input.join("sub")));
     assert!(out.status.success());
     assert!(
-        stderr(&out).contains("2 written, 0 failed"),
+        stderr(&out).contains("2 written, 0 skipped (exist; --force replaces them), 0 failed"),
         "{}",
         stderr(&out)
     );
@@ -161,7 +163,7 @@ fn resize_options_and_atomic_failure() {
     let out = run(cmd.arg("-o").arg(root.join("blocker/x.png")).arg(&input));
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("0 written, 1 failed"),
+        stderr(&out).contains("0 written, 0 skipped (exist; --force replaces them), 1 failed"),
         "{}",
         stderr(&out)
     );

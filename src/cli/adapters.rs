@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 
 pub fn run() -> Result<()> {
+    wgstyle::gpu::context::check_backend_env()?;
     let adapters = wgstyle::gpu::context::enumerate_adapters(None);
     if adapters.is_empty() {
         bail!("no GPU adapters found. On Linux without a GPU: apt-get install mesa-vulkan-drivers");

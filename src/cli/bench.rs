@@ -29,6 +29,9 @@ pub struct Args {
     /// Write the full report (adapter, driver, limits, version, commit, cases) as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Replace an existing --json file.
+    #[arg(short, long)]
+    force: bool,
     /// Print the per-case time ratios B/A of two JSON reports instead of running.
     #[arg(long, num_args = 2, value_names = ["A.json", "B.json"])]
     compare: Option<Vec<PathBuf>>,
@@ -54,6 +57,12 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
             .transpose()?,
         name: a.adapter.clone(),
     };
+    // The report's file is claimed (validated) before the benchmarks run, not after.
+    let policy = wgstyle::output::OutputPolicy::new(a.force);
+    let mut json = match &a.json {
+        Some(p) => Some(policy.claim(p)?),
+        None => None,
+    };
     // The suite sets the precision of each case itself (f32, and f16 cases where supported).
     let ctx = gpu.setup(
         wgstyle::Context::with_choice(&choice)?,
@@ -68,10 +77,10 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     };
     let report = wgstyle::bench::run(&ctx, &opts, |name| eprintln!("running {name}"))?;
     print!("{}", report.table());
-    if let Some(path) = &a.json {
+    if let Some(out) = json.as_mut() {
         let text = serde_json::to_string_pretty(&report)?;
-        wgstyle::fsutil::write_bytes_atomic(path, true, text.as_bytes())?;
-        eprintln!("wrote {}", path.display());
+        out.write_bytes(text.as_bytes())?;
+        eprintln!("wrote {}", out.path().display());
     }
     Ok(())
 }

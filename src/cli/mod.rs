@@ -4,6 +4,8 @@ mod adapters;
 mod bench;
 mod convert;
 mod fetch;
+mod floats;
+pub mod log;
 mod optimize;
 mod plan;
 mod process;
@@ -152,6 +154,57 @@ impl Gpu {
     }
 }
 
+/// The subcommands, for "did you mean".
+const COMMANDS: [&str; 9] = [
+    "stylize", "styles", "fetch", "adapters", "bench", "convert", "optimize", "video", "train",
+];
+
+/// "did you mean" for a misspelt subcommand: the first argument is no subcommand and no
+/// existing path, has no extension or separator, and is close to a subcommand name.
+pub fn misspelt_command(args: &[std::ffi::OsString]) -> Option<String> {
+    let word = args.get(1)?.to_str()?;
+    if word.starts_with('-')
+        || COMMANDS.contains(&word)
+        || word == "help"
+        || std::path::Path::new(word).exists()
+        || word.contains(['.', '/', '\\'])
+    {
+        return None;
+    }
+    let lower = word.to_ascii_lowercase();
+    let (best, d) = COMMANDS
+        .iter()
+        .map(|c| (*c, edit_distance(&lower, c)))
+        .min_by_key(|(_, d)| *d)?;
+    (d <= 2 && d < best.len() / 2 + 1).then(|| {
+        format!("unknown command '{word}': did you mean `wgstyle {best}`? (see wgstyle --help)")
+    })
+}
+
+/// Levenshtein distance, with a transposition counting as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, v) in d[0].iter_mut().enumerate() {
+        *v = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let gpu = Gpu {
@@ -173,5 +226,24 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Video(a)) => video::run(a, gpu),
         Some(Command::Train(a)) => train::run(*a, gpu.f32_only("train")?),
         None => stylize::run(cli.stylize, gpu),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::misspelt_command;
+
+    #[test]
+    fn misspelt_commands_get_a_suggestion() {
+        let args = |w: &str| vec!["wgstyle".into(), w.into(), "photo.jpg".into()];
+        let m = misspelt_command(&args("stylise")).unwrap();
+        assert!(m.contains("`wgstyle stylize`"), "{m}");
+        assert!(misspelt_command(&args("optimise"))
+            .unwrap()
+            .contains("optimize"));
+        assert!(misspelt_command(&args("vdieo")).unwrap().contains("video"));
+        for fine in ["stylize", "--style", "photo.jpg", "holidays", "x"] {
+            assert_eq!(misspelt_command(&args(fine)), None, "{fine}");
+        }
     }
 }

@@ -16,7 +16,6 @@ pub struct Options {
     pub preserve_colors: bool,
     pub strength: f32,
     pub batch_size: usize,
-    pub force: bool,
     pub quiet: bool,
     pub timing: bool,
 }
@@ -73,8 +72,10 @@ pub fn run(stylizer: &Stylizer, jobs: Vec<Job>, opts: &Options) -> Outcome {
         };
         let (w, h) = pic.dimensions();
         let (tw, th) = image_io::target_size(w, h, opts.max_size, opts.scale);
-        // Refused before any GPU work, not after hours of it.
-        if let Err(why) = image_io::check_encodable(job.format, tw, th) {
+        // Refused before any GPU work (and before the resize allocates), not after hours of it.
+        let fits = image_io::check_encodable(job.format, tw, th)
+            .and_then(|_| image_io::check_resize(w, h, tw, th));
+        if let Err(why) = fits {
             st.fail(&job, &format!("{}: {why}", job.output.display()));
             continue;
         }
@@ -164,8 +165,8 @@ impl State<'_> {
             }
         };
         let gpu_ms = t.elapsed().as_secs_f64() * 1e3 / batch.len() as f64;
-        for ((l, out), original) in batch.into_iter().zip(outs).zip(rgbs) {
-            match finish(&l, out, original, self.opts) {
+        for ((mut l, out), original) in batch.into_iter().zip(outs).zip(rgbs) {
+            match finish(&mut l, out, original, self.opts) {
                 Ok(()) => {
                     self.outcome.written += 1;
                     let (input, output) = (l.job.input.display(), l.job.output.display());
@@ -184,7 +185,7 @@ impl State<'_> {
                     }
                     self.bar.inc(1);
                 }
-                Err(e) => self.fail(&l.job, &format!("{e:#}")),
+                Err(e) => self.fail(&l.job, &super::log::chain(&e)),
             }
         }
     }
@@ -194,7 +195,7 @@ impl State<'_> {
 /// `original` is the input as stylized (after resizing). The output is encoded straight into
 /// the temporary file, without an in-memory copy of the encoded bytes.
 fn finish(
-    l: &Loaded,
+    l: &mut Loaded,
     stylized: image::RgbImage,
     original: image::RgbImage,
     opts: &Options,
@@ -211,14 +212,10 @@ fn finish(
         rgb,
         alpha: l.pic.alpha.clone(),
     };
-    let out = &l.job.output;
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
-    }
-    wgstyle::fsutil::write_atomic(out, opts.force, |f| {
+    let format = l.job.format;
+    l.job.reservation.write(|f| {
         let mut w = std::io::BufWriter::new(f);
-        image_io::write(&pic, l.job.format, &mut w).map_err(std::io::Error::other)?;
+        image_io::write(&pic, format, &mut w).map_err(std::io::Error::other)?;
         std::io::Write::flush(&mut w)
     })?;
     Ok(())

@@ -21,31 +21,31 @@ pub struct Args {
     /// Descend into sub-folders of folder inputs.
     #[arg(short, long)]
     recursive: bool,
-    /// Replace existing outputs (an input is never overwritten).
+    /// Replace existing outputs (without it they are skipped; an input is never overwritten).
     #[arg(short, long)]
     force: bool,
     /// Look style names up in DIR first.
     #[arg(long, value_name = "DIR")]
     weights_dir: Option<PathBuf>,
-    /// Stylize up to N images of the same size in one GPU pass.
+    /// Stylize up to N images of the same size in one GPU pass (1 to 1024).
     #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
     batch_size: u32,
     /// Shrink images so that their longest side is at most N pixels.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_size: Option<u32>,
     /// Scale images by F before stylizing (e.g. 0.5).
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", value_parser = super::floats::positive)]
     scale: Option<f32>,
     /// Keep the input's colours: stylized luminance, original chroma (YCbCr).
     #[arg(long)]
     preserve_colors: bool,
     /// How much style, 0..1: a blend of the stylized image (1) and the input (0).
-    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    #[arg(long, value_name = "S", default_value_t = 1.0, value_parser = super::floats::unit)]
     strength: f32,
-    /// GPU memory budget for one pass, e.g. 1GiB or 512MiB: larger images are stylized in
-    /// tiles, with the same result (the network's 6.7 MB of weights come on top).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    /// GPU memory budget for one pass, e.g. 1GiB or 512MiB (at least 1MiB): larger images are
+    /// stylized in tiles, with the same result (the network's 6.7 MB of weights come on top).
+    #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
     max_memory: Option<u64>,
     /// No progress bar and no per-file messages (errors are still reported).
     #[arg(short, long)]
@@ -66,14 +66,6 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     if a.inputs.is_empty() {
         bail!("no input images: wgstyle --style {style} INPUT... (see wgstyle --help)");
     }
-    if !(0.0..=1.0).contains(&a.strength) {
-        bail!("--strength must be between 0 and 1, got {}", a.strength);
-    }
-    if let Some(s) = a.scale {
-        if !(s.is_finite() && s > 0.0) {
-            bail!("--scale must be a positive number, got {s}");
-        }
-    }
     let search = SearchPath::from_env(a.weights_dir.as_deref());
     let style = resolve(style, &search, &Catalog::builtin())?;
     let plan = plan::plan(
@@ -86,7 +78,13 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     for (path, why) in &plan.failures {
         eprintln!("error: {}: {why}", path.display());
     }
-    if plan.jobs.is_empty() && plan.failures.is_empty() {
+    if !a.quiet {
+        for (input, output) in &plan.skipped {
+            eprintln!("skipped {}: {} exists", input.display(), output.display());
+        }
+    }
+    let skipped = plan.skipped.len();
+    if plan.jobs.is_empty() && plan.failures.is_empty() && skipped == 0 {
         bail!("no images found in the inputs (folders: --recursive to descend)");
     }
     let refused = plan.failures.len();
@@ -103,14 +101,16 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
             preserve_colors: a.preserve_colors,
             strength: a.strength,
             batch_size: a.batch_size as usize,
-            force: a.force,
             quiet: a.quiet,
             timing: a.timing,
         };
         process::run(&stylizer, plan.jobs, &opts)
     };
     let failed = refused + outcome.failed;
-    let summary = format!("{} written, {failed} failed", outcome.written);
+    let summary = format!(
+        "{} written, {skipped} skipped (exist; --force replaces them), {failed} failed",
+        outcome.written
+    );
     if failed > 0 {
         bail!(summary);
     }
@@ -118,6 +118,22 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         eprintln!("{summary}");
     }
     Ok(())
+}
+
+/// The smallest `--max-memory`: one 16-pixel tile with its halo.
+const MIN_BUDGET: u64 =
+    (16 + 2 * wgstyle::tiled::HALO as u64).pow(2) * wgstyle::tiled::TILE_BYTES_PER_PIXEL;
+
+/// [`parse_size`], at least [`MIN_BUDGET`] (rounded up to 1 MiB in the message).
+fn parse_budget(s: &str) -> Result<u64, String> {
+    let n = parse_size(s)?;
+    if n < MIN_BUDGET {
+        return Err(format!(
+            "'{s}' is {n} bytes; the smallest budget is 1MiB (one tile needs {} KiB)",
+            MIN_BUDGET.div_ceil(1024)
+        ));
+    }
+    Ok(n)
 }
 
 /// Parses `1GiB`, `512MiB`, `800M`, `2G`, `1048576` (binary units; `B` optional).
@@ -145,12 +161,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     if !(n.is_finite() && n > 0.0) {
         return Err(format!("'{s}' must be positive"));
     }
-    Ok((n * mul as f64) as u64)
+    let bytes = n * mul as f64;
+    if bytes < 1.0 || bytes >= u64::MAX as f64 {
+        return Err(format!("'{s}' is not a usable size in bytes"));
+    }
+    Ok(bytes as u64)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_budget, parse_size};
 
     #[test]
     fn sizes_parse_in_binary_units() {
@@ -162,5 +182,8 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("-1GiB").is_err());
         assert!(parse_size("3 parsecs").is_err());
+        assert!(parse_size("0.5").is_err());
+        assert!(parse_budget("0.5MiB").is_err());
+        assert!(parse_budget("1MiB").is_ok());
     }
 }

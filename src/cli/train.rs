@@ -1,7 +1,7 @@
 //! `wgstyle train --style-image STYLE --dataset DIR -o MODEL.safetensors`: trains a fast
 //! style network on the GPU (lengstrom/fast-style-transfer's loss and defaults).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,11 +12,14 @@ use wgstyle::nets::transformer::{Arch, Upsample};
 use wgstyle::nets::vgg::Vgg;
 use wgstyle::ops::pool::Pooling;
 use wgstyle::optimize::image::{resize_longest, upload_preprocessed};
+use wgstyle::output::{FileId, OutputPolicy, Reservation};
 use wgstyle::train::checkpoint::Checkpoint;
 use wgstyle::train::data::{Dataset, Loader, LoaderOptions};
 use wgstyle::train::{TrainOptions, Trainer};
-use wgstyle::weights::safetensors::{save_transform, Precision};
+use wgstyle::weights::safetensors::{transform_bytes_with, Precision};
 use wgstyle::{Context, Stylizer};
+
+use super::floats::{non_negative, positive, positive_f64};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,11 +32,11 @@ pub struct Args {
     /// The trained model (wgstyle safetensors; `--style MODEL` stylizes with it).
     #[arg(short, long)]
     output: PathBuf,
-    #[arg(long, default_value_t = 7.5)]
+    #[arg(long, default_value_t = 7.5, value_parser = non_negative)]
     content_weight: f32,
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, value_parser = non_negative)]
     style_weight: f32,
-    #[arg(long, default_value_t = 200.0)]
+    #[arg(long, default_value_t = 200.0, value_parser = non_negative)]
     tv_weight: f32,
     #[arg(long, default_value = "relu4_2", value_delimiter = ',')]
     content_layers: Vec<String>,
@@ -43,22 +46,23 @@ pub struct Args {
         value_delimiter = ','
     )]
     style_layers: Vec<String>,
-    /// Side of the square training crops (a multiple of 4).
-    #[arg(long, default_value_t = 256)]
+    /// Side of the square training crops (a multiple of 4, at most 16384).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(4..=16384))]
     image_size: u32,
     /// Longest side of the style image (default: its own size, scaled down to what the
-    /// adapter's largest GPU buffer allows).
-    #[arg(long)]
+    /// adapter's largest GPU buffer allows; at most 65535).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..=65535))]
     style_size: Option<u32>,
-    #[arg(long, default_value_t = 4)]
-    batch_size: usize,
+    /// Photos per iteration (1 to 1024).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    batch_size: u32,
     /// Iterations in all (a resumed run continues up to this count).
     #[arg(long, conflicts_with = "epochs")]
     iterations: Option<u64>,
     /// Passes over the dataset (instead of --iterations; default 2, as lengstrom).
-    #[arg(long)]
+    #[arg(long, value_parser = positive_f64)]
     epochs: Option<f64>,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = positive)]
     learning_rate: f32,
     /// Save a checkpoint (and a --test-image sample) every N iterations.
     #[arg(long, default_value_t = 1000)]
@@ -86,8 +90,8 @@ pub struct Args {
     /// Threads decoding and cropping photos (default: the CPU count).
     #[arg(long)]
     workers: Option<usize>,
-    /// Replace an existing OUTPUT.
-    #[arg(long)]
+    /// Replace existing outputs (OUTPUT, the checkpoint, samples, --log-json); never an input.
+    #[arg(short, long)]
     force: bool,
     /// VGG19: a tfjs model directory or a wgstyle .safetensors file.
     #[arg(long)]
@@ -96,6 +100,9 @@ pub struct Args {
     #[arg(long)]
     weights_dir: Option<PathBuf>,
 }
+
+/// The most `--test-image` samples one run writes.
+const MAX_SAMPLES: u64 = 10_000;
 
 fn with_suffix(p: &Path, suffix: &str, ext: &str) -> PathBuf {
     let stem = p.file_stem().unwrap_or_default().to_string_lossy();
@@ -118,7 +125,7 @@ fn options(a: &Args) -> Result<TrainOptions> {
         content_layers: a.content_layers.clone(),
         style_layers: a.style_layers.clone(),
         image_size: a.image_size,
-        batch_size: a.batch_size,
+        batch_size: a.batch_size as usize,
         learning_rate: a.learning_rate,
         seed: a.seed,
         arch: Arch {
@@ -129,19 +136,96 @@ fn options(a: &Args) -> Result<TrainOptions> {
     })
 }
 
-fn sample(ctx: &Context, trainer: &Trainer, photo: &image::RgbImage, out: &Path) -> Result<()> {
+fn sample(
+    ctx: &Context,
+    trainer: &Trainer,
+    photo: &image::RgbImage,
+    out: &mut Reservation,
+) -> Result<()> {
     let s = Stylizer::new(ctx, &trainer.weights()?)?;
     let img = s.stylize(photo)?;
     let mut bytes = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bytes, image::ImageFormat::Jpeg)?;
-    wgstyle::fsutil::write_bytes_atomic(out, true, bytes.get_ref())?;
+    out.write_bytes(bytes.get_ref())?;
     Ok(())
 }
 
-pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
-    if a.output.exists() && !a.force {
-        bail!("{} exists (use --force to replace it)", a.output.display());
+/// Every file the run writes, claimed before any GPU work under one policy.
+struct Outputs {
+    model: Reservation,
+    checkpoint: Reservation,
+    samples: std::collections::HashMap<u64, Reservation>,
+    log: Option<wgstyle::output::TempOutput>,
+}
+
+/// The iterations at which a checkpoint (and a sample) is saved, from `first` up to `total`.
+fn checkpoint_iterations(first: u64, total: u64, every: u64) -> Vec<u64> {
+    let mut its: Vec<u64> = if every > 0 {
+        (first.div_ceil(every).max(1) * every..=total)
+            .step_by(every.min(usize::MAX as u64) as usize)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if total >= first && its.last() != Some(&total) {
+        its.push(total);
     }
+    its
+}
+
+fn claim_outputs(a: &Args, dataset: &Dataset, ckpt_path: &Path, its: &[u64]) -> Result<Outputs> {
+    let mut inputs = OutputPolicy::new(a.force);
+    inputs.add_input(&a.style_image);
+    inputs.add_inputs(dataset.files().iter().map(PathBuf::as_path));
+    for p in [&a.test_image, &a.vgg, &a.weights_dir]
+        .into_iter()
+        .flatten()
+    {
+        inputs.add_input(p);
+    }
+    let resume_id = a.resume.as_deref().and_then(FileId::of);
+    // The checkpoint resumed from is updated in place: the point of --resume.
+    let checkpoint = if resume_id.is_some() && FileId::of(ckpt_path) == resume_id {
+        OutputPolicy::new(true).claim(ckpt_path)?
+    } else {
+        if let Some(r) = &a.resume {
+            inputs.add_input(r);
+        }
+        inputs.claim(ckpt_path)?
+    };
+    if let Some(r) = &a.resume {
+        inputs.add_input(r);
+    }
+    let model = inputs.claim(&a.output)?;
+    let mut samples = std::collections::HashMap::new();
+    if a.test_image.is_some() {
+        for &i in its {
+            let p = with_suffix(&a.output, &format!(".sample-{i:06}"), "jpg");
+            samples.insert(i, inputs.claim(&p)?);
+        }
+    }
+    let log = match &a.log_json {
+        // A resumed run appends to its log: the old lines are copied into the new file.
+        Some(p) if a.resume.is_some() && p.is_file() => {
+            let mut t = OutputPolicy::new(true).claim(p)?.temp(".tmp")?;
+            let old = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            t.file_mut()
+                .write_all(&old)
+                .with_context(|| format!("copying {}", p.display()))?;
+            Some(t)
+        }
+        Some(p) => Some(inputs.claim(p)?.temp(".tmp")?),
+        None => None,
+    };
+    Ok(Outputs {
+        model,
+        checkpoint,
+        samples,
+        log,
+    })
+}
+
+pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     let resumed = match &a.resume {
         Some(p) => Some(Checkpoint::load(p)?),
         None => None,
@@ -158,6 +242,26 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         (Some(n), _) => n,
         (None, e) => (e.unwrap_or(2.0) * per_epoch as f64).ceil() as u64,
     };
+    let ckpt_path = a
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| with_suffix(&a.output, ".ckpt", "safetensors"));
+    let first = resumed.as_ref().map_or(0, |c| c.iteration) + 1;
+    // Samples are claimed up front, one per checkpoint: a bounded number of them.
+    let its = if a.test_image.is_some() {
+        let n = (total.saturating_sub(first) + 1) / a.checkpoint_every.max(1);
+        if n > MAX_SAMPLES {
+            bail!(
+                "--test-image with --checkpoint-every {} writes {n} samples; at most \
+                 {MAX_SAMPLES} (raise --checkpoint-every)",
+                a.checkpoint_every
+            );
+        }
+        checkpoint_iterations(first, total, a.checkpoint_every)
+    } else {
+        Vec::new()
+    };
+    let mut outputs = claim_outputs(&a, &dataset, &ckpt_path, &its)?;
     let vgg_path = wgstyle::weights::vgg::find_vgg19(a.vgg.as_deref(), a.weights_dir.as_deref())
         .map_err(super::fetch::vgg_hint)?;
     let vgg_w = wgstyle::weights::load_vgg19(&vgg_path)?;
@@ -165,7 +269,14 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         .with_context(|| format!("reading {}", a.style_image.display()))?
         .to_rgb8();
     let style_img = match a.style_size {
-        Some(s) => resize_longest(&style_img, s),
+        Some(s) => {
+            let (w, h) = style_img.dimensions();
+            let k = s as f64 / w.max(h) as f64;
+            let (tw, th) = ((w as f64 * k).round() as u32, (h as f64 * k).round() as u32);
+            wgstyle::image_io::check_resize(w, h, tw.max(1), th.max(1))
+                .map_err(anyhow::Error::msg)?;
+            resize_longest(&style_img, s)
+        }
         None => style_img,
     };
     let test_photo = match &a.test_image {
@@ -206,10 +317,6 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         Some(ck) => Trainer::resume(&ctx, &vgg, &style, ck)?,
         None => Trainer::new(&ctx, &vgg, &style, opts.clone())?,
     };
-    let ckpt_path = a
-        .checkpoint
-        .clone()
-        .unwrap_or_else(|| with_suffix(&a.output, ".ckpt", "safetensors"));
     let workers = a
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -224,18 +331,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         },
         trainer.iteration(),
     );
-    let mut log = match &a.log_json {
-        Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(a.resume.is_some())
-                .write(true)
-                .truncate(a.resume.is_none())
-                .open(p)
-                .with_context(|| format!("opening {}", p.display()))?,
-        ),
-        None => None,
-    };
+    let mut log = outputs.log.take();
     eprintln!(
         "training on {} photos ({} per iteration, {}x{} crops), {} on {}; iterations {}..{total}",
         dataset.len(),
@@ -250,7 +346,11 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         ctx.adapter_info().name,
         trainer.iteration() + 1,
     );
-    let bar = ProgressBar::new(total);
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed}<{eta} {wide_msg}")
             .expect("valid template"),
@@ -277,7 +377,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
                 "total": l.total, "images_per_s": ips, "seconds": secs,
                 "data_wait_s": wait, "gpu_busy": st.gpu_seconds / secs,
             });
-            writeln!(f, "{line}").context("writing the JSON log")?;
+            writeln!(f.file_mut(), "{line}").context("writing the JSON log")?;
         }
         bar.set_position(st.iteration);
         bar.set_message(format!(
@@ -294,10 +394,12 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         let at_checkpoint =
             a.checkpoint_every > 0 && st.iteration.is_multiple_of(a.checkpoint_every);
         if at_checkpoint || st.iteration == total {
-            trainer.checkpoint()?.save(&ckpt_path)?;
-            if let Some(photo) = &test_photo {
-                let p = with_suffix(&a.output, &format!(".sample-{:06}", st.iteration), "jpg");
-                sample(&ctx, &trainer, photo, &p)?;
+            outputs
+                .checkpoint
+                .write_bytes(&trainer.checkpoint()?.to_bytes()?)?;
+            if let (Some(photo), Some(out)) = (&test_photo, outputs.samples.get_mut(&st.iteration))
+            {
+                sample(&ctx, &trainer, photo, out)?;
             }
         }
     }
@@ -309,18 +411,21 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         .to_string_lossy();
     let iterations = trainer.iteration().to_string();
     let options_json = serde_json::to_string(trainer.options())?;
-    save_transform(
+    let model = transform_bytes_with(
         &trainer.weights()?,
-        &a.output,
         Precision::F32,
-        a.force,
         &[
             ("wgstyle.source", "wgstyle train"),
             ("wgstyle.style_image", &style_name),
             ("wgstyle.train.iterations", &iterations),
             ("wgstyle.train.options", &options_json),
         ],
+        &[],
     )?;
+    outputs.model.write_bytes(&model)?;
+    if let Some(log) = log {
+        log.persist()?;
+    }
     eprintln!(
         "wrote {} (checkpoint {})",
         a.output.display(),

@@ -2,10 +2,9 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wgstyle::video::{self, VideoOptions};
 
@@ -24,14 +23,14 @@ pub struct Args {
     /// + .mp4, beside the input).
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// Frames stylized per GPU pass.
-    #[arg(long, default_value_t = 4)]
-    batch_size: usize,
+    /// Frames stylized per GPU pass (1 to 1024).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    batch_size: u32,
     /// ffmpeg video encoder (-c:v), e.g. libx264, libx265, libvpx-vp9, libx264rgb.
     #[arg(long, default_value = "libx264")]
     codec: String,
     /// Constant rate factor (-crf): lower is better quality (0 = lossless with libx264).
-    #[arg(long, default_value_t = 18)]
+    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u32).range(0..=63))]
     crf: u32,
     /// Output pixel format (-pix_fmt); yuv420p plays everywhere, and makes odd sizes even by
     /// cropping the last row/column.
@@ -42,43 +41,30 @@ pub struct Args {
     #[arg(long)]
     audio_codec: Option<String>,
     /// Scale frames down (before stylizing) so that the longer side is at most this many pixels.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=65_536))]
     max_size: Option<u32>,
-    /// Overwrite an existing output file.
-    #[arg(long)]
+    /// Replace an existing output file (never the input).
+    #[arg(short, long)]
     force: bool,
     /// No progress bar or summary.
     #[arg(short, long)]
     quiet: bool,
 }
 
-static CANCEL: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    if CANCEL.swap(true, Ordering::SeqCst) {
-        // Second Ctrl-C: the watchdog has already removed the temporary file.
-        unsafe { libc::_exit(130) };
-    }
-}
-
-fn install_handlers() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only touches an atomic and calls the async-signal-safe `_exit`.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-}
-
 pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     // ffmpeg first: without it nothing else matters.
     let info = video::probe(&a.input)?;
+    // The output is checked (policy: never the input, never an existing file without
+    // --force, a directory that exists or can be made) before any GPU work.
+    let mut policy = wgstyle::output::OutputPolicy::new(a.force);
+    policy.add_input(&a.input);
     let check = |output: &PathBuf| -> Result<()> {
-        if *output == a.input {
-            bail!("output {} would overwrite the input", output.display());
-        }
-        if output.exists() && !a.force {
-            return Err(wgstyle::Error::OutputExists(output.clone()).into());
+        policy.claim(output)?;
+        if output.extension().is_none_or(|e| e.is_empty()) {
+            anyhow::bail!(
+                "output {} needs an extension (e.g. .mp4, .mkv, .webm) to choose the container",
+                output.display()
+            );
         }
         Ok(())
     };
@@ -92,12 +78,14 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         let stem = a.input.file_stem().unwrap_or_default().to_string_lossy();
         a.input.with_file_name(format!("{stem}.{}.mp4", style.name))
     });
-    check(&output)?;
+    if a.output.is_none() {
+        check(&output)?;
+    }
     let weights = wgstyle::weights::load_transform(&style.path)?;
     let ctx = gpu.context(wgstyle::ops::precision::ConvPrecision::Auto)?;
     let stylizer = wgstyle::Stylizer::new(&ctx, &weights)?;
     let opts = VideoOptions {
-        batch_size: a.batch_size,
+        batch_size: a.batch_size as usize,
         codec: a.codec,
         crf: Some(a.crf),
         pix_fmt: a.pix_fmt,
@@ -141,8 +129,11 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     bar.set_message("- fps");
     bar.enable_steady_tick(Duration::from_millis(200));
 
-    install_handlers();
-    let result = video::stylize_video(&stylizer, &a.input, &output, &opts, &CANCEL, |p| {
+    // SIGINT, SIGTERM and SIGHUP set the interrupt flag; the run stops, kills ffmpeg and
+    // removes its temporary file, and this function reports it and exits.
+    let _cooperate = wgstyle::output::Cooperate::begin();
+    let cancel = wgstyle::output::interrupt_flag();
+    let result = video::stylize_video(&stylizer, &a.input, &output, &opts, cancel, |p| {
         bar.set_position(p.frames);
         if let Some(t) = p.total {
             bar.set_length(t.max(p.frames));
@@ -170,7 +161,8 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         }
         Err(wgstyle::Error::Cancelled) => {
             eprintln!("interrupted: no output written");
-            std::process::exit(130);
+            let sig = wgstyle::output::interrupted().unwrap_or(libc::SIGINT);
+            std::process::exit(128 + sig);
         }
         Err(e) => Err(e.into()),
     }

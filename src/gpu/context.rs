@@ -77,6 +77,19 @@ pub fn kernel_features(features: wgpu::Features, coop: &[u32]) -> Vec<String> {
     v
 }
 
+/// Fails when `WGPU_BACKEND` is set to a value that names no backend (instead of finding no
+/// adapter on it).
+pub fn check_backend_env() -> Result<()> {
+    match std::env::var("WGPU_BACKEND") {
+        Ok(v) if !v.trim().is_empty() && wgpu::Backends::from_comma_list(&v).is_empty() => {
+            Err(Error::InvalidInput(format!(
+                "unknown WGPU_BACKEND '{v}' (expected vulkan, metal, dx12 or gl)"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Lists every adapter on the given backends (all native backends by default).
 pub fn enumerate_adapters(backends: Option<wgpu::Backends>) -> Vec<AdapterSummary> {
     let backends = backends
@@ -211,6 +224,11 @@ impl Context {
 
     /// Picks an adapter according to `choice` and creates a device on it.
     pub fn with_choice(choice: &AdapterChoice) -> Result<Self> {
+        // An unknown WGPU_BACKEND would otherwise select no backend and read as "no GPU".
+        if choice.backends.is_some_and(|b| b.is_empty()) {
+            check_backend_env()?;
+            return Err(Error::InvalidInput("no backend selected".into()));
+        }
         // Without an explicit request, look at Vulkan/Metal/DX12 first and at GL only when
         // they have nothing (GL is the slowest path, and probing it is noisy on headless Linux).
         let explicit = choice.explicit_backends();

@@ -37,6 +37,11 @@ fn part(l: &LayerWeights, i: usize) -> &[f32] {
 impl Checkpoint {
     /// Writes the checkpoint atomically (replacing an earlier checkpoint at `path`).
     pub fn save(&self, path: &Path) -> Result<()> {
+        crate::fsutil::write_bytes_atomic(path, true, &self.to_bytes()?)
+    }
+
+    /// The checkpoint as a safetensors file's bytes (what [`Checkpoint::save`] writes).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let layers = self.weights.arch.layers();
         let mut tensors = Vec::new();
         for (moment, states) in [("m", &self.m), ("v", &self.v)] {
@@ -63,7 +68,7 @@ impl Checkpoint {
             ],
             &tensors,
         )?;
-        crate::fsutil::write_bytes_atomic(path, true, &bytes)
+        Ok(bytes)
     }
 
     /// Reads a checkpoint written by [`Checkpoint::save`].

@@ -56,6 +56,11 @@ impl Dataset {
         self.files.len()
     }
 
+    /// The image files, sorted by path.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
     /// True when there are no images (never, for an opened dataset).
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
