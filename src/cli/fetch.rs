@@ -1,12 +1,8 @@
 //! `wgstyle fetch NAME...`: download catalog entries (styles, vgg19) into the user data
 //! directory. Downloads go to a `wgstyle-fetch-*` temporary directory that is removed on
-//! success, on every error and on Ctrl-C/SIGTERM.
+//! success, on every error and on SIGINT/SIGTERM/SIGHUP (the output policy's signal cleanup).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -40,48 +36,6 @@ pub fn vgg_hint(e: wgstyle::Error) -> anyhow::Error {
     }
 }
 
-static CANCEL: AtomicBool = AtomicBool::new(false);
-/// The temporary directory of the download in progress, removed by the watcher on a signal.
-static WORK_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    if CANCEL.swap(true, Ordering::SeqCst) {
-        // Second signal: leave now (the watcher may still be waiting for the fetch to stop).
-        unsafe { libc::_exit(130) };
-    }
-}
-
-/// SIGINT/SIGTERM set [`CANCEL`]; the fetch notices it between reads and cleans up. Should it
-/// not return within two seconds (a read blocked on a silent server, a conversion), a watcher
-/// thread removes the temporary directory itself and exits with status 130.
-fn install_handlers() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only touches an atomic and calls the async-signal-safe `_exit`.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-    std::thread::spawn(|| {
-        while !CANCEL.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        remove_work_dir();
-        eprintln!("fetch cancelled; nothing was kept");
-        std::process::exit(130);
-    });
-}
-
-fn remove_work_dir() {
-    let dir = WORK_DIR.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(d) = dir {
-        let _ = std::fs::remove_dir_all(&d);
-    }
-}
-
 pub fn run(a: Args) -> Result<()> {
     let catalog = Catalog::builtin();
     for name in &a.names {
@@ -89,7 +43,6 @@ pub fn run(a: Args) -> Result<()> {
     }
     let timeout = timeout_from_env()?;
     let mirror = mirror_from_env();
-    install_handlers();
     let (mut fetched, mut present, mut failed) = (0, 0, 0);
     for name in &a.names {
         let entry = catalog.require(name)?;
@@ -139,11 +92,13 @@ pub fn run(a: Args) -> Result<()> {
             .prefix("wgstyle-fetch-")
             .tempdir()
             .context("creating a temporary directory")?;
-        *WORK_DIR.lock().unwrap_or_else(|p| p.into_inner()) = Some(work.path().to_path_buf());
+        // A signal removes it (output's signal cleanup) and exits; the converted file goes
+        // through the output policy's registered temporary file.
+        wgstyle::output::register_temp(work.path());
         let opts = FetchOptions {
             timeout,
             overwrite: a.force,
-            cancel: Some(&CANCEL),
+            cancel: Some(wgstyle::output::interrupt_flag()),
             mirror: mirror.is_some(),
         };
         let result = fetch_entry(
@@ -155,7 +110,7 @@ pub fn run(a: Args) -> Result<()> {
             &opts,
             &mut on_event,
         );
-        *WORK_DIR.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        wgstyle::output::unregister_temp(work.path());
         drop(work);
         match result {
             Ok(path) => {
@@ -171,7 +126,7 @@ pub fn run(a: Args) -> Result<()> {
             Err(wgstyle::Error::Cancelled) => {
                 bar.abandon();
                 eprintln!("fetch cancelled; nothing was kept");
-                std::process::exit(130);
+                std::process::exit(128 + wgstyle::output::interrupted().unwrap_or(libc::SIGINT));
             }
             Err(e) => {
                 bar.abandon();
