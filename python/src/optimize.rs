@@ -65,10 +65,12 @@ fn check(
     let blend = match style_blend_weights {
         None => vec![1.0; n_styles],
         Some(b) if b.len() == n_styles && b.iter().all(|w| w.is_finite() && *w >= 0.0) => b,
-        Some(b) => return bad(format!(
+        Some(b) => {
+            return bad(format!(
             "style_blend_weights needs one non-negative weight per style image ({} for {n_styles})",
             b.len()
-        )),
+        ))
+        }
     };
     Ok(Checked {
         pooling,

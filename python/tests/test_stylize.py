@@ -28,7 +28,7 @@ def test_equals_the_cli_bit_exact(stylizer, style_path, cli, tmp_path):
     src, out = tmp_path / "in.png", tmp_path / "out.png"
     Image.fromarray(img).save(src)
     subprocess.run(
-        [str(cli), "--no-autotune", "stylize", "--style", str(style_path), str(src), "-o", str(out), "-q"],
+        [str(cli), "--no-autotune", "--style", str(style_path), str(src), "-o", str(out), "-q"],
         check=True,
     )
     expected = np.asarray(Image.open(out).convert("RGB"))
