@@ -190,7 +190,7 @@ pub fn optimize<'py>(
                     d.set_item("tv", l.tv)?;
                     let r = cb.call1(py, (i, d))?;
                     // `False` stops the run; anything else (None included) goes on.
-                    Ok(!r.bind(py).is(&pyo3::types::PyBool::new(py, false)))
+                    Ok(!r.bind(py).is(pyo3::types::PyBool::new(py, false)))
                 };
                 call().or_else(|e| {
                     cb_err = Some(e);

@@ -101,7 +101,9 @@ pub fn pixels(obj: &Bound<'_, PyAny>) -> PyResult<Pixels> {
     let view = arr.as_array();
     let (mut rgb, mut alpha) = (Vec::with_capacity(h * w * 3), Vec::new());
     match view.as_slice() {
-        // Contiguous: one pass over the bytes.
+        // Contiguous RGB: one copy.
+        Some(s) if c == 3 => rgb.extend_from_slice(s),
+        // Contiguous RGBA: one pass over the bytes.
         Some(s) => {
             for px in s.chunks_exact(c) {
                 rgb.extend_from_slice(&px[..3]);
