@@ -227,8 +227,12 @@ impl PyStylizer {
                 "strength must be between 0 and 1, got {strength}"
             )));
         }
-        let pics = images.iter().map(pixels).collect::<PyResult<Vec<_>>>()?;
-        let rgbs: Vec<RgbImage> = pics.iter().map(|p| p.rgb.clone()).collect();
+        let (rgbs, alphas): (Vec<RgbImage>, Vec<Option<GrayImage>>) = images
+            .iter()
+            .map(|i| pixels(i).map(|p| (p.rgb, p.alpha)))
+            .collect::<PyResult<Vec<_>>>()?
+            .into_iter()
+            .unzip();
         let out = py.detach(|| -> Result<Vec<RgbImage>, Error> {
             let styled = self.inner.stylize_batch(&rgbs)?;
             styled
@@ -247,8 +251,8 @@ impl PyStylizer {
         });
         let out = out.map_err(to_py)?;
         out.iter()
-            .zip(&pics)
-            .map(|(rgb, p)| to_array(py, rgb, p.alpha.as_ref()))
+            .zip(&alphas)
+            .map(|(rgb, alpha)| to_array(py, rgb, alpha.as_ref()))
             .collect()
     }
 }
