@@ -410,3 +410,138 @@ fn fetch_rejects_unknown_names_and_missing_files() {
     assert!(stderr(&out).contains("404"), "{}", stderr(&out));
     assert!(files_under(&data).is_empty());
 }
+
+/// A zoo-style catalog entry (format `onnx`, architecture `pytorch-examples`) fetched through
+/// the 127.0.0.1 mirror. The real zoo files cannot be downloaded here, so the entry's file is
+/// a stand-in, ../shared's random TransformerNet at opset 9 (the zoo's form), with its sha256
+/// and size computed here; the converted file must hold exactly the weights the ONNX reader
+/// takes from the `.onnx` directly.
+#[test]
+#[cfg_attr(shared_absent, ignore = "needs ../shared (or $WGSTYLE_SHARED)")]
+fn fetch_converts_a_zoo_onnx_style() {
+    use sha2::Digest;
+    use wgstyle::weights::catalog::Catalog;
+    use wgstyle::weights::fetch::{fetch_entry, FetchOptions};
+    let shared = shared_or_skip!();
+    let onnx = shared.join("golden/pytorch/transformer_net_opset9.onnx");
+    let bytes = std::fs::read(&onnx).unwrap();
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let toml = format!(
+        r#"[styles.zoo-test]
+license = "BSD-3-Clause (ONNX model zoo)"
+architecture = "pytorch-examples"
+format = "onnx"
+commit = "b1eeaa1ac722dcc1cd1a8284bde34393dab61c3d"
+base_url = "https://media.githubusercontent.com/media/onnx/models/{{commit}}/model/"
+upstream = "stand-in"
+[styles.zoo-test.files]
+"test-9.onnx" = {{ sha256 = "{sha}", size = {} }}
+"#,
+        bytes.len()
+    );
+    let catalog = Catalog::parse(&toml).unwrap();
+    // The mirror serves ROOT/styles/NAME/FILE.
+    let root = tempfile::tempdir().unwrap();
+    let served = root.path().join("styles/zoo-test");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(served.join("test-9.onnx"), &bytes).unwrap();
+    let url = serve(root.path().to_path_buf(), Mode::Good);
+    let entry = catalog.require("zoo-test").unwrap();
+    let base = catalog.base_url_for("zoo-test", entry, Some(&url));
+    let out = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let dest = out.path().join("zoo-test.safetensors");
+    let opts = FetchOptions {
+        mirror: true,
+        ..Default::default()
+    };
+    fetch_entry(
+        &catalog,
+        "zoo-test",
+        &base,
+        &dest,
+        work.path(),
+        &opts,
+        &mut |_| {},
+    )
+    .unwrap();
+
+    let fetched = wgstyle::weights::load_transform(&dest).unwrap();
+    let direct = wgstyle::weights::load_transform(&onnx).unwrap();
+    assert_eq!(fetched.arch.family.name(), "pytorch-examples");
+    assert_eq!(fetched.arch.family, direct.arch.family);
+    assert_eq!(fetched.layers.len(), direct.layers.len());
+    for (name, l) in &direct.layers {
+        let f = &fetched.layers[name];
+        assert!(
+            f.kernel == l.kernel && f.shift == l.shift && f.scale == l.scale && f.bias == l.bias,
+            "{name}"
+        );
+    }
+    let st_bytes = wgstyle::weights::safetensors::read_file(&dest).unwrap();
+    let (_, meta) = wgstyle::weights::safetensors::parse(&dest, &st_bytes).unwrap();
+    assert_eq!(meta["wgstyle.source_format"], "onnx");
+    assert!(meta["wgstyle.license"].contains("BSD-3-Clause"));
+    assert!(meta["wgstyle.source"].ends_with("/zoo-test/test-9.onnx"));
+
+    // A stand-in with one flipped byte is refused and nothing is written.
+    let mut bad = bytes.clone();
+    bad[bytes.len() / 2] ^= 1;
+    std::fs::write(served.join("test-9.onnx"), &bad).unwrap();
+    let dest2 = out.path().join("zoo-bad.safetensors");
+    let work2 = tempfile::tempdir().unwrap();
+    let err = fetch_entry(
+        &catalog,
+        "zoo-test",
+        &base,
+        &dest2,
+        work2.path(),
+        &opts,
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("sha256"), "{err}");
+    assert!(!dest2.exists());
+}
+
+/// `wgstyle styles` shows licence and architecture for every entry; `--license bsd` keeps only
+/// the BSD-licensed zoo styles (what a product may use), `--license research` only lengstrom's.
+#[test]
+fn styles_lists_licence_and_architecture_and_filters_by_licence() {
+    let data = tempfile::tempdir().unwrap();
+    let all = run_ok(wgstyle(data.path()).arg("styles"));
+    let all = String::from_utf8_lossy(&all.stdout).into_owned();
+    let line = |text: &str, name: &str| -> Option<String> {
+        let prefix = format!("{name} ");
+        text.lines()
+            .find(|l| l.starts_with(&prefix))
+            .map(str::to_owned)
+    };
+    let mosaic = line(&all, "zoo-mosaic").unwrap();
+    assert!(mosaic.contains("pytorch-examples") && mosaic.contains("BSD-3-Clause"));
+    let udnie = line(&all, "udnie").unwrap();
+    assert!(udnie.contains("johnson-lengstrom") && udnie.contains("research use only"));
+    assert!(line(&all, "vgg19").unwrap().contains("CC BY 4.0"));
+
+    let bsd = run_ok(wgstyle(data.path()).args(["styles", "--license", "BSD"]));
+    let bsd = String::from_utf8_lossy(&bsd.stdout).into_owned();
+    let rows: Vec<&str> = bsd.lines().skip(1).collect();
+    assert_eq!(rows.len(), 5, "{bsd}");
+    assert!(rows
+        .iter()
+        .all(|l| l.starts_with("zoo-") && l.contains("BSD-3-Clause")));
+    let research = run_ok(wgstyle(data.path()).args(["styles", "--license", "research"]));
+    let research = String::from_utf8_lossy(&research.stdout).into_owned();
+    assert_eq!(research.lines().skip(1).count(), 6, "{research}");
+    assert!(line(&research, "zoo-udnie").is_none());
+    let cc = run_ok(wgstyle(data.path()).args(["styles", "--license", "cc-by"]));
+    let cc = String::from_utf8_lossy(&cc.stdout).into_owned();
+    assert!(cc
+        .lines()
+        .skip(1)
+        .all(|l| l.starts_with("vgg19") || l.starts_with(' ')));
+}

@@ -9,15 +9,19 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// The architecture of lengstrom's fast style networks (the only style architecture wgstyle
-/// converts today).
+/// The architecture of lengstrom's fast style networks.
 pub const ARCH_JOHNSON_LENGSTROM: &str = "johnson-lengstrom";
+/// The architecture of pytorch/examples' `fast_neural_style` TransformerNet (the ONNX model
+/// zoo's style networks).
+pub const ARCH_PYTORCH_EXAMPLES: &str = "pytorch-examples";
 /// The architecture of the perceptual network used by `optimize` and `train`.
 pub const ARCH_VGG19: &str = "vgg19";
 /// Format: a deeplearnjs checkpoint (`manifest.json` + raw float32 variables).
 pub const FORMAT_DEEPLEARNJS: &str = "deeplearnjs";
 /// Format: a TensorFlow.js layers model (`model.json` + weight shards).
 pub const FORMAT_TFJS: &str = "tfjs";
+/// Format: one ONNX file of pytorch/examples' TransformerNet (read by the ONNX reader).
+pub const FORMAT_ONNX: &str = "onnx";
 
 /// The largest file size a catalog entry may declare (a bound on every download).
 pub const MAX_FILE_SIZE: u64 = 1 << 30;
@@ -75,15 +79,39 @@ impl CatalogEntry {
     pub fn total_size(&self) -> u64 {
         self.files.values().map(|f| f.size).sum()
     }
+
+    /// The file the format's converter starts from (`manifest.json`, `model.json`, the
+    /// `.onnx` file), if the entry has it.
+    pub fn main_file(&self) -> Option<&str> {
+        match self.format.as_str() {
+            FORMAT_DEEPLEARNJS => Some("manifest.json").filter(|f| self.files.contains_key(*f)),
+            FORMAT_TFJS => Some("model.json").filter(|f| self.files.contains_key(*f)),
+            // Exactly one file, and it is an ONNX file.
+            FORMAT_ONNX if self.files.len() == 1 => self
+                .files
+                .keys()
+                .map(String::as_str)
+                .find(|f| f.to_ascii_lowercase().ends_with(".onnx")),
+            _ => None,
+        }
+    }
+
+    /// Whether the licence matches `query`: a case-insensitive substring match that ignores
+    /// spaces, '-' and '_' (so `cc-by` matches "CC BY 4.0", `bsd` "BSD-3-Clause").
+    pub fn license_matches(&self, query: &str) -> bool {
+        license_matches(&self.license, query)
+    }
 }
 
-/// The file a format's converter starts from.
-fn main_file(format: &str) -> Option<&'static str> {
-    match format {
-        FORMAT_DEEPLEARNJS => Some("manifest.json"),
-        FORMAT_TFJS => Some("model.json"),
-        _ => None,
-    }
+/// See [`CatalogEntry::license_matches`]; also used for installed files' recorded licences.
+pub fn license_matches(license: &str, query: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '_'))
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    norm(license).contains(&norm(query))
 }
 
 fn check_entry(name: &str, e: &CatalogEntry) -> std::result::Result<(), String> {
@@ -103,11 +131,16 @@ fn check_entry(name: &str, e: &CatalogEntry) -> std::result::Result<(), String> 
     if !(e.base_url.starts_with("https://") || e.base_url.starts_with("http://")) {
         return Err(format!("base_url '{}' is not an http(s) URL", e.base_url));
     }
-    let Some(main) = main_file(&e.format) else {
+    if ![FORMAT_DEEPLEARNJS, FORMAT_TFJS, FORMAT_ONNX].contains(&e.format.as_str()) {
         return Err(format!("unknown format '{}'", e.format));
-    };
-    if !e.files.contains_key(main) {
-        return Err(format!("format '{}' needs a file '{main}'", e.format));
+    }
+    if e.main_file().is_none() {
+        let need = match e.format.as_str() {
+            FORMAT_DEEPLEARNJS => "a file 'manifest.json'",
+            FORMAT_TFJS => "a file 'model.json'",
+            _ => "exactly one file, ending in '.onnx'",
+        };
+        return Err(format!("format '{}' needs {need}", e.format));
     }
     for (path, f) in &e.files {
         let sha_ok = f.sha256.len() == 64 && f.sha256.bytes().all(|b| b.is_ascii_hexdigit());
@@ -226,6 +259,74 @@ mod tests {
     }
 
     #[test]
+    fn zoo_entries_parse_and_do_not_collide() {
+        let c = Catalog::builtin();
+        let zoo = ["mosaic", "candy", "rain-princess", "udnie", "pointilism"];
+        for style in zoo {
+            let name = format!("zoo-{style}");
+            let e = c.require(&name).unwrap();
+            assert_eq!(e.architecture, ARCH_PYTORCH_EXAMPLES);
+            assert_eq!(e.format, FORMAT_ONNX);
+            assert_eq!(e.commit, "b1eeaa1ac722dcc1cd1a8284bde34393dab61c3d");
+            let file = format!("{style}-9.onnx");
+            assert_eq!(e.main_file(), Some(file.as_str()));
+            assert_eq!(e.files[&file].size, 6728029);
+            assert!(e.license_matches("bsd") && !e.license_matches("research"));
+            assert_eq!(
+                c.base_url_for(&name, e, None) + &file,
+                format!(
+                    "https://media.githubusercontent.com/media/onnx/models/\
+                     b1eeaa1ac722dcc1cd1a8284bde34393dab61c3d/validated/vision/style_transfer/\
+                     fast_neural_style/model/{file}"
+                )
+            );
+        }
+        // No zoo name equals, or differs only by '-'/'_' and case from, another entry's.
+        let norm = |n: &str| n.to_lowercase().replace('-', "_");
+        let mut all: Vec<String> = c.names().map(norm).collect();
+        let len = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(
+            all.len(),
+            len,
+            "two catalog names differ only by '-'/'_' or case"
+        );
+        assert!(c.get("udnie").unwrap().architecture == ARCH_JOHNSON_LENGSTROM);
+        assert!(c.get("rain_princess").unwrap().architecture == ARCH_JOHNSON_LENGSTROM);
+        // Distinct sha256 per zoo file.
+        let mut shas: Vec<&str> = zoo
+            .iter()
+            .map(|s| c.get(&format!("zoo-{s}")).unwrap())
+            .map(|e| e.files.values().next().unwrap().sha256.as_str())
+            .collect();
+        shas.sort_unstable();
+        shas.dedup();
+        assert_eq!(shas.len(), 5);
+    }
+
+    #[test]
+    fn license_filter_keywords() {
+        let c = Catalog::builtin();
+        let names = |q: &str| -> Vec<&str> {
+            c.styles
+                .iter()
+                .filter(|(_, e)| e.license_matches(q))
+                .map(|(n, _)| n.as_str())
+                .collect()
+        };
+        let bsd = names("BSD");
+        assert_eq!(bsd.len(), 5, "{bsd:?}");
+        assert!(bsd.iter().all(|n| n.starts_with("zoo-")));
+        assert_eq!(names("mit"), ["mathura", "matilde_perez", "matta"]);
+        assert_eq!(names("research").len(), 6);
+        assert!(names("gpl").is_empty());
+        assert!(license_matches("CC BY 4.0", "cc-by"));
+        assert!(license_matches("BSD-3-Clause", "bsd3"));
+        assert!(!license_matches("MIT (ml5)", "bsd"));
+    }
+
+    #[test]
     fn malformed_entries_are_refused() {
         let good = r#"[styles.a]
 license = "MIT"
@@ -247,6 +348,7 @@ upstream = "x"
             ("https://example.org", "file:///etc"),
             ("size = 10", "size = 10, extra = 1"),
             ("[styles.a]", "[styles.\"a/b\"]"),
+            ("format = \"deeplearnjs\"", "format = \"onnx\""),
         ] {
             let bad = good.replace(from, to).replace("styles.a.files", {
                 if to.starts_with("[styles.\"a/b") {

@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::weights::catalog::{
-    Catalog, CatalogEntry, CatalogFile, ARCH_JOHNSON_LENGSTROM, ARCH_VGG19, FORMAT_DEEPLEARNJS,
-    FORMAT_TFJS,
+    Catalog, CatalogEntry, CatalogFile, ARCH_JOHNSON_LENGSTROM, ARCH_PYTORCH_EXAMPLES, ARCH_VGG19,
+    FORMAT_DEEPLEARNJS, FORMAT_ONNX, FORMAT_TFJS,
 };
 use crate::weights::safetensors::{parse, read_file, save_transform, Precision};
 
@@ -168,6 +168,7 @@ pub fn fetch_entry(
     let convertible = match entry.format.as_str() {
         FORMAT_DEEPLEARNJS => entry.architecture == ARCH_JOHNSON_LENGSTROM,
         FORMAT_TFJS => entry.architecture == ARCH_VGG19,
+        FORMAT_ONNX => entry.architecture == ARCH_PYTORCH_EXAMPLES,
         _ => false,
     };
     if !convertible {
@@ -209,10 +210,8 @@ pub fn fetch_entry(
     if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let source = format!(
-        "{base_url}{}",
-        entry.files.keys().next().unwrap_or(&String::new())
-    );
+    let main = entry.main_file().unwrap_or_default();
+    let source = format!("{base_url}{main}");
     let digest = entry_digest(entry);
     let mut meta = vec![
         ("wgstyle.source", source.as_str()),
@@ -224,11 +223,23 @@ pub fn fetch_entry(
     if let Some(a) = &entry.attribution {
         meta.push(("wgstyle.attribution", a.as_str()));
     }
+    meta.push(("wgstyle.source_format", entry.format.as_str()));
     check_cancel(opts)?;
     if entry.format == FORMAT_TFJS {
         let w = crate::weights::tfjs::load_vgg19(&files_dir)?;
         check_cancel(opts)?;
         crate::weights::vgg::save_vgg19(&w, dest, opts.overwrite, &meta)?;
+    } else if entry.format == FORMAT_ONNX {
+        let w = crate::weights::onnx::load(&files_dir.join(main))?;
+        if w.arch.family.name() != entry.architecture {
+            return Err(Error::Catalog(format!(
+                "'{name}' should be a {} network, but its ONNX file holds a {} one",
+                entry.architecture,
+                w.arch.family.name()
+            )));
+        }
+        check_cancel(opts)?;
+        save_transform(&w, dest, Precision::F32, opts.overwrite, &meta)?;
     } else {
         let w = crate::weights::deeplearnjs::load(&files_dir)?;
         check_cancel(opts)?;
