@@ -99,16 +99,6 @@ fn legacy_pth_equals_zip_and_matches_pytorch() {
     check_goldens(&legacy, &["stata_97x65"], "raw_224_torch.npy");
 }
 
-fn max_diff_u8(a: &image::RgbImage, b: &image::RgbImage) -> i32 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    a.as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(p, q)| (*p as i32 - *q as i32).abs())
-        .max()
-        .unwrap()
-}
-
 /// Tiles equal one pass (1/255 after clamping) with reflection padding at the image's
 /// border, on the odd 97×65 input: in 16-pixel tiles, and through `stylize` under a forced
 /// 1 MiB budget (untiled needs about 2.7 MB), whose pool peak stays within it.
@@ -128,7 +118,7 @@ fn tiled_equals_one_pass_with_reflect_padding() {
         .iter()
         .fold((255u8, 0u8), |(a, b), &v| (a.min(v), b.max(v)));
     assert!(lo < 64 && hi > 192, "output range {lo}..{hi}");
-    let d = max_diff_u8(&whole, &s.stylize_tiled(&img, 16).unwrap());
+    let d = common::max_diff_u8(&whole, &s.stylize_tiled(&img, 16).unwrap());
     eprintln!("97x65 in 16px tiles: max diff {d}");
     assert!(d <= 1, "16px tiles: max diff {d}");
 
@@ -141,7 +131,7 @@ fn tiled_equals_one_pass_with_reflect_padding() {
     own.reset_peak_memory();
     let tiled = s.stylize(&img).unwrap();
     let peak = own.pool_stats().peak_bytes_in_use;
-    let d = max_diff_u8(&whole, &tiled);
+    let d = common::max_diff_u8(&whole, &tiled);
     eprintln!("97x65 under 1 MiB ({t:?}-pixel tiles): max diff {d}, peak {peak} bytes");
     assert!(d <= 1, "under 1 MiB: max diff {d}");
     assert!(peak <= budget, "peak {peak} over the budget");

@@ -5,16 +5,6 @@ mod common;
 
 use wgstyle::{weights, Stylizer};
 
-fn max_diff(a: &image::RgbImage, b: &image::RgbImage) -> i32 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    a.as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(p, q)| (*p as i32 - *q as i32).abs())
-        .max()
-        .unwrap()
-}
-
 fn photo(shared: &std::path::Path, w: u32, h: u32) -> image::RgbImage {
     let img = image::open(shared.join("images/content/chicago.jpg"))
         .unwrap()
@@ -35,7 +25,7 @@ fn tiles_equal_untiled_on_odd_sizes() {
     let s = Stylizer::new(ctx, &w).unwrap();
     let img = photo(&shared, 37, 29);
     let whole = s.stylize(&img).unwrap();
-    let d = max_diff(&whole, &s.stylize_tiled(&img, 16).unwrap());
+    let d = common::max_diff_u8(&whole, &s.stylize_tiled(&img, 16).unwrap());
     eprintln!("37x29 in 16px tiles: max diff {d}");
     assert!(d <= 1, "37x29 tile 16: max diff {d}");
 
@@ -51,7 +41,7 @@ fn tiles_equal_untiled_on_odd_sizes() {
     let tiled = s.stylize(&img).unwrap();
     let stats = own.pool_stats();
     let (peak, held) = (stats.peak_bytes_in_use, stats.peak_bytes_held);
-    let d = max_diff(&whole, &tiled);
+    let d = common::max_diff_u8(&whole, &tiled);
     eprintln!("128x97 under 1 MiB: max diff {d}, peak {peak} bytes in use, {held} held");
     assert!(d <= 1, "128x97 under 1 MiB: max diff {d}");
     assert!(peak <= budget, "peak {peak} over the budget");

@@ -171,38 +171,10 @@ pub fn misspelt_command(args: &[std::ffi::OsString]) -> Option<String> {
     {
         return None;
     }
-    let lower = word.to_ascii_lowercase();
-    let (best, d) = COMMANDS
-        .iter()
-        .map(|c| (*c, edit_distance(&lower, c)))
-        .min_by_key(|(_, d)| *d)?;
-    (d <= 2 && d < best.len() / 2 + 1).then(|| {
-        format!("unknown command '{word}': did you mean `wgstyle {best}`? (see wgstyle --help)")
-    })
-}
-
-/// Levenshtein distance, with a transposition counting as one edit.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, v) in d[0].iter_mut().enumerate() {
-        *v = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()]
+    let best = wgstyle::weights::search::did_you_mean(word, COMMANDS.iter().copied())?;
+    Some(format!(
+        "unknown command '{word}': did you mean `wgstyle {best}`? (see wgstyle --help)"
+    ))
 }
 
 /// Runs the parsed command line.

@@ -158,3 +158,14 @@ pub const ALL_STYLES: [&str; 9] = [
     "wave",
     "wreck",
 ];
+
+/// The largest per-channel difference between two 8-bit images of the same size.
+pub fn max_diff_u8(a: &image::RgbImage, b: &image::RgbImage) -> i32 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    a.as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(p, q)| (*p as i32 - *q as i32).abs())
+        .max()
+        .unwrap()
+}
