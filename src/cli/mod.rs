@@ -29,7 +29,7 @@ use wgstyle::ops::precision::ConvPrecision;
     after_help = "Examples:
   wgstyle --style scream photo.jpg                  # -> photo.scream.jpg
   wgstyle --style udnie --max-size 512 -o out/ holidays/ --recursive
-  wgstyle --style ../shared/weights/styles/wave --preserve-colors --strength 0.7 photo.png
+  wgstyle --style ./mine.safetensors --preserve-colors --strength 0.7 photo.png
   wgstyle styles                                     # the styles it can see or fetch
   wgstyle fetch scream                               # download a catalog style
 
@@ -69,7 +69,7 @@ enum Command {
     )]
     Stylize(stylize::Args),
     /// List the styles wgstyle can see (and where) or fetch.
-    #[command(after_help = "Example:\n  wgstyle styles --weights-dir ../shared/weights/styles")]
+    #[command(after_help = "Examples:\n  wgstyle styles\n  wgstyle styles --license bsd          # only what a product may use under BSD terms")]
     Styles(styles::Args),
     /// Download catalog styles, verify their checksums, convert them to safetensors.
     #[command(after_help = "Examples:\n  wgstyle fetch scream wave\n  \
@@ -85,22 +85,22 @@ enum Command {
     Bench(bench::Args),
     /// Convert a style network to wgstyle's safetensors format.
     #[command(
-        after_help = "Example:\n  wgstyle convert ../shared/weights/styles/scream scream.safetensors"
+        after_help = "Example:\n  wgstyle convert transformer_net.pth mosaic.safetensors"
     )]
     Convert(convert::Args),
     /// Optimisation style transfer (Gatys et al.): VGG19 losses, L-BFGS or Adam on the GPU.
     #[command(
-        after_help = "Example:\n  wgstyle optimize photo.jpg --style-image starry_night.jpg -o out.png --vgg ../shared/weights/vgg19-tfjs"
+        after_help = "Example:\n  wgstyle fetch vgg19 && wgstyle optimize photo.jpg --style-image starry_night.jpg -o out.png"
     )]
     Optimize(Box<optimize::Args>),
     /// Stylize a video (decoded and encoded by ffmpeg, audio kept).
     #[command(
-        after_help = "Example:\n  wgstyle video clip.mp4 --style ../shared/weights/styles/scream -o clip.scream.mp4"
+        after_help = "Example:\n  wgstyle video clip.mp4 --style scream -o clip.scream.mp4"
     )]
     Video(video::Args),
     /// Train a fast style network for a style image on a folder of photos.
     #[command(
-        after_help = "Example:\n  wgstyle train --style-image wave.jpg --dataset ../shared/train256 -o wave.safetensors --test-image photo.jpg"
+        after_help = "Example:\n  wgstyle train --style-image wave.jpg --dataset photos/ -o wave.safetensors --test-image photo.jpg"
     )]
     Train(Box<train::Args>),
 }

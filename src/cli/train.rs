@@ -26,7 +26,7 @@ pub struct Args {
     /// The style painting.
     #[arg(long)]
     style_image: PathBuf,
-    /// Folder of training photos (e.g. ../shared/train256 or COCO).
+    /// Folder of training photos (e.g. COCO's train2014).
     #[arg(long)]
     dataset: PathBuf,
     /// The trained model (wgstyle safetensors; `--style MODEL` stylizes with it).
