@@ -83,7 +83,7 @@ train)
     img=$(ls "$b"/shared/images/style/$p.* | head -1)
     # SIGINT at the time limit: the last checkpoint (written atomically) is what remains.
     step "train $p" "$secs" train.log "$bin/wgstyle" train --style-image "$img" --dataset "$b/shared/train256" \
-      -o "$root/.gpu/models/$p.safetensors" --vgg "$a/shared/weights/vgg19-tfjs" --iterations 100000 \
+      -o "$root/.gpu/models/$p.safetensors" --vgg "$a/shared/weights/vgg19-tfjs" --iterations "$([ "$dry" = 1 ] && echo 20 || echo 100000)" \
       --checkpoint-every "$([ "$dry" = 1 ] && echo 1 || echo 200)" --image-size "$([ "$dry" = 1 ] && echo 64 || echo 256)" --test-image "$a/shared/images/content/chicago.jpg" \
       --log-json "$root/.gpu/models/$p.jsonl" --force
   done

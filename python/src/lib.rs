@@ -9,8 +9,11 @@ mod stylizer;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use wgstyle::weights::catalog::Catalog;
-use wgstyle::weights::fetch::{fetch_style, mirror_from_env, FetchEvent};
-use wgstyle::weights::search::{user_styles_dir, SearchPath};
+use wgstyle::weights::fetch::{
+    check_present, destination, fetch_entry, mirror_from_env, timeout_from_env, FetchEvent,
+    FetchOptions, Present,
+};
+use wgstyle::weights::search::SearchPath;
 
 use errors::{to_py, WeightsError};
 
@@ -51,20 +54,35 @@ fn styles(
         .collect()
 }
 
-/// Downloads a catalog style into the user's styles directory (checksum verified) and
-/// returns its path. An existing copy is kept unless `force`.
+/// Downloads a catalog entry (a style, or `vgg19`) into the user data directory (every
+/// file's sha256 checked, then converted) and returns its path. A copy already there and
+/// verified is kept unless `force`.
 #[pyfunction]
 #[pyo3(signature = (name, *, force=false))]
 fn fetch(py: Python<'_>, name: &str, force: bool) -> PyResult<std::path::PathBuf> {
     let catalog = Catalog::builtin();
-    let style = catalog.require(name).map_err(to_py)?;
-    let dest = user_styles_dir().ok_or_else(|| {
-        WeightsError::new_err("no user data directory to download styles into (HOME unset?)")
+    let entry = catalog.require(name).map_err(to_py)?;
+    let dest = destination(name, entry).ok_or_else(|| {
+        WeightsError::new_err("no user data directory to download into: set WGSTYLE_DATA_DIR")
     })?;
-    let base = catalog.base_url_for(style, mirror_from_env().as_deref());
+    if !force && matches!(check_present(entry, &dest), Present::Verified) {
+        return Ok(dest);
+    }
+    let mirror = mirror_from_env();
+    let base = catalog.base_url_for(name, entry, mirror.as_deref());
+    let opts = FetchOptions {
+        timeout: timeout_from_env().map_err(to_py)?,
+        overwrite: force,
+        cancel: None,
+        mirror: mirror.is_some(),
+    };
+    let work = tempfile::Builder::new()
+        .prefix("wgstyle-fetch-")
+        .tempdir()
+        .map_err(|e| WeightsError::new_err(format!("creating a temporary directory: {e}")))?;
     py.detach(|| {
         let mut quiet = |_: FetchEvent<'_>| {};
-        fetch_style(&catalog, name, &base, &dest, force, &mut quiet)
+        fetch_entry(&catalog, name, &base, &dest, work.path(), &opts, &mut quiet)
     })
     .map_err(to_py)
 }

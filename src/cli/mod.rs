@@ -69,7 +69,9 @@ enum Command {
     )]
     Stylize(stylize::Args),
     /// List the styles wgstyle can see (and where) or fetch.
-    #[command(after_help = "Examples:\n  wgstyle styles\n  wgstyle styles --license bsd          # only what a product may use under BSD terms")]
+    #[command(
+        after_help = "Examples:\n  wgstyle styles\n  wgstyle styles --license bsd          # only what a product may use under BSD terms"
+    )]
     Styles(styles::Args),
     /// Download catalog styles, verify their checksums, convert them to safetensors.
     #[command(after_help = "Examples:\n  wgstyle fetch scream wave\n  \
@@ -84,9 +86,7 @@ enum Command {
     )]
     Bench(bench::Args),
     /// Convert a style network to wgstyle's safetensors format.
-    #[command(
-        after_help = "Example:\n  wgstyle convert transformer_net.pth mosaic.safetensors"
-    )]
+    #[command(after_help = "Example:\n  wgstyle convert transformer_net.pth mosaic.safetensors")]
     Convert(convert::Args),
     /// Optimisation style transfer (Gatys et al.): VGG19 losses, L-BFGS or Adam on the GPU.
     #[command(
@@ -94,9 +94,7 @@ enum Command {
     )]
     Optimize(Box<optimize::Args>),
     /// Stylize a video (decoded and encoded by ffmpeg, audio kept).
-    #[command(
-        after_help = "Example:\n  wgstyle video clip.mp4 --style scream -o clip.scream.mp4"
-    )]
+    #[command(after_help = "Example:\n  wgstyle video clip.mp4 --style scream -o clip.scream.mp4")]
     Video(video::Args),
     /// Train a fast style network for a style image on a folder of photos.
     #[command(
