@@ -40,7 +40,9 @@ def test_ray_example_on_two_images(style_path, tmp_path):
     src.mkdir()
     for k in range(2):
         Image.fromarray(image(32, 32, seed=k)).save(src / f"{k}.png")
-    ray.init(num_cpus=2, include_dashboard=False)
+    # The actors import StylizeBatch from this module, so their workers need it on their path.
+    ray.init(num_cpus=2, include_dashboard=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(EXAMPLES)}})
     try:
         n = ray_stylize.run(str(style_path), str(src), str(tmp_path / "out"), actors=1, size=32)
     finally:
