@@ -82,6 +82,34 @@ def make_step(torch, feats, content, style, cw, sw, tvw, lr):
     return step
 
 
+def setup(device):
+    """Imports torch and sets it up like torch_transform.py: on CUDA cuDNN's per-shape algorithm
+    search on, TF32 off (plain float32). Returns (torch, whether the device is CUDA)."""
+    import torch
+    cuda = device.startswith("cuda")
+    if cuda:
+        if not torch.cuda.is_available():
+            sys.exit("no CUDA device (use --device cpu)")
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return torch, cuda
+
+
+def time_step(torch, cuda, step, warmup, reps):
+    """Milliseconds of each of `reps` calls of `step` after `warmup` untimed ones."""
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    times = []
+    for i in range(warmup + reps):
+        sync()
+        t0 = time.perf_counter()
+        step()
+        sync()
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cuda")
@@ -91,27 +119,13 @@ def main():
     ap.add_argument("--iterations", type=int, default=0, help="also time a whole run of N iterations")
     ap.add_argument("--json")
     a = ap.parse_args()
-    import torch
-    cuda = a.device.startswith("cuda")
-    if cuda:
-        if not torch.cuda.is_available():
-            sys.exit("no CUDA device (use --device cpu)")
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    torch, cuda = setup(a.device)
     g = torch.Generator().manual_seed(1)
     content = (torch.rand(1, 3, a.size, a.size, generator=g) * 255 - 120).to(a.device)
     style = (torch.rand(1, 3, a.size, a.size, generator=g) * 255 - 120).to(a.device)
     step = make_step(torch, vgg_features(torch, a.device), content, style, 1.0, 1e-3, 1e-4, 2.0)
+    times = time_step(torch, cuda, step, a.warmup, a.reps)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    times = []
-    for i in range(a.warmup + a.reps):
-        sync()
-        t0 = time.perf_counter()
-        step()
-        sync()
-        if i >= a.warmup:
-            times.append((time.perf_counter() - t0) * 1e3)
     out = {"torch": torch.__version__, "device": torch.cuda.get_device_name() if cuda else "cpu",
            "size": a.size, "iteration_ms": statistics.median(times), "min_ms": min(times),
            "max_ms": max(times), "reps": a.reps}

@@ -15,10 +15,8 @@ transform weights. Random weights of the real shapes: timing does not depend on 
 import argparse
 import json
 import statistics
-import sys
-import time
 
-from torch_gatys import CONTENT, STYLE, gram, vgg_features
+from torch_gatys import CONTENT, STYLE, gram, setup, time_step, vgg_features
 
 
 def transform(torch, device, width=32):
@@ -73,14 +71,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--json")
     a = ap.parse_args()
-    import torch
-    cuda = a.device.startswith("cuda")
-    if cuda:
-        if not torch.cuda.is_available():
-            sys.exit("no CUDA device (use --device cpu)")
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    torch, cuda = setup(a.device)
     net, params = transform(torch, a.device)
     vgg = vgg_features(torch, a.device)
     g = torch.Generator().manual_seed(3)
@@ -103,15 +94,7 @@ def main():
         (lc + ls + 200.0 * tv).backward()
         opt.step()
 
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
-    times = []
-    for i in range(a.warmup + a.reps):
-        sync()
-        t0 = time.perf_counter()
-        step()
-        sync()
-        if i >= a.warmup:
-            times.append((time.perf_counter() - t0) * 1e3)
+    times = time_step(torch, cuda, step, a.warmup, a.reps)
     ms = statistics.median(times)
     out = {"torch": torch.__version__, "device": torch.cuda.get_device_name() if cuda else "cpu",
            "size": a.size, "batch": a.batch, "step_ms": ms, "min_ms": min(times),

@@ -142,6 +142,12 @@ fn fetch(shared: &Path, mode: Mode) -> (Output, PathBuf, PathBuf, tempfile::Temp
     fetch_name(shared, mode, "scream")
 }
 
+/// Fails, listing them, if any files are left under `dir`.
+fn assert_empty(dir: &Path) {
+    let left = files_under(dir);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -173,11 +179,7 @@ fn fetch_verifies_and_converts() {
             "{name}"
         );
     }
-    assert!(
-        files_under(&tmpdir).is_empty(),
-        "{:?}",
-        files_under(&tmpdir)
-    );
+    assert_empty(&tmpdir);
 
     // `wgstyle styles` now finds it in the data directory; fetching again says it is there
     // (exit 0, no network: no mirror is set), --force downloads it again.
@@ -229,11 +231,7 @@ fn fetch_vgg19_through_the_mirror_for_optimize_and_train() {
             d.name
         );
     }
-    assert!(
-        files_under(&tmpdir).is_empty(),
-        "{:?}",
-        files_under(&tmpdir)
-    );
+    assert_empty(&tmpdir);
     // `wgstyle styles` shows where it is, with its licence and attribution.
     let listed = run_ok(wgstyle(&data).current_dir(&tmpdir).arg("styles"));
     let text = String::from_utf8_lossy(&listed.stdout);
@@ -269,12 +267,8 @@ fn fetch_gives_up_on_a_silent_server_and_keeps_nothing() {
         err.contains("no answer within") && err.contains("WGSTYLE_MIRROR"),
         "{err}"
     );
-    assert!(files_under(&data).is_empty(), "{:?}", files_under(&data));
-    assert!(
-        files_under(&tmpdir).is_empty(),
-        "{:?}",
-        files_under(&tmpdir)
-    );
+    assert_empty(&data);
+    assert_empty(&tmpdir);
 }
 
 #[test]
@@ -287,12 +281,8 @@ fn fetch_stops_an_endless_body_at_the_catalog_size() {
         err.contains("scream/Variable_3") && err.contains("more than the 73728 bytes"),
         "{err}"
     );
-    assert!(files_under(&data).is_empty(), "{:?}", files_under(&data));
-    assert!(
-        files_under(&tmpdir).is_empty(),
-        "{:?}",
-        files_under(&tmpdir)
-    );
+    assert_empty(&data);
+    assert_empty(&tmpdir);
 }
 
 #[test]
@@ -330,13 +320,9 @@ fn fetch_cleans_up_on_sigterm() {
     let out = child.wait_with_output().unwrap();
     // 128 + SIGTERM, like every command interrupted by a signal.
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
-    assert!(
-        files_under(&tmpdir).is_empty(),
-        "{:?}",
-        files_under(&tmpdir)
-    );
+    assert_empty(&tmpdir);
     assert!(std::fs::read_dir(&tmpdir).unwrap().next().is_none());
-    assert!(files_under(&data).is_empty(), "{:?}", files_under(&data));
+    assert_empty(&data);
 }
 
 #[test]
@@ -350,12 +336,8 @@ fn fetch_refuses_a_corrupted_file_and_keeps_nothing() {
         err.contains("checksum mismatch") && err.contains("scream/Variable_5"),
         "{err}"
     );
-    assert!(files_under(&data).is_empty(), "{:?}", files_under(&data));
-    assert!(
-        files_under(&tmpdir).is_empty(),
-        "{:?}",
-        files_under(&tmpdir)
-    );
+    assert_empty(&data);
+    assert_empty(&tmpdir);
 }
 
 #[test]
@@ -369,12 +351,8 @@ fn fetch_fails_cleanly_when_the_connection_drops() {
         "{}",
         stderr(&out)
     );
-    assert!(files_under(&data).is_empty(), "{:?}", files_under(&data));
-    assert!(
-        files_under(&tmpdir).is_empty(),
-        "{:?}",
-        files_under(&tmpdir)
-    );
+    assert_empty(&data);
+    assert_empty(&tmpdir);
 }
 
 #[test]
