@@ -27,23 +27,23 @@ const MAX_SPLITS: usize = 64;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    h: u32,
-    w: u32,
-    cin: u32,
-    ho: u32,
-    wo: u32,
-    cout: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad_t: i32,
-    pad_l: i32,
-    chunk: u32,
-    splits: u32,
-    flags: u32,
-    _p: u32,
+pub(crate) struct Params {
+    pub(crate) n: u32,
+    pub(crate) h: u32,
+    pub(crate) w: u32,
+    pub(crate) cin: u32,
+    pub(crate) ho: u32,
+    pub(crate) wo: u32,
+    pub(crate) cout: u32,
+    pub(crate) kh: u32,
+    pub(crate) kw: u32,
+    pub(crate) stride: u32,
+    pub(crate) pad_t: i32,
+    pub(crate) pad_l: i32,
+    pub(crate) chunk: u32,
+    pub(crate) splits: u32,
+    pub(crate) flags: u32,
+    pub(crate) _p: u32,
 }
 
 const FLAG_SWAP: u32 = 1;

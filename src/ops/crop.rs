@@ -8,18 +8,18 @@ use crate::gpu::tensor::Tensor;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    src_h: u32,
-    src_w: u32,
-    c: u32,
-    y0: u32,
-    x0: u32,
-    h: u32,
-    w: u32,
-    total: u32,
-    src_c: u32,
-    _p: [u32; 2],
+pub(crate) struct Params {
+    pub(crate) n: u32,
+    pub(crate) src_h: u32,
+    pub(crate) src_w: u32,
+    pub(crate) c: u32,
+    pub(crate) y0: u32,
+    pub(crate) x0: u32,
+    pub(crate) h: u32,
+    pub(crate) w: u32,
+    pub(crate) total: u32,
+    pub(crate) src_c: u32,
+    pub(crate) _p: [u32; 2],
 }
 
 /// `y = x[:, y0..y0+h, x0..x0+w, :]`.

@@ -7,11 +7,11 @@ use crate::gpu::tensor::Tensor;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    len: u32,
-    scale: f32,
-    offset: f32,
-    _p: u32,
+pub(crate) struct Params {
+    pub(crate) len: u32,
+    pub(crate) scale: f32,
+    pub(crate) offset: f32,
+    pub(crate) _p: u32,
 }
 
 /// `y = a + b` (same shapes).

@@ -78,15 +78,15 @@ impl GemmKernel {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    m: u32,
-    k4: u32,
-    n4: u32,
-    _p0: u32,
-    a_batch: u32,
-    b_batch: u32,
-    c_batch: u32,
-    _p1: u32,
+pub(crate) struct Params {
+    pub(crate) m: u32,
+    pub(crate) k4: u32,
+    pub(crate) n4: u32,
+    pub(crate) _p0: u32,
+    pub(crate) a_batch: u32,
+    pub(crate) b_batch: u32,
+    pub(crate) c_batch: u32,
+    pub(crate) _p1: u32,
 }
 
 /// Records `c[i] = a[i] · b[i]` for `i < batch`, with `a` holding `batch` row-major `m × k`

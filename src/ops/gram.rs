@@ -12,11 +12,11 @@ use crate::ops::vecops::scale;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    k: u32,
-    c: u32,
-    scale: f32,
-    _p: u32,
+pub(crate) struct Params {
+    pub(crate) k: u32,
+    pub(crate) c: u32,
+    pub(crate) scale: f32,
+    pub(crate) _p: u32,
 }
 
 /// `G = FᵀF / (H·W·C)` for `f` `[1, h, w, c]`, returned as `[1, 1, c, c]`: with

@@ -21,15 +21,15 @@ pub const FIRST_TERM_SLOT: usize = 4;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    len: u32,
-    h: u32,
-    w: u32,
-    c: u32,
-    scale: f32,
-    first: u32,
-    n_content: u32,
-    n_style: u32,
+pub(crate) struct Params {
+    pub(crate) len: u32,
+    pub(crate) h: u32,
+    pub(crate) w: u32,
+    pub(crate) c: u32,
+    pub(crate) scale: f32,
+    pub(crate) first: u32,
+    pub(crate) n_content: u32,
+    pub(crate) n_style: u32,
 }
 
 fn params(t: &Tensor, scale: f32) -> Params {

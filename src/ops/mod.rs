@@ -10,6 +10,8 @@ pub mod crop;
 pub mod elementwise;
 pub mod gemm;
 pub mod gram;
+#[cfg(test)]
+mod layout_test;
 pub mod loss;
 pub mod norm;
 pub mod norm_grad;

@@ -12,15 +12,15 @@ const APPLY_PIXELS: usize = 4;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    hw: u32,
-    c: u32,
-    chunks: u32,
-    chunk_len: u32,
-    flags: u32,
-    eps: f32,
-    total: u32,
+pub(crate) struct Params {
+    pub(crate) n: u32,
+    pub(crate) hw: u32,
+    pub(crate) c: u32,
+    pub(crate) chunks: u32,
+    pub(crate) chunk_len: u32,
+    pub(crate) flags: u32,
+    pub(crate) eps: f32,
+    pub(crate) total: u32,
 }
 
 const FLAG_RELU: u32 = 1;

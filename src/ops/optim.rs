@@ -31,16 +31,16 @@ impl Default for AdamParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    len: u32,
-    _p: [u32; 3],
-    lr: f32,
-    b1: f32,
-    b2: f32,
-    eps: f32,
-    bc1: f32,
-    bc2: f32,
-    _q: [f32; 2],
+pub(crate) struct Params {
+    pub(crate) len: u32,
+    pub(crate) _p: [u32; 3],
+    pub(crate) lr: f32,
+    pub(crate) b1: f32,
+    pub(crate) b2: f32,
+    pub(crate) eps: f32,
+    pub(crate) bc1: f32,
+    pub(crate) bc2: f32,
+    pub(crate) _q: [f32; 2],
 }
 
 /// Step `t` (1-based) of Adam on `x` in place, with moments `m`, `v` (zero at t = 1):

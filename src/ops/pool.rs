@@ -17,15 +17,15 @@ pub enum Pooling {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    h: u32,
-    w: u32,
-    c: u32,
-    ho: u32,
-    wo: u32,
-    total: u32,
-    _p: u32,
+pub(crate) struct Params {
+    pub(crate) n: u32,
+    pub(crate) h: u32,
+    pub(crate) w: u32,
+    pub(crate) c: u32,
+    pub(crate) ho: u32,
+    pub(crate) wo: u32,
+    pub(crate) total: u32,
+    pub(crate) _p: u32,
 }
 
 fn params(shape: [usize; 4], total: usize) -> Result<Params> {

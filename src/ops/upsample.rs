@@ -7,14 +7,14 @@ use crate::gpu::tensor::Tensor;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    h: u32,
-    w: u32,
-    c: u32,
-    factor: u32,
-    total: u32,
-    _p: [u32; 2],
+pub(crate) struct Params {
+    pub(crate) n: u32,
+    pub(crate) h: u32,
+    pub(crate) w: u32,
+    pub(crate) c: u32,
+    pub(crate) factor: u32,
+    pub(crate) total: u32,
+    pub(crate) _p: [u32; 2],
 }
 
 /// Parameters of both kernels: the low-resolution shape `[n, h, w, c]`, the factor, and the

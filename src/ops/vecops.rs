@@ -7,11 +7,11 @@ use crate::gpu::tensor::Tensor;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    len: u32,
-    flags: u32,
-    alpha: f32,
-    _p: u32,
+pub(crate) struct Params {
+    pub(crate) len: u32,
+    pub(crate) flags: u32,
+    pub(crate) alpha: f32,
+    pub(crate) _p: u32,
 }
 
 fn same_len(what: &str, a: &Tensor, b: &Tensor) -> Result<()> {

@@ -30,26 +30,26 @@ const FLAG_FLIP: u32 = 4;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct WinogradParams {
-    n: u32,
-    h: u32,
-    w: u32,
-    cin: u32,
-    ho: u32,
-    wo: u32,
-    cout: u32,
-    cinp: u32,
-    coutp: u32,
-    th: u32,
-    tw: u32,
-    tiles: u32,
-    pad_t: i32,
-    pad_l: i32,
-    mode: u32,
-    flags: u32,
-    kd: u32,
-    tile0: u32,
-    _p: [u32; 2],
+pub(crate) struct WinogradParams {
+    pub(crate) n: u32,
+    pub(crate) h: u32,
+    pub(crate) w: u32,
+    pub(crate) cin: u32,
+    pub(crate) ho: u32,
+    pub(crate) wo: u32,
+    pub(crate) cout: u32,
+    pub(crate) cinp: u32,
+    pub(crate) coutp: u32,
+    pub(crate) th: u32,
+    pub(crate) tw: u32,
+    pub(crate) tiles: u32,
+    pub(crate) pad_t: i32,
+    pub(crate) pad_l: i32,
+    pub(crate) mode: u32,
+    pub(crate) flags: u32,
+    pub(crate) kd: u32,
+    pub(crate) tile0: u32,
+    pub(crate) _p: [u32; 2],
 }
 
 /// Sizes of one Winograd convolution: padded channel counts, tiles, and the transformed
