@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{ctx, rel_err, Rng};
+use common::reference::{self, f64s};
+use common::{ctx, rel_err, up, Rng};
 use wgstyle::gpu::record::Recorder;
 use wgstyle::nets::vgg::flip_kernel;
 use wgstyle::ops::conv::{conv2d, Conv2d, Padding};
@@ -18,37 +19,11 @@ use wgstyle::Tensor;
 
 const TOL: f64 = 1e-4;
 
-fn up(shape: [usize; 4], v: &[f32]) -> Tensor {
-    Tensor::upload(ctx(), "t", shape, v).unwrap()
-}
-
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
-}
-
-/// Checks `grad` against central differences of `loss` at `k` sampled coordinates.
+/// Checks `grad` against central differences of `loss` at sampled coordinates
+/// ([`reference::finite_diff`]): relative error ≤ 1e-3 · max |grad|.
 fn finite_diff(x: &[f32], grad: &[f32], loss: impl Fn(&[f64]) -> f64, rng: &mut Rng, h: f64) {
-    let scale = grad
-        .iter()
-        .fold(0.0f64, |m, g| m.max(g.abs() as f64))
-        .max(1e-12);
-    let mut xv = f64s(x);
-    for _ in 0..12 {
-        let i = rng.range(0, x.len() - 1);
-        let o = xv[i];
-        xv[i] = o + h;
-        let lp = loss(&xv);
-        xv[i] = o - h;
-        let lm = loss(&xv);
-        xv[i] = o;
-        let fd = (lp - lm) / (2.0 * h);
-        let e = (fd - grad[i] as f64).abs() / scale;
-        assert!(
-            e <= 1e-3,
-            "coordinate {i}: fd {fd} vs gpu {} (rel {e:.1e})",
-            grad[i]
-        );
-    }
+    let e = reference::finite_diff(x, grad, loss, rng, h);
+    assert!(e <= 1e-3, "finite differences: rel err {e:.1e}");
 }
 
 fn cpu_pool(x: &[f64], [_, h, w, c]: [usize; 4], max: bool) -> Vec<f64> {
@@ -176,28 +151,19 @@ fn relu_backward_masks_by_output() {
     }
 }
 
+/// 3×3 convolution, zero padding 1, of one image.
 fn cpu_conv3(x: &[f64], [_, h, w, cin]: [usize; 4], k: &[f32], cout: usize) -> Vec<f64> {
-    let mut y = vec![0.0; h * w * cout];
-    for oy in 0..h {
-        for ox in 0..w {
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    let (iy, ix) = (oy as isize + ky as isize - 1, ox as isize + kx as isize - 1);
-                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                        continue;
-                    }
-                    for ci in 0..cin {
-                        let xv = x[((iy as usize) * w + ix as usize) * cin + ci];
-                        for co in 0..cout {
-                            y[(oy * w + ox) * cout + co] +=
-                                xv * k[((ky * 3 + kx) * cin + ci) * cout + co] as f64;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    y
+    let geometry = reference::ConvGeometry {
+        n: 1,
+        input: (h, w),
+        output: (h, w),
+        k: 3,
+        stride: 1,
+        pad: (1, 1),
+        reflect: false,
+        transposed: false,
+    };
+    geometry.conv().forward(x, cin, &f64s(k), cout)
 }
 
 #[test]

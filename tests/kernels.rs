@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{ctx, rel_err, Rng};
+use common::reference::{self, f64s};
+use common::{ctx, rel_err, up, Rng};
 use wgstyle::gpu::record::Recorder;
 use wgstyle::ops::conv::{conv2d_tiled, conv2d_transpose_tiled, out_len, Conv2d, Padding, Tile};
 use wgstyle::ops::elementwise::{add, output_tanh};
@@ -108,10 +109,6 @@ fn cooperative_matrix_variants_run_where_supported() {
     }
 }
 
-fn up(shape: [usize; 4], data: &[f32]) -> Tensor {
-    Tensor::upload(ctx(), "test", shape, data).unwrap()
-}
-
 fn run(f: impl FnOnce(&mut Recorder) -> Tensor) -> (Vec<f32>, [usize; 4]) {
     let mut rec = Recorder::new(ctx(), "test");
     let y = f(&mut rec);
@@ -121,13 +118,14 @@ fn run(f: impl FnOnce(&mut Recorder) -> Tensor) -> (Vec<f32>, [usize; 4]) {
     (rb.read(ctx()).unwrap(), shape)
 }
 
-/// CPU convolution, f64. `pad` = (top, left); zero or reflect padding.
+/// CPU convolution, f64 ([`reference::ConvGeometry`]). `pad` = (top, left); zero or
+/// reflect padding.
 #[allow(clippy::too_many_arguments)]
 fn cpu_conv(
     x: &[f32],
     [n, h, w, cin]: [usize; 4],
     k: &[f32],
-    [kh, kw, _, cout]: [usize; 4],
+    [kh, _, _, cout]: [usize; 4],
     b: Option<&[f32]>,
     stride: usize,
     pad: (usize, usize),
@@ -135,85 +133,31 @@ fn cpu_conv(
     reflect: bool,
     relu: bool,
 ) -> Vec<f64> {
-    let (ho, wo) = out;
-    let mut y = vec![0.0f64; n * ho * wo * cout];
-    let refl = |i: isize, n: usize| -> isize {
-        let mut r = i;
-        if r < 0 {
-            r = -r;
-        }
-        if r >= n as isize {
-            r = 2 * n as isize - 2 - r;
-        }
-        r
+    let geometry = reference::ConvGeometry {
+        n,
+        input: (h, w),
+        output: out,
+        k: kh,
+        stride,
+        pad,
+        reflect,
+        transposed: false,
     };
-    for img in 0..n {
-        for oy in 0..ho {
-            for ox in 0..wo {
-                for co in 0..cout {
-                    let mut s = b.map_or(0.0, |b| b[co] as f64);
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let mut iy = (oy * stride + ky) as isize - pad.0 as isize;
-                            let mut ix = (ox * stride + kx) as isize - pad.1 as isize;
-                            if reflect {
-                                iy = refl(iy, h);
-                                ix = refl(ix, w);
-                            }
-                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                continue;
-                            }
-                            for ci in 0..cin {
-                                s += x[((img * h + iy as usize) * w + ix as usize) * cin + ci]
-                                    as f64
-                                    * k[((ky * kw + kx) * cin + ci) * cout + co] as f64;
-                            }
-                        }
-                    }
-                    y[((img * ho + oy) * wo + ox) * cout + co] = if relu { s.max(0.0) } else { s };
-                }
-            }
-        }
-    }
-    y
+    let y = geometry.conv().forward(&f64s(x), cin, &f64s(k), cout);
+    reference::bias_relu(y, b.map(f64s).as_deref(), relu)
 }
 
-/// CPU transposed conv, scatter form: y[s*i + a - pad, s*j + b - pad, co] += x[i, j, ci] * k[a, b, ci, co].
+/// CPU transposed conv, f64: y[s*i + a - pad, s*j + b - pad, co] += x[i, j, ci] * k[a, b, ci, co].
 fn cpu_conv_t(
     x: &[f32],
     [n, h, w, cin]: [usize; 4],
     k: &[f32],
-    [kh, kw, _, cout]: [usize; 4],
+    [kh, _, _, cout]: [usize; 4],
     stride: usize,
     out: (usize, usize),
 ) -> Vec<f64> {
-    let (ho, wo) = out;
-    let pad_t = (((h - 1) * stride + kh).saturating_sub(ho)) / 2;
-    let pad_l = (((w - 1) * stride + kw).saturating_sub(wo)) / 2;
-    let mut y = vec![0.0f64; n * ho * wo * cout];
-    for img in 0..n {
-        for i in 0..h {
-            for j in 0..w {
-                for a in 0..kh {
-                    for bb in 0..kw {
-                        let oy = (i * stride + a) as isize - pad_t as isize;
-                        let ox = (j * stride + bb) as isize - pad_l as isize;
-                        if oy < 0 || ox < 0 || oy >= ho as isize || ox >= wo as isize {
-                            continue;
-                        }
-                        for ci in 0..cin {
-                            let xv = x[((img * h + i) * w + j) * cin + ci] as f64;
-                            for co in 0..cout {
-                                y[((img * ho + oy as usize) * wo + ox as usize) * cout + co] +=
-                                    xv * k[((a * kw + bb) * cin + ci) * cout + co] as f64;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    y
+    let geometry = reference::ConvGeometry::transposed(n, (h, w), out, kh, stride);
+    geometry.conv().forward(&f64s(x), cin, &f64s(k), cout)
 }
 
 #[test]
@@ -407,34 +351,16 @@ fn conv2d_transpose_matches_cpu() {
 
 fn cpu_instance_norm(
     x: &[f32],
-    [n, h, w, c]: [usize; 4],
+    shape: [usize; 4],
     shift: &[f32],
     scale: &[f32],
     residual: Option<&[f32]>,
     eps: f64,
     relu: bool,
 ) -> Vec<f64> {
-    let hw = h * w;
-    let mut y = vec![0.0; x.len()];
-    for img in 0..n {
-        for ch in 0..c {
-            let at = |p: usize| (img * hw + p) * c + ch;
-            let mean = (0..hw).map(|p| x[at(p)] as f64).sum::<f64>() / hw as f64;
-            let var = (0..hw)
-                .map(|p| (x[at(p)] as f64 - mean).powi(2))
-                .sum::<f64>()
-                / hw as f64;
-            for p in 0..hw {
-                let mut v = scale[ch] as f64 * (x[at(p)] as f64 - mean) / (var + eps).sqrt()
-                    + shift[ch] as f64;
-                if let Some(r) = residual {
-                    v += r[at(p)] as f64;
-                }
-                y[at(p)] = if relu { v.max(0.0) } else { v };
-            }
-        }
-    }
-    y
+    let (x, shift, scale) = (f64s(x), f64s(shift), f64s(scale));
+    let residual = residual.map(f64s);
+    reference::instance_norm(&x, shape, &scale, &shift, residual.as_deref(), eps, relu)
 }
 
 #[test]
@@ -518,16 +444,7 @@ fn upsample_nearest_matches_cpu() {
     let mut rng = Rng::new(6);
     let (n, h, w, c) = (2, 5, 7, 3);
     let x = rng.vec(n * h * w * c, -1.0, 1.0);
-    let mut want = Vec::new();
-    for img in 0..n {
-        for oy in 0..2 * h {
-            for ox in 0..2 * w {
-                for ch in 0..c {
-                    want.push(x[((img * h + oy / 2) * w + ox / 2) * c + ch] as f64);
-                }
-            }
-        }
-    }
+    let want = reference::upsample_nearest(&f64s(&x), [n, h, w, c], 2);
     let (got, shape) = run(|rec| upsample_nearest(rec, &up([n, h, w, c], &x), 2).unwrap());
     assert_eq!(shape, [n, 2 * h, 2 * w, c]);
     assert_eq!(rel_err(&got, &want), 0.0);

@@ -5,11 +5,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use wgstyle::Context;
+use wgstyle::gpu::record::Recorder;
+use wgstyle::{Context, Tensor};
 
 pub mod cli;
 pub mod fuzz;
 pub mod npy;
+pub mod reference;
 
 /// The GPU context shared by every test of this binary (on the GL backend: by every test
 /// running on this thread).
@@ -56,6 +58,20 @@ pub fn embedded_context() -> Context {
 /// `WGSTYLE_CACHE_DIR`), so that they never write to the user's cache directory.
 pub fn autotune_cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("autotune-cache")
+}
+
+/// `data` uploaded as a tensor of `shape` on [`ctx`].
+pub fn up(shape: [usize; 4], data: &[f32]) -> Tensor {
+    Tensor::upload(ctx(), "test", shape, data).unwrap()
+}
+
+/// Records `f` on [`ctx`], submits, and reads back the tensors it returns.
+pub fn run_all(f: impl FnOnce(&mut Recorder) -> Vec<Tensor>) -> Vec<Vec<f32>> {
+    let mut rec = Recorder::new(ctx(), "test");
+    let out = f(&mut rec);
+    let rbs: Vec<_> = out.iter().map(|t| rec.readback(t)).collect();
+    rec.submit().unwrap();
+    rbs.into_iter().map(|r| r.read(ctx()).unwrap()).collect()
 }
 
 /// `../shared` (or `$WGSTYLE_SHARED`). `None` (after saying so) when absent, except under
