@@ -6,8 +6,8 @@ use crate::error::{Error, Result};
 use crate::gpu::context::Context;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
+use crate::image_tiling::{halo, Patches, BYTES_PER_PIXEL, PATCH_BYTES_PER_PIXEL};
 use crate::nets::transformer::{TransformNet, TransformWeights};
-use crate::tiled::{halo, Tiler, BYTES_PER_PIXEL, TILE_BYTES_PER_PIXEL};
 
 /// A style network on the GPU, ready to stylize images of any size.
 pub struct Stylizer {
@@ -26,20 +26,20 @@ impl Stylizer {
         })
     }
 
-    /// Limits the GPU memory one pass may use (bytes); larger images are stylized in tiles
-    /// with exactly the same result. Without a budget only the adapter's buffer limits apply.
-    /// The budget also limits what the context's buffer pool keeps
-    /// ([`Context::set_pool_limit`]).
+    /// Limits the GPU memory one pass may use (bytes); larger images are stylized in patches
+    /// ([`crate::image_tiling`]) with exactly the same result. Without a budget only the
+    /// adapter's buffer limits apply. The budget also limits what the context's buffer pool
+    /// keeps ([`Context::set_pool_limit`]).
     pub fn set_memory_budget(&mut self, bytes: Option<u64>) {
         self.budget = bytes;
-        // Tiles of several sizes (the image's edges) would otherwise leave free buffers of
+        // Patches of several sizes (the image's edges) would otherwise leave free buffers of
         // many size classes in the pool, beyond the budget.
         self.ctx.set_pool_limit(bytes);
     }
 
-    /// The tile size (output pixels per side) that [`Stylizer::stylize`] uses for an
+    /// The patch size (output pixels per side) that [`Stylizer::stylize`] uses for an
     /// `h × w` image: `None` when the image is processed in one pass.
-    pub fn tile_size(&self, h: usize, w: usize) -> Result<Option<usize>> {
+    pub fn patch_size(&self, h: usize, w: usize) -> Result<Option<usize>> {
         let (hq, wq) = (h.div_ceil(4) * 4, w.div_ceil(4) * 4);
         let px = (hq * wq) as u64;
         let arch = self.net.arch();
@@ -47,31 +47,31 @@ impl Stylizer {
         let widest = px * 4 * arch.widest_channels() as u64;
         let budget = self.budget.unwrap_or(u64::MAX);
         let bpp = BYTES_PER_PIXEL * arch.memory_percent() / 100;
-        let tile_bpp = TILE_BYTES_PER_PIXEL * arch.memory_percent() / 100;
+        let patch_bpp = PATCH_BYTES_PER_PIXEL * arch.memory_percent() / 100;
         if widest <= self.ctx.max_binding_bytes() && px * bpp <= budget {
             return Ok(None);
         }
-        // A tile's window: the tile plus the halo, clipped to the image. It must fit the
+        // A patch's window: the patch plus the halo, clipped to the image. It must fit the
         // budget, and its widest tensor one buffer binding.
         // The halo derived from the architecture, rounded up to a multiple of 16 (the
-        // tiler's windows also grow by rounding at each grid).
+        // patches' windows also grow by rounding at each grid).
         let halo = halo(&self.net.arch()).next_multiple_of(16) as u64;
         let window = |t: u64| (t + 2 * halo).min(hq as u64) * (t + 2 * halo).min(wq as u64);
         let channel_bytes = 4 * arch.widest_channels() as u64;
         let fits = |t: u64| {
-            window(t) * tile_bpp <= budget
+            window(t) * patch_bpp <= budget
                 && window(t) * channel_bytes <= self.ctx.max_binding_bytes()
         };
-        const MIN_TILE: u64 = 16;
-        if !fits(MIN_TILE) {
+        const MIN_PATCH: u64 = 16;
+        if !fits(MIN_PATCH) {
             let limit = budget.min(self.ctx.max_binding_bytes());
             return Err(Error::TooLarge {
-                what: format!("a {w}x{h} image even in {MIN_TILE}-pixel tiles"),
-                bytes: window(MIN_TILE) * tile_bpp,
+                what: format!("a {w}x{h} image even in {MIN_PATCH}-pixel tiles"),
+                bytes: window(MIN_PATCH) * patch_bpp,
                 limit,
             });
         }
-        // The largest multiple of 16 that fits (tiles are then balanced by the tiler).
+        // The largest multiple of 16 that fits (patches are then balanced by [`Patches`]).
         let (mut lo, mut hi) = (1, hq.max(wq).div_ceil(16) as u64);
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
@@ -85,7 +85,7 @@ impl Stylizer {
     }
 
     /// How many `h × w` images one pass can take within the memory budget and the adapter's
-    /// buffer-binding limit (at least 1: a single image too large is tiled instead).
+    /// buffer-binding limit (at least 1: a single image too large goes in patches instead).
     pub fn images_per_pass(&self, h: usize, w: usize) -> usize {
         let px = (h.div_ceil(4) * 4 * w.div_ceil(4) * 4).max(1) as u64;
         let arch = self.net.arch();
@@ -96,13 +96,13 @@ impl Stylizer {
         by_budget.min(by_binding).clamp(1, usize::MAX as u64) as usize
     }
 
-    /// Stylizes one image in tiles of at most `tile × tile` output pixels (see
-    /// [`crate::tiled`]); equal to the untiled result up to float rounding.
-    pub fn stylize_tiled(&self, img: &RgbImage, tile: usize) -> Result<RgbImage> {
+    /// Stylizes one image in patches of at most `patch × patch` output pixels (see
+    /// [`crate::image_tiling`]); equal to the one-pass result up to float rounding.
+    pub fn stylize_in_patches(&self, img: &RgbImage, patch: usize) -> Result<RgbImage> {
         if img.width() == 0 || img.height() == 0 {
             return Err(Error::InvalidInput("empty image".into()));
         }
-        Tiler::new(&self.net, img).run(tile)
+        Patches::new(&self.net, img).run(patch)
     }
 
     /// The context this stylizer runs on.
@@ -136,13 +136,13 @@ impl Stylizer {
     }
 
     /// Stylizes one image; the output has the input's size. Images too large for one pass
-    /// (adapter limits or [`Stylizer::set_memory_budget`]) are done in tiles.
+    /// (adapter limits or [`Stylizer::set_memory_budget`]) are done in patches.
     pub fn stylize(&self, img: &RgbImage) -> Result<RgbImage> {
         Ok(self.stylize_batch(std::slice::from_ref(img))?.remove(0))
     }
 
     /// Stylizes same-sized images in one GPU pass (or, when that would exceed the adapter's
-    /// limits or the memory budget, one by one, in tiles where needed).
+    /// limits or the memory budget, one by one, in patches where needed).
     pub fn stylize_batch(&self, imgs: &[RgbImage]) -> Result<Vec<RgbImage>> {
         let Some(first) = imgs.first() else {
             return Ok(Vec::new());
@@ -159,7 +159,7 @@ impl Stylizer {
         }
         let (w, h) = (w as usize, h as usize);
         // Too large for one pass (memory budget, or the widest tensor beyond one buffer
-        // binding): in groups that fit; an image too large on its own goes in tiles.
+        // binding): in groups that fit; an image too large on its own goes in patches.
         let per_pass = self.images_per_pass(h, w);
         if imgs.len() > per_pass {
             let mut out = Vec::with_capacity(imgs.len());
@@ -168,8 +168,8 @@ impl Stylizer {
             }
             return Ok(out);
         }
-        if let Some(t) = self.tile_size(h, w)? {
-            return imgs.iter().map(|i| self.stylize_tiled(i, t)).collect();
+        if let Some(t) = self.patch_size(h, w)? {
+            return imgs.iter().map(|i| self.stylize_in_patches(i, t)).collect();
         }
         let mut input = Vec::with_capacity(imgs.len() * h * w * 3);
         for img in imgs {

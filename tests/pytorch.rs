@@ -99,11 +99,11 @@ fn legacy_pth_equals_zip_and_matches_pytorch() {
     check_goldens(&legacy, &["stata_97x65"], "raw_224_torch.npy");
 }
 
-/// Tiles equal one pass (1/255 after clamping) with reflection padding at the image's
-/// border, on the odd 97×65 input: in 16-pixel tiles, and through `stylize` under a forced
-/// 1 MiB budget (untiled needs about 2.7 MB), whose pool peak stays within it.
+/// Patches (image tiling) equal one pass (1/255 after clamping) with reflection padding at
+/// the image's border, on the odd 97×65 input: in 16-pixel patches, and through `stylize`
+/// under a forced 1 MiB budget (one pass needs about 2.7 MB), whose pool peak stays within it.
 #[test]
-fn tiled_equals_one_pass_with_reflect_padding() {
+fn patches_equal_one_pass_with_reflect_padding() {
     let shared = shared_or_skip!();
     let g = golden(&shared);
     let w = weights::load_transform(&g.join("transformer_net.pth")).unwrap();
@@ -118,21 +118,21 @@ fn tiled_equals_one_pass_with_reflect_padding() {
         .iter()
         .fold((255u8, 0u8), |(a, b), &v| (a.min(v), b.max(v)));
     assert!(lo < 64 && hi > 192, "output range {lo}..{hi}");
-    let d = common::max_diff_u8(&whole, &s.stylize_tiled(&img, 16).unwrap());
-    eprintln!("97x65 in 16px tiles: max diff {d}");
-    assert!(d <= 1, "16px tiles: max diff {d}");
+    let d = common::max_diff_u8(&whole, &s.stylize_in_patches(&img, 16).unwrap());
+    eprintln!("97x65 in 16px patches: max diff {d}");
+    assert!(d <= 1, "16px patches: max diff {d}");
 
     let own = common::new_context();
     let mut s = Stylizer::new(&own, &w).unwrap();
     let budget = 1u64 << 20;
     s.set_memory_budget(Some(budget));
-    let t = s.tile_size(65, 97).unwrap();
+    let t = s.patch_size(65, 97).unwrap();
     assert!(t.is_some_and(|t| t < 65), "{t:?}");
     own.reset_peak_memory();
-    let tiled = s.stylize(&img).unwrap();
+    let patched = s.stylize(&img).unwrap();
     let peak = own.pool_stats().peak_bytes_in_use;
-    let d = common::max_diff_u8(&whole, &tiled);
-    eprintln!("97x65 under 1 MiB ({t:?}-pixel tiles): max diff {d}, peak {peak} bytes");
+    let d = common::max_diff_u8(&whole, &patched);
+    eprintln!("97x65 under 1 MiB ({t:?}-pixel patches): max diff {d}, peak {peak} bytes");
     assert!(d <= 1, "under 1 MiB: max diff {d}");
     assert!(peak <= budget, "peak {peak} over the budget");
 
@@ -141,7 +141,7 @@ fn tiled_equals_one_pass_with_reflect_padding() {
     s.set_memory_budget(None);
     let (h, w) = (800, 1000);
     let widest = (h * w * 64 * 4) as u64;
-    let one_pass = s.tile_size(h, w).unwrap().is_none();
+    let one_pass = s.patch_size(h, w).unwrap().is_none();
     assert_eq!(one_pass, widest <= own.max_binding_bytes(), "{h}x{w}");
 }
 

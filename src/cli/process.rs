@@ -135,12 +135,12 @@ impl State<'_> {
             .collect();
         if !self.warmed {
             // Compiles the pipelines and fills the buffer pool for this size; not timed. An
-            // image stylized in tiles (minutes of work, bounded memory) warms up on a small
-            // crop instead: a second whole run, or a one-pass run of a tile-sized crop, would
+            // image stylized in patches (minutes of work, bounded memory) warms up on a small
+            // crop instead: a second whole run, or a one-pass run of a patch-sized crop, would
             // cost far more time or memory than compilation does.
             let t = Instant::now();
             let (w, h) = rgbs[0].dimensions();
-            match self.stylizer.tile_size(h as usize, w as usize) {
+            match self.stylizer.patch_size(h as usize, w as usize) {
                 Ok(Some(_)) => {
                     let crop = image::imageops::crop_imm(&rgbs[0], 0, 0, w.min(64), h.min(64));
                     let _ = self.stylizer.stylize(&crop.to_image());

@@ -120,9 +120,9 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     Ok(())
 }
 
-/// The smallest `--max-memory`: one 16-pixel tile with its halo.
-const MIN_BUDGET: u64 =
-    (16 + 2 * wgstyle::tiled::HALO as u64).pow(2) * wgstyle::tiled::TILE_BYTES_PER_PIXEL;
+/// The smallest `--max-memory`: one 16-pixel patch with its halo.
+const MIN_BUDGET: u64 = (16 + 2 * wgstyle::image_tiling::HALO as u64).pow(2)
+    * wgstyle::image_tiling::PATCH_BYTES_PER_PIXEL;
 
 /// [`parse_size`], at least [`MIN_BUDGET`] (rounded up to 1 MiB in the message).
 fn parse_budget(s: &str) -> Result<u64, String> {

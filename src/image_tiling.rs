@@ -1,13 +1,14 @@
-//! Exact tiled stylization for images larger than the GPU (or a memory budget) allows.
+//! Image tiling: exact stylization of images larger than the GPU (or a memory budget) allows,
+//! in patches ("tile" elsewhere in the crate means a kernel's workgroup tile).
 //!
-//! Instance normalisation needs statistics of the whole image at every layer, so tiles
+//! Instance normalisation needs statistics of the whole image at every layer, so patches
 //! cannot simply be run through the network independently. Instead, for each of the 16
-//! normalised layers in turn, every tile of that layer's output grid is computed (through
+//! normalised layers in turn, every patch of that layer's output grid is computed (through
 //! the earlier layers, on a window grown by the receptive field, with the statistics
 //! already known) and its Welford moments are merged (f64) into the whole-image statistics.
-//! A last pass computes the output tiles. Every convolution of a window uses the image's
+//! A last pass computes the output patches. Every convolution of a window uses the image's
 //! own zero padding at the image border and real neighbours inside, so the result equals
-//! the untiled one up to float rounding; GPU memory is bounded by the tile size.
+//! the one-pass result up to float rounding; GPU memory is bounded by the patch size.
 //!
 //! Recomputing every earlier layer for every statistics pass would cost about nine
 //! forward passes. Instead the quarter-resolution activations between the residual blocks
@@ -15,9 +16,9 @@
 //! bytes per input pixel for lengstrom's network) are checkpointed in host memory as soon
 //! as the statistics they depend on are known, and later passes start from the newest
 //! checkpoint. Two checkpoints are alive at most (the one read and the one being written);
-//! the whole run costs about three untiled forward passes.
+//! the whole run costs about three one-pass forwards.
 //!
-//! Reflection padding (pytorch/examples' network) tiles the same way: a window that touches
+//! Reflection padding (pytorch/examples' network) is split the same way: a window that touches
 //! the image's border reflects at that border exactly like the whole image, and an inner
 //! window holds every input it reads, so it never reflects.
 use image::RgbImage;
@@ -111,10 +112,10 @@ fn grid_scale(l: usize) -> usize {
     }
 }
 
-/// How far (in full-resolution pixels) any window that a [`Tiler`] pass reads reaches
-/// beyond its tile, derived from `arch`'s layers: every pass (a layer's statistics, a
+/// How far (in full-resolution pixels) any window that a [`Patches`] pass reads reaches
+/// beyond its patch, derived from `arch`'s layers: every pass (a layer's statistics, a
 /// checkpoint, the output) is traced back to its source (the image or the newest
-/// checkpoint) for tiles far from the border at every alignment, and the widest reach kept.
+/// checkpoint) for patches far from the border at every alignment, and the widest reach kept.
 pub fn halo(arch: &Arch) -> usize {
     let layers = arch.layers();
     let n = 4096;
@@ -148,7 +149,7 @@ pub fn halo(arch: &Arch) -> usize {
                 .max((fs * s1).saturating_sub(f * b))
         };
         for l in 0..16 {
-            // Layer l's statistics (and, for l = 15, the output) on tile [a, b).
+            // Layer l's statistics (and, for l = 15, the output) on patch [a, b).
             let (s0, s1) = in_span(arch, &layers[l], in_rows(l), a, b).expect("large grid");
             worst = worst.max(reach(
                 grid_scale(l),
@@ -163,17 +164,17 @@ pub fn halo(arch: &Arch) -> usize {
     worst
 }
 
-/// Estimated peak GPU bytes per pixel of an untiled pass (a few 32-channel float tensors
+/// Estimated peak GPU bytes per pixel of a one-pass forward (a few 32-channel float tensors
 /// at full resolution are alive at once; measured 364 at 200×150).
 pub const BYTES_PER_PIXEL: u64 = 400;
 
-/// Estimated peak GPU bytes per pixel of a tile's window (tensors are dropped as soon as
-/// the next layer has read them; measured 192 at 200×150 in 64-pixel tiles, incl. the
+/// Estimated peak GPU bytes per pixel of a patch's window (tensors are dropped as soon as
+/// the next layer has read them; measured 192 at 200×150 in 64-pixel patches, incl. the
 /// pool's size classes).
-pub const TILE_BYTES_PER_PIXEL: u64 = 256;
+pub const PATCH_BYTES_PER_PIXEL: u64 = 256;
 
-/// Tiled forward pass of one image through `net`.
-pub struct Tiler<'a> {
+/// The forward pass of one image through `net`, patch by patch.
+pub struct Patches<'a> {
     net: &'a TransformNet,
     img: &'a RgbImage,
     /// Output grid of each conv layer.
@@ -185,7 +186,7 @@ pub struct Tiler<'a> {
 
 /// A block's output on the whole quarter-resolution grid, in host memory (`[h4, w4, c]`).
 struct Checkpoint {
-    /// Which block's output: `usize::MAX` for conv3's (see [`Tiler::block_out`]).
+    /// Which block's output: `usize::MAX` for conv3's (see [`Patches::block_out`]).
     block: usize,
     w: usize,
     c: usize,
@@ -224,7 +225,7 @@ impl Checkpoint {
     }
 }
 
-impl<'a> Tiler<'a> {
+impl<'a> Patches<'a> {
     /// Prepares to stylize `img`.
     pub fn new(net: &'a TransformNet, img: &'a RgbImage) -> Self {
         let (h, w) = (img.height() as usize, img.width() as usize);
@@ -233,7 +234,7 @@ impl<'a> Tiler<'a> {
         let mut grids = vec![(h, w), (h2, w2)];
         grids.extend(std::iter::repeat_n((h4, w4), 11));
         grids.extend([(2 * h4, 2 * w4), (4 * h4, 4 * w4), (4 * h4, 4 * w4)]);
-        Tiler {
+        Patches {
             net,
             img,
             grids,
@@ -338,7 +339,7 @@ impl<'a> Tiler<'a> {
                 );
             }
         }
-        Tensor::upload(self.net_ctx(), "tile.input", [1, r.h(), r.w(), 3], &v)
+        Tensor::upload(self.net_ctx(), "patch.input", [1, r.h(), r.w(), 3], &v)
     }
 
     fn net_ctx(&self) -> &crate::Context {
@@ -349,7 +350,7 @@ impl<'a> Tiler<'a> {
     fn block_out(&self, rec: &mut Recorder, b: usize, r: Region) -> Result<Tensor> {
         if let Some(ck) = self.ckpt.as_ref().filter(|ck| ck.block == b) {
             let shape = [1, r.h(), r.w(), ck.c];
-            return Tensor::upload(self.net_ctx(), "tile.checkpoint", shape, &ck.window(r));
+            return Tensor::upload(self.net_ctx(), "patch.checkpoint", shape, &ck.window(r));
         }
         if b == usize::MAX {
             let x = self.raw(rec, 2, r)?;
@@ -387,13 +388,13 @@ impl<'a> Tiler<'a> {
     }
 
     /// Computes block `b`'s output (`usize::MAX`: conv3's) over the whole quarter grid in
-    /// tiles, from the current checkpoint, and makes it the new checkpoint.
-    fn checkpoint(&mut self, b: usize, tile: usize) -> Result<()> {
+    /// patches, from the current checkpoint, and makes it the new checkpoint.
+    fn checkpoint(&mut self, b: usize, patch: usize) -> Result<()> {
         let ctx = self.net_ctx().clone();
         let grid = self.grids[2];
         let mut ck = Checkpoint::new(b, grid, self.net.layer_weights(2).0.cout)?;
-        for r in self.tiles(grid, self.tile_for(grid, tile)) {
-            let mut rec = Recorder::new(&ctx, "tiled.checkpoint");
+        for r in self.patches(grid, self.patch_for(grid, patch)) {
+            let mut rec = Recorder::new(&ctx, "image_tiling.checkpoint");
             let y = self.block_out(&mut rec, b, r)?;
             let rb = rec.readback(&y);
             rec.submit()?;
@@ -403,12 +404,12 @@ impl<'a> Tiler<'a> {
         Ok(())
     }
 
-    /// Lower-resolution grids get proportionally smaller tiles.
-    fn tile_for(&self, grid: (usize, usize), tile: usize) -> usize {
-        (tile * grid.0).div_ceil(self.grids[15].0.max(1)).max(4)
+    /// Lower-resolution grids get proportionally smaller patches.
+    fn patch_for(&self, grid: (usize, usize), patch: usize) -> usize {
+        (patch * grid.0).div_ceil(self.grids[15].0.max(1)).max(4)
     }
 
-    fn tiles(&self, grid: (usize, usize), t: usize) -> Vec<Region> {
+    fn patches(&self, grid: (usize, usize), t: usize) -> Vec<Region> {
         let mut v = Vec::new();
         for (y0, y1) in split(grid.0, t) {
             for (x0, x1) in split(grid.1, t) {
@@ -418,19 +419,19 @@ impl<'a> Tiler<'a> {
         v
     }
 
-    /// Runs every pass with output tiles of at most `tile × tile` pixels (full resolution;
-    /// lower-resolution layers use proportionally smaller tiles) and returns the stylized
+    /// Runs every pass with output patches of at most `patch × patch` pixels (full resolution;
+    /// lower-resolution layers use proportionally smaller patches) and returns the stylized
     /// image (clipped and truncated to 8 bits), of the input's size.
-    pub fn run(mut self, tile: usize) -> Result<RgbImage> {
+    pub fn run(mut self, patch: usize) -> Result<RgbImage> {
         let ctx = self.net_ctx().clone();
         let arch = self.net.arch();
         let eps = arch.eps;
         for l in (0..16).filter(|&l| arch.has_norm(l)) {
             let (h, w) = self.grids[l];
-            let t = self.tile_for((h, w), tile);
+            let t = self.patch_for((h, w), patch);
             let mut acc = vec![Moments::default(); self.net.layer_weights(l).0.cout];
-            for r in self.tiles((h, w), t) {
-                let mut rec = Recorder::new(&ctx, "tiled.stats");
+            for r in self.patches((h, w), t) {
+                let mut rec = Recorder::new(&ctx, "image_tiling.stats");
                 let raw = self.raw(&mut rec, l, r)?;
                 let partials = instance_norm_partials(&mut rec, &raw)?;
                 drop(raw);
@@ -441,15 +442,15 @@ impl<'a> Tiler<'a> {
             self.stats[l] = Some(stats_tensor(&ctx, &acc, eps)?);
             // conv3's output needs stats 0..=2; block b's output needs stats up to 4 + 2b.
             match l {
-                2 => self.checkpoint(usize::MAX, tile)?,
-                4 | 6 | 8 | 10 | 12 => self.checkpoint((l - 4) / 2, tile)?,
+                2 => self.checkpoint(usize::MAX, patch)?,
+                4 | 6 | 8 | 10 | 12 => self.checkpoint((l - 4) / 2, patch)?,
                 _ => {}
             }
         }
         let (h, w) = (self.img.height() as usize, self.img.width() as usize);
         let mut out = RgbImage::new(w as u32, h as u32);
-        for r in self.tiles((h, w), tile) {
-            let mut rec = Recorder::new(&ctx, "tiled.output");
+        for r in self.patches((h, w), patch) {
+            let mut rec = Recorder::new(&ctx, "image_tiling.output");
             let x = self.raw(&mut rec, 15, r)?;
             let y = match arch.family {
                 Family::Johnson => {
@@ -476,7 +477,7 @@ mod tests {
     use super::*;
 
     /// The derived halo of both networks: 10 full-resolution pixels. By hand for the output
-    /// pass: conv_out reads 4 rows beyond its tile; up2's 3×3 on the 2× grid 1 more, i.e.
+    /// pass: conv_out reads 4 rows beyond its patch; up2's 3×3 on the 2× grid 1 more, i.e.
     /// ⌈5/2⌉ = 3 half-resolution rows (6 px); up1 likewise ⌈4/2⌉ = 2 quarter rows, plus a
     /// row lost to alignment: 10 px. lengstrom's old constant rounds it up.
     #[test]
