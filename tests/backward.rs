@@ -26,26 +26,6 @@ fn finite_diff(x: &[f32], grad: &[f32], loss: impl Fn(&[f64]) -> f64, rng: &mut 
     assert!(e <= 1e-3, "finite differences: rel err {e:.1e}");
 }
 
-fn cpu_pool(x: &[f64], [_, h, w, c]: [usize; 4], max: bool) -> Vec<f64> {
-    let (ho, wo) = (h / 2, w / 2);
-    let mut y = vec![0.0; ho * wo * c];
-    for oy in 0..ho {
-        for ox in 0..wo {
-            for ch in 0..c {
-                let v: Vec<f64> = (0..4)
-                    .map(|k| x[((2 * oy + k / 2) * w + 2 * ox + k % 2) * c + ch])
-                    .collect();
-                y[(oy * wo + ox) * c + ch] = if max {
-                    v.iter().cloned().fold(f64::MIN, f64::max)
-                } else {
-                    v.iter().sum::<f64>() / 4.0
-                };
-            }
-        }
-    }
-    y
-}
-
 #[test]
 fn pooling_forward_and_backward() {
     let mut rng = Rng::new(7);
@@ -62,10 +42,10 @@ fn pooling_forward_and_backward() {
             rec.submit().unwrap();
             let (y, dx) = (ry.read(ctx()).unwrap(), rdx.read(ctx()).unwrap());
             let max = mode == Pooling::Max;
-            assert!(rel_err(&y, &cpu_pool(&f64s(&x), shape, max)) <= TOL);
+            assert!(rel_err(&y, &reference::pool2x2(&f64s(&x), shape, max)) <= TOL);
             // L = Σ r · pool(x)
             let loss = |xv: &[f64]| -> f64 {
-                cpu_pool(xv, shape, max)
+                reference::pool2x2(xv, shape, max)
                     .iter()
                     .zip(&r)
                     .map(|(a, b)| a * *b as f64)
@@ -74,24 +54,6 @@ fn pooling_forward_and_backward() {
             finite_diff(&x, &dx, loss, &mut rng, 1e-4);
         }
     }
-}
-
-/// dx of 2×2 max pooling: each window's gradient at its first maximum (row-major).
-fn cpu_max_pool_bwd(x: &[f32], dy: &[f32], [n, h, w, c]: [usize; 4]) -> Vec<f64> {
-    let (ho, wo) = (h / 2, w / 2);
-    let mut dx = vec![0.0; x.len()];
-    for img in 0..n {
-        for oy in 0..ho {
-            for ox in 0..wo {
-                for ch in 0..c {
-                    let at = |k: usize| ((img * h + 2 * oy + k / 2) * w + 2 * ox + k % 2) * c + ch;
-                    let arg = (1..4).fold(0, |b, k| if x[at(k)] > x[at(b)] { k } else { b });
-                    dx[at(arg)] = dy[((img * ho + oy) * wo + ox) * c + ch] as f64;
-                }
-            }
-        }
-    }
-    dx
 }
 
 #[test]
@@ -115,7 +77,7 @@ fn max_pool_backward_matches_cpu_everywhere() {
         let r = rec.readback(&dx);
         rec.submit().unwrap();
         let got = r.read(ctx()).unwrap();
-        let want = cpu_max_pool_bwd(&x, &dy, shape);
+        let want = reference::max_pool2x2_backward(&f64s(&x), &f64s(&dy), shape);
         assert!(rel_err(&got, &want) <= TOL, "{shape:?}");
     }
 }
@@ -211,18 +173,6 @@ fn conv_input_gradient_is_the_flipped_conv() {
     }
 }
 
-fn cpu_gram(f: &[f64], hw: usize, c: usize) -> Vec<f64> {
-    let mut g = vec![0.0; c * c];
-    for k in 0..hw {
-        for i in 0..c {
-            for j in 0..c {
-                g[i * c + j] += f[k * c + i] * f[k * c + j];
-            }
-        }
-    }
-    g.iter().map(|v| v / (hw * c) as f64).collect()
-}
-
 #[test]
 fn gram_and_style_loss_with_gradient() {
     let mut rng = Rng::new(5);
@@ -254,12 +204,12 @@ fn gram_and_style_loss_with_gradient() {
             rs.read(ctx()).unwrap(),
             rd.read(ctx()).unwrap(),
         );
-        let want = cpu_gram(&f64s(&f), h * w, c);
+        let want = reference::gram(&f64s(&f), h * w, c);
         assert!(rel_err(&gm, &want) <= TOL);
         assert!(rel_err(&rt.read(ctx()).unwrap(), &want) <= TOL, "tiled");
         assert!(rel_err(&rdi.read(ctx()).unwrap(), &want) <= TOL, "direct");
         let loss = |fv: &[f64]| -> f64 {
-            let g = cpu_gram(fv, h * w, c);
+            let g = reference::gram(fv, h * w, c);
             weight as f64
                 * g.iter()
                     .zip(&a)
@@ -289,31 +239,13 @@ fn gram_gemm_matches_cpu() {
         assert_eq!(g.shape(), [1, 1, c, c]);
         let r = rec.readback(&g);
         rec.submit().unwrap();
-        let want = cpu_gram(&f64s(&f), h * w, c);
+        let want = reference::gram(&f64s(&f), h * w, c);
         let e = rel_err(&r.read(ctx()).unwrap(), &want);
         assert!(e <= TOL, "{h}x{w}x{c}: {e:.1e}");
     }
     // Channels that are not a multiple of 32 are refused, not mis-computed.
     let mut rec = Recorder::new(ctx(), "t");
     assert!(gram_gemm(&mut rec, &up([1, 2, 2, 20], &[0.0; 80])).is_err());
-}
-
-/// `C = A·B` (or `Aᵀ·B` with `a` stored `k × m`) in float64.
-fn cpu_gemm(a: &[f32], b: &[f32], [m, k, n]: [usize; 3], trans_a: bool) -> Vec<f64> {
-    let mut c = vec![0.0; m * n];
-    for i in 0..m {
-        for kk in 0..k {
-            let av = if trans_a {
-                a[kk * m + i]
-            } else {
-                a[i * k + kk]
-            } as f64;
-            for j in 0..n {
-                c[i * n + j] += av * b[kk * n + j] as f64;
-            }
-        }
-    }
-    c
 }
 
 #[test]
@@ -349,9 +281,9 @@ fn batched_gemm_matches_cpu() {
                 rec.submit().unwrap();
                 let got = r.read(ctx()).unwrap();
                 for i in 0..batch {
-                    let want = cpu_gemm(
-                        &a[i * m * k..(i + 1) * m * k],
-                        &b[i * k * n..(i + 1) * k * n],
+                    let want = reference::gemm(
+                        &f64s(&a[i * m * k..(i + 1) * m * k]),
+                        &f64s(&b[i * k * n..(i + 1) * k * n]),
                         [m, k, n],
                         trans_a,
                     );

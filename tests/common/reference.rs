@@ -1,7 +1,8 @@
 //! CPU references in float64, written plainly and independently of the kernels, shared by
 //! the kernel tests (`kernels`, `backward`, `train_grad*`): one convolution (any stride,
 //! zero or reflect padding, transposed), one instance norm with its backward, one nearest
-//! upsampling. Tensors are NHWC, kernels `[k, k, cin, cout]`.
+//! upsampling, 2×2 pooling, the Gram matrix, a matrix product. Tensors are NHWC, kernels
+//! `[k, k, cin, cout]`.
 
 /// `v` in float64.
 pub fn f64s(v: &[f32]) -> Vec<f64> {
@@ -295,6 +296,78 @@ pub fn upsample_nearest(x: &[f64], [n, h, w, c]: [usize; 4], factor: usize) -> V
         }
     }
     y
+}
+
+/// 2×2 pooling with stride 2 (max, or average), odd last rows and columns dropped.
+pub fn pool2x2(x: &[f64], [n, h, w, c]: [usize; 4], max: bool) -> Vec<f64> {
+    let (ho, wo) = (h / 2, w / 2);
+    let mut y = vec![0.0; n * ho * wo * c];
+    for b in 0..n {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                for ch in 0..c {
+                    let at = |k: usize| ((b * h + 2 * oy + k / 2) * w + 2 * ox + k % 2) * c + ch;
+                    let v = (0..4).map(|k| x[at(k)]);
+                    y[((b * ho + oy) * wo + ox) * c + ch] = if max {
+                        v.fold(f64::MIN, f64::max)
+                    } else {
+                        v.sum::<f64>() / 4.0
+                    };
+                }
+            }
+        }
+    }
+    y
+}
+
+/// The backward of 2×2 max pooling: each window's gradient goes to its first maximum
+/// (row-major); the rest, and dropped rows and columns, get 0.
+pub fn max_pool2x2_backward(x: &[f64], dy: &[f64], [n, h, w, c]: [usize; 4]) -> Vec<f64> {
+    let (ho, wo) = (h / 2, w / 2);
+    let mut dx = vec![0.0; x.len()];
+    for b in 0..n {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                for ch in 0..c {
+                    let at = |k: usize| ((b * h + 2 * oy + k / 2) * w + 2 * ox + k % 2) * c + ch;
+                    let arg = (1..4).fold(0, |m, k| if x[at(k)] > x[at(m)] { k } else { m });
+                    dx[at(arg)] = dy[((b * ho + oy) * wo + ox) * c + ch];
+                }
+            }
+        }
+    }
+    dx
+}
+
+/// The Gram matrix of `hw` pixels of `c` channels, divided by `hw · c`.
+pub fn gram(f: &[f64], hw: usize, c: usize) -> Vec<f64> {
+    let mut g = vec![0.0; c * c];
+    for k in 0..hw {
+        for i in 0..c {
+            for j in 0..c {
+                g[i * c + j] += f[k * c + i] * f[k * c + j];
+            }
+        }
+    }
+    g.iter().map(|v| v / (hw * c) as f64).collect()
+}
+
+/// `C = A·B` (or `Aᵀ·B` with `a` stored `k × m`), `m × k` by `k × n`.
+pub fn gemm(a: &[f64], b: &[f64], [m, k, n]: [usize; 3], trans_a: bool) -> Vec<f64> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for kk in 0..k {
+            let av = if trans_a {
+                a[kk * m + i]
+            } else {
+                a[i * k + kk]
+            };
+            for j in 0..n {
+                c[i * n + j] += av * b[kk * n + j];
+            }
+        }
+    }
+    c
 }
 
 /// Max over the largest gradient and 11 random coordinates of
