@@ -4,9 +4,10 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::context::Context;
-use crate::gpu::kernels::{gemm_build, Kernel};
+use crate::gpu::kernels::Kernel;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
+use crate::ops::conv_shaders::gemm_build;
 
 /// Columns of C per invocation of the `rows` kernel and per workgroup of both kernels'
 /// column blocks: `n` must be a multiple of this.
