@@ -8,7 +8,7 @@
 // 16 vec4s where n4 is a multiple of 16 (10 % faster on lavapipe). lavapipe runs every storage load whose
 // address differs between invocations as a loop over the SIMD lanes; per step of 4 along k an
 // invocation loads 8 vec4s of A and the 4 x 8 vec4 block of B (the same for every invocation:
-// the subgroup build, shaders/gemm_subgroup.wgsl, loads it with 4 loads per subgroup and hands
+// the subgroup build, #if SUBGROUP below, loads it with 4 loads per subgroup and hands
 // it round with `subgroupShuffle`). Rows past m read row m - 1 (every invocation of a
 // subgroup runs the same loop) and are not stored.
 // With the pipeline constant TRANS_A, A is stored transposed (4*k4 x m, m a multiple of 8):
@@ -17,6 +17,8 @@
 //
 // `tiled` (GPUs): 16 x 16 invocations, a 64 x 64 tile of C per workgroup, A and B tiles of
 // depth 16 in workgroup memory, 4 rows x 1 vec4 per invocation; n4 a multiple of 8 too.
+//
+// Built by src/ops/conv_shaders.rs with the preprocessor of src/gpu/wgsl.rs (flag SUBGROUP).
 
 struct Params {
     m: u32, k4: u32, n4: u32, _p0: u32,

@@ -1,4 +1,4 @@
-//! Gram matrices of feature maps and their backward (`shaders/gram.wgsl`, `conv2d.wgsl`).
+//! Gram matrices of feature maps and their backward (`shaders/gram.wgsl`, `shaders/conv2d/`).
 
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{shader_file, Kernel, Shader};
