@@ -176,3 +176,28 @@ fn gemm(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::GemmKernel;
+    use crate::gpu::kernels::naga_check::{validate, with_constants};
+
+    #[test]
+    fn gemm_variants_validate_with_their_constants() {
+        let kernels = [
+            GemmKernel::Rows { subgroup: false },
+            GemmKernel::Rows { subgroup: true },
+            GemmKernel::Tiled,
+        ];
+        for kernel in kernels {
+            for n in [super::GEMM_COLUMNS, 64] {
+                for trans_a in [false, true] {
+                    let k = kernel.kernel_with(n, trans_a && kernel != GemmKernel::Tiled);
+                    let (module, info) = validate(&k.shader);
+                    with_constants(&module, &info, &k)
+                        .unwrap_or_else(|e| panic!("{kernel:?} n={n} trans_a={trans_a}: {e}"));
+                }
+            }
+        }
+    }
+}
