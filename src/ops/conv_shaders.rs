@@ -150,6 +150,9 @@ mod tests {
             for subgroup in [false, true] {
                 let b = conv2d_build(half, subgroup, 0);
                 assert!(b.source.contains(&dtm), "{}: {dtm}", b.name);
+                // The direct kernel's generated unrolls: one slot per pixel of an invocation.
+                let slots = b.source.matches(" = slot(m0, ").count();
+                assert_eq!(slots as u32, crate::ops::conv::DIRECT_PIXELS, "{}", b.name);
                 assert_eq!(b.source.starts_with("enable f16;"), half, "{}", b.name);
                 assert_eq!(b.source.contains("alias hf = f16;"), half, "{}", b.name);
                 assert_eq!(b.source.contains("alias hf = f32;"), !half, "{}", b.name);
