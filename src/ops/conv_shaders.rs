@@ -64,6 +64,7 @@ pub fn conv2d_build(half: bool, subgroup: bool, coop: u32) -> Shader {
     } else {
         (half, subgroup)
     };
+    // The plain build keeps the old file's name: names start the kernel labels.
     let (i, name) = match (coop, half, subgroup) {
         (8, ..) => (4, "conv2d_coop8_f16"),
         (16, ..) => (5, "conv2d_coop16_f16"),
