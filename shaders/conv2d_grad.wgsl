@@ -139,7 +139,7 @@ fn weight_partial(
 
 // ---------------------------------------------------------------------------------------
 // Direct variant of `weight_partial`: no workgroup memory and no barriers (for CPU drivers
-// such as lavapipe, which run barriers as coroutine switches; see `direct` in conv2d.wgsl).
+// such as lavapipe, which run barriers as coroutine switches; see `direct` in conv2d/direct.wgsl).
 // Invocations run along x over the rows m = (ky, kx, ci); each computes DRM consecutive
 // rows x DRN consecutive output channels in eight vec4 variables, looping over the pixels
 // of its split. All invocations of a workgroup read the same dy pixel and channels, so the

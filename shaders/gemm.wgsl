@@ -8,7 +8,7 @@
 // 16 vec4s where n4 is a multiple of 16 (10 % faster on lavapipe). lavapipe runs every storage load whose
 // address differs between invocations as a loop over the SIMD lanes; per step of 4 along k an
 // invocation loads 8 vec4s of A and the 4 x 8 vec4 block of B (the same for every invocation:
-// the subgroup build, shaders/gemm_subgroup.wgsl, loads it with 4 loads per subgroup and hands
+// the subgroup build, #if SUBGROUP below, loads it with 4 loads per subgroup and hands
 // it round with `subgroupShuffle`). Rows past m read row m - 1 (every invocation of a
 // subgroup runs the same loop) and are not stored.
 // With the pipeline constant TRANS_A, A is stored transposed (4*k4 x m, m a multiple of 8):
@@ -17,6 +17,8 @@
 //
 // `tiled` (GPUs): 16 x 16 invocations, a 64 x 64 tile of C per workgroup, A and B tiles of
 // depth 16 in workgroup memory, 4 rows x 1 vec4 per invocation; n4 a multiple of 8 too.
+//
+// Built by src/ops/conv_shaders.rs with the preprocessor of src/gpu/wgsl.rs (flag SUBGROUP).
 
 struct Params {
     m: u32, k4: u32, n4: u32, _p0: u32,
@@ -39,22 +41,49 @@ struct Block {
     m4: mat4x4<f32>, m5: mat4x4<f32>, m6: mat4x4<f32>, m7: mat4x4<f32>,
 }
 
-// subgroup: begin (the subgroup build puts shaders/gemm_subgroup.wgsl in place of this)
+#if SUBGROUP
+// The subgroup build (SUBGROUP feature, subgroups of at least 8 invocations). Every
+// invocation needs the same 4 x 8 vec4s of B per step (they differ by row of A, not by
+// column): invocation l of each 8 loads column n0 + l of the 4 rows (4 loads, where the plain
+// build's invocations make 32 each) and `subgroupShuffle` with a constant index (one vector
+// shuffle on lavapipe) hands them round.
+fn block(i: u32, lane: u32) -> Block {
+    let l = lane % 8u;
+    let v0 = b[i + l];
+    let v1 = b[i + p.n4 + l];
+    let v2 = b[i + 2u * p.n4 + l];
+    let v3 = b[i + 3u * p.n4 + l];
+    return Block(
+#for J in 0..8
+        mat4x4<f32>(subgroupShuffle(v0, {{J}}u), subgroupShuffle(v1, {{J}}u), subgroupShuffle(v2, {{J}}u), subgroupShuffle(v3, {{J}}u)),
+#endfor
+    );
+}
 
+// Every invocation of a subgroup must run the loop for the others' loads of B: return only
+// when the whole subgroup is past the last row.
+fn retired(past: bool) -> bool {
+    return subgroupAll(past);
+}
+#else
 fn col(i: u32) -> mat4x4<f32> {
     return mat4x4<f32>(b[i], b[i + p.n4], b[i + 2u * p.n4], b[i + 3u * p.n4]);
 }
 
 fn block(i: u32, lane: u32) -> Block {
-    return Block(col(i), col(i + 1u), col(i + 2u), col(i + 3u), col(i + 4u), col(i + 5u), col(i + 6u), col(i + 7u));
+    return Block(
+        col(i),
+#for J in 1..8
+        col(i + {{J}}u),
+#endfor
+    );
 }
 
 // Whether an invocation whose rows are all past m may return at once.
 fn retired(past: bool) -> bool {
     return past;
 }
-
-// subgroup: end
+#endif
 
 fn store(row: u32, o: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>) {
     if (row >= p.m) { return; }
@@ -66,99 +95,84 @@ fn store(row: u32, o: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4
 fn rows(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32, // unused; the subgroup build: subgroup_invocation_id
+#if SUBGROUP
+    @builtin(subgroup_invocation_id) lane: u32,
+#else
+    @builtin(local_invocation_index) lane: u32, // unused
+#endif
 ) {
     let r0 = (wid.x * 64u + lid.x) * RM;
     let n0 = wid.y * select(8u, 16u, N16);
     // (The subgroup build returns only when the whole subgroup is past the last row.)
     if (retired(r0 >= p.m)) { return; }
     let last = p.m - 1u;
-    let a0 = wid.z * p.a_batch + min(r0 + 0u, last) * p.k4;
-    let a1 = wid.z * p.a_batch + min(r0 + 1u, last) * p.k4;
-    let a2 = wid.z * p.a_batch + min(r0 + 2u, last) * p.k4;
-    let a3 = wid.z * p.a_batch + min(r0 + 3u, last) * p.k4;
-    let a4 = wid.z * p.a_batch + min(r0 + 4u, last) * p.k4;
-    let a5 = wid.z * p.a_batch + min(r0 + 5u, last) * p.k4;
-    let a6 = wid.z * p.a_batch + min(r0 + 6u, last) * p.k4;
-    let a7 = wid.z * p.a_batch + min(r0 + 7u, last) * p.k4;
+#for I in 0..8
+    let a{{I}} = wid.z * p.a_batch + min(r0 + {{I}}u, last) * p.k4;
+#endfor
     // TRANS_A: vec4 r0 / 4 of A's transposed rows (m / 4 vec4s each).
     let m4 = p.m / 4u;
     let at = wid.z * p.a_batch + r0 / 4u;
     // Plain variables rather than arrays, so that CPU compilers keep them in registers.
-    var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0); var c02 = vec4<f32>(0.0); var c03 = vec4<f32>(0.0); var c04 = vec4<f32>(0.0); var c05 = vec4<f32>(0.0); var c06 = vec4<f32>(0.0); var c07 = vec4<f32>(0.0);
-    var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0); var c16 = vec4<f32>(0.0); var c17 = vec4<f32>(0.0);
-    var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0); var c22 = vec4<f32>(0.0); var c23 = vec4<f32>(0.0); var c24 = vec4<f32>(0.0); var c25 = vec4<f32>(0.0); var c26 = vec4<f32>(0.0); var c27 = vec4<f32>(0.0);
-    var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0); var c32 = vec4<f32>(0.0); var c33 = vec4<f32>(0.0); var c34 = vec4<f32>(0.0); var c35 = vec4<f32>(0.0); var c36 = vec4<f32>(0.0); var c37 = vec4<f32>(0.0);
-    var c40 = vec4<f32>(0.0); var c41 = vec4<f32>(0.0); var c42 = vec4<f32>(0.0); var c43 = vec4<f32>(0.0); var c44 = vec4<f32>(0.0); var c45 = vec4<f32>(0.0); var c46 = vec4<f32>(0.0); var c47 = vec4<f32>(0.0);
-    var c50 = vec4<f32>(0.0); var c51 = vec4<f32>(0.0); var c52 = vec4<f32>(0.0); var c53 = vec4<f32>(0.0); var c54 = vec4<f32>(0.0); var c55 = vec4<f32>(0.0); var c56 = vec4<f32>(0.0); var c57 = vec4<f32>(0.0);
-    var c60 = vec4<f32>(0.0); var c61 = vec4<f32>(0.0); var c62 = vec4<f32>(0.0); var c63 = vec4<f32>(0.0); var c64 = vec4<f32>(0.0); var c65 = vec4<f32>(0.0); var c66 = vec4<f32>(0.0); var c67 = vec4<f32>(0.0);
-    var c70 = vec4<f32>(0.0); var c71 = vec4<f32>(0.0); var c72 = vec4<f32>(0.0); var c73 = vec4<f32>(0.0); var c74 = vec4<f32>(0.0); var c75 = vec4<f32>(0.0); var c76 = vec4<f32>(0.0); var c77 = vec4<f32>(0.0);
-    // With N16: columns n0 + 32 .. n0 + 63.
-    var d00 = vec4<f32>(0.0); var d01 = vec4<f32>(0.0); var d02 = vec4<f32>(0.0); var d03 = vec4<f32>(0.0); var d04 = vec4<f32>(0.0); var d05 = vec4<f32>(0.0); var d06 = vec4<f32>(0.0); var d07 = vec4<f32>(0.0);
-    var d10 = vec4<f32>(0.0); var d11 = vec4<f32>(0.0); var d12 = vec4<f32>(0.0); var d13 = vec4<f32>(0.0); var d14 = vec4<f32>(0.0); var d15 = vec4<f32>(0.0); var d16 = vec4<f32>(0.0); var d17 = vec4<f32>(0.0);
-    var d20 = vec4<f32>(0.0); var d21 = vec4<f32>(0.0); var d22 = vec4<f32>(0.0); var d23 = vec4<f32>(0.0); var d24 = vec4<f32>(0.0); var d25 = vec4<f32>(0.0); var d26 = vec4<f32>(0.0); var d27 = vec4<f32>(0.0);
-    var d30 = vec4<f32>(0.0); var d31 = vec4<f32>(0.0); var d32 = vec4<f32>(0.0); var d33 = vec4<f32>(0.0); var d34 = vec4<f32>(0.0); var d35 = vec4<f32>(0.0); var d36 = vec4<f32>(0.0); var d37 = vec4<f32>(0.0);
-    var d40 = vec4<f32>(0.0); var d41 = vec4<f32>(0.0); var d42 = vec4<f32>(0.0); var d43 = vec4<f32>(0.0); var d44 = vec4<f32>(0.0); var d45 = vec4<f32>(0.0); var d46 = vec4<f32>(0.0); var d47 = vec4<f32>(0.0);
-    var d50 = vec4<f32>(0.0); var d51 = vec4<f32>(0.0); var d52 = vec4<f32>(0.0); var d53 = vec4<f32>(0.0); var d54 = vec4<f32>(0.0); var d55 = vec4<f32>(0.0); var d56 = vec4<f32>(0.0); var d57 = vec4<f32>(0.0);
-    var d60 = vec4<f32>(0.0); var d61 = vec4<f32>(0.0); var d62 = vec4<f32>(0.0); var d63 = vec4<f32>(0.0); var d64 = vec4<f32>(0.0); var d65 = vec4<f32>(0.0); var d66 = vec4<f32>(0.0); var d67 = vec4<f32>(0.0);
-    var d70 = vec4<f32>(0.0); var d71 = vec4<f32>(0.0); var d72 = vec4<f32>(0.0); var d73 = vec4<f32>(0.0); var d74 = vec4<f32>(0.0); var d75 = vec4<f32>(0.0); var d76 = vec4<f32>(0.0); var d77 = vec4<f32>(0.0);
+    // c: columns n0 .. n0 + 31; with N16, d: columns n0 + 32 .. n0 + 63.
+#for I in 0..8
+#for J in 0..8
+    var c{{I}}{{J}} = vec4<f32>(0.0);
+#endfor
+#endfor
+#for I in 0..8
+#for J in 0..8
+    var d{{I}}{{J}} = vec4<f32>(0.0);
+#endfor
+#endfor
     var bi = wid.z * p.b_batch + n0;
     for (var kk = 0u; kk < p.k4; kk++) {
         let w = block(bi, lane);
-        var x0: vec4<f32>; var x1: vec4<f32>; var x2: vec4<f32>; var x3: vec4<f32>;
-        var x4: vec4<f32>; var x5: vec4<f32>; var x6: vec4<f32>; var x7: vec4<f32>;
+#for I in 0..8
+        var x{{I}}: vec4<f32>;
+#endfor
         // TRANS_A is a pipeline constant: one branch folds away.
         if (TRANS_A) {
             // Columns: A's rows r0.. at k = 4kk + j; transposed: row r's 4 values of k.
             let t = at + 4u * kk * m4;
             let lo = transpose(mat4x4<f32>(a[t], a[t + m4], a[t + 2u * m4], a[t + 3u * m4]));
             let hi = transpose(mat4x4<f32>(a[t + 1u], a[t + m4 + 1u], a[t + 2u * m4 + 1u], a[t + 3u * m4 + 1u]));
-            x0 = lo[0]; x1 = lo[1]; x2 = lo[2]; x3 = lo[3];
-            x4 = hi[0]; x5 = hi[1]; x6 = hi[2]; x7 = hi[3];
+#for I in 0..4
+            x{{I}} = lo[{{I}}];
+#endfor
+#for I in 0..4
+            x{{I+4}} = hi[{{I}}];
+#endfor
         } else {
-            x0 = a[a0 + kk]; x1 = a[a1 + kk]; x2 = a[a2 + kk]; x3 = a[a3 + kk];
-            x4 = a[a4 + kk]; x5 = a[a5 + kk]; x6 = a[a6 + kk]; x7 = a[a7 + kk];
+#for I in 0..8
+            x{{I}} = a[a{{I}} + kk];
+#endfor
         }
-        c00 += w.m0 * x0; c01 += w.m1 * x0; c02 += w.m2 * x0; c03 += w.m3 * x0; c04 += w.m4 * x0; c05 += w.m5 * x0; c06 += w.m6 * x0; c07 += w.m7 * x0;
-        c10 += w.m0 * x1; c11 += w.m1 * x1; c12 += w.m2 * x1; c13 += w.m3 * x1; c14 += w.m4 * x1; c15 += w.m5 * x1; c16 += w.m6 * x1; c17 += w.m7 * x1;
-        c20 += w.m0 * x2; c21 += w.m1 * x2; c22 += w.m2 * x2; c23 += w.m3 * x2; c24 += w.m4 * x2; c25 += w.m5 * x2; c26 += w.m6 * x2; c27 += w.m7 * x2;
-        c30 += w.m0 * x3; c31 += w.m1 * x3; c32 += w.m2 * x3; c33 += w.m3 * x3; c34 += w.m4 * x3; c35 += w.m5 * x3; c36 += w.m6 * x3; c37 += w.m7 * x3;
-        c40 += w.m0 * x4; c41 += w.m1 * x4; c42 += w.m2 * x4; c43 += w.m3 * x4; c44 += w.m4 * x4; c45 += w.m5 * x4; c46 += w.m6 * x4; c47 += w.m7 * x4;
-        c50 += w.m0 * x5; c51 += w.m1 * x5; c52 += w.m2 * x5; c53 += w.m3 * x5; c54 += w.m4 * x5; c55 += w.m5 * x5; c56 += w.m6 * x5; c57 += w.m7 * x5;
-        c60 += w.m0 * x6; c61 += w.m1 * x6; c62 += w.m2 * x6; c63 += w.m3 * x6; c64 += w.m4 * x6; c65 += w.m5 * x6; c66 += w.m6 * x6; c67 += w.m7 * x6;
-        c70 += w.m0 * x7; c71 += w.m1 * x7; c72 += w.m2 * x7; c73 += w.m3 * x7; c74 += w.m4 * x7; c75 += w.m5 * x7; c76 += w.m6 * x7; c77 += w.m7 * x7;
+#for I in 0..8
+#for J in 0..8
+        c{{I}}{{J}} += w.m{{J}} * x{{I}};
+#endfor
+#endfor
         // N16 is a pipeline constant: without it this folds away.
         if (N16) {
             let v = block(bi + 8u, lane);
-            d00 += v.m0 * x0; d01 += v.m1 * x0; d02 += v.m2 * x0; d03 += v.m3 * x0; d04 += v.m4 * x0; d05 += v.m5 * x0; d06 += v.m6 * x0; d07 += v.m7 * x0;
-            d10 += v.m0 * x1; d11 += v.m1 * x1; d12 += v.m2 * x1; d13 += v.m3 * x1; d14 += v.m4 * x1; d15 += v.m5 * x1; d16 += v.m6 * x1; d17 += v.m7 * x1;
-            d20 += v.m0 * x2; d21 += v.m1 * x2; d22 += v.m2 * x2; d23 += v.m3 * x2; d24 += v.m4 * x2; d25 += v.m5 * x2; d26 += v.m6 * x2; d27 += v.m7 * x2;
-            d30 += v.m0 * x3; d31 += v.m1 * x3; d32 += v.m2 * x3; d33 += v.m3 * x3; d34 += v.m4 * x3; d35 += v.m5 * x3; d36 += v.m6 * x3; d37 += v.m7 * x3;
-            d40 += v.m0 * x4; d41 += v.m1 * x4; d42 += v.m2 * x4; d43 += v.m3 * x4; d44 += v.m4 * x4; d45 += v.m5 * x4; d46 += v.m6 * x4; d47 += v.m7 * x4;
-            d50 += v.m0 * x5; d51 += v.m1 * x5; d52 += v.m2 * x5; d53 += v.m3 * x5; d54 += v.m4 * x5; d55 += v.m5 * x5; d56 += v.m6 * x5; d57 += v.m7 * x5;
-            d60 += v.m0 * x6; d61 += v.m1 * x6; d62 += v.m2 * x6; d63 += v.m3 * x6; d64 += v.m4 * x6; d65 += v.m5 * x6; d66 += v.m6 * x6; d67 += v.m7 * x6;
-            d70 += v.m0 * x7; d71 += v.m1 * x7; d72 += v.m2 * x7; d73 += v.m3 * x7; d74 += v.m4 * x7; d75 += v.m5 * x7; d76 += v.m6 * x7; d77 += v.m7 * x7;
+#for I in 0..8
+#for J in 0..8
+            d{{I}}{{J}} += v.m{{J}} * x{{I}};
+#endfor
+#endfor
         }
         bi += 4u * p.n4;
     }
     let o = wid.z * p.c_batch + r0 * p.n4 + n0;
     store(r0, o, c00, c01, c02, c03, c04, c05, c06, c07);
-    store(r0 + 1u, o + 1u * p.n4, c10, c11, c12, c13, c14, c15, c16, c17);
-    store(r0 + 2u, o + 2u * p.n4, c20, c21, c22, c23, c24, c25, c26, c27);
-    store(r0 + 3u, o + 3u * p.n4, c30, c31, c32, c33, c34, c35, c36, c37);
-    store(r0 + 4u, o + 4u * p.n4, c40, c41, c42, c43, c44, c45, c46, c47);
-    store(r0 + 5u, o + 5u * p.n4, c50, c51, c52, c53, c54, c55, c56, c57);
-    store(r0 + 6u, o + 6u * p.n4, c60, c61, c62, c63, c64, c65, c66, c67);
-    store(r0 + 7u, o + 7u * p.n4, c70, c71, c72, c73, c74, c75, c76, c77);
+#for I in 1..8
+    store(r0 + {{I}}u, o + {{I}}u * p.n4, c{{I}}0, c{{I}}1, c{{I}}2, c{{I}}3, c{{I}}4, c{{I}}5, c{{I}}6, c{{I}}7);
+#endfor
     if (N16) {
         store(r0, o + 8u, d00, d01, d02, d03, d04, d05, d06, d07);
-        store(r0 + 1u, o + 1u * p.n4 + 8u, d10, d11, d12, d13, d14, d15, d16, d17);
-        store(r0 + 2u, o + 2u * p.n4 + 8u, d20, d21, d22, d23, d24, d25, d26, d27);
-        store(r0 + 3u, o + 3u * p.n4 + 8u, d30, d31, d32, d33, d34, d35, d36, d37);
-        store(r0 + 4u, o + 4u * p.n4 + 8u, d40, d41, d42, d43, d44, d45, d46, d47);
-        store(r0 + 5u, o + 5u * p.n4 + 8u, d50, d51, d52, d53, d54, d55, d56, d57);
-        store(r0 + 6u, o + 6u * p.n4 + 8u, d60, d61, d62, d63, d64, d65, d66, d67);
-        store(r0 + 7u, o + 7u * p.n4 + 8u, d70, d71, d72, d73, d74, d75, d76, d77);
+#for I in 1..8
+        store(r0 + {{I}}u, o + {{I}}u * p.n4 + 8u, d{{I}}0, d{{I}}1, d{{I}}2, d{{I}}3, d{{I}}4, d{{I}}5, d{{I}}6, d{{I}}7);
+#endfor
     }
 }
 

@@ -2,7 +2,7 @@
 //   G[i, j] = scale * sum_k F[k, i] * F[k, j]      (scale = 1 / (H*W*C))
 // Each workgroup computes a 16x16 tile of G with 2x2 outputs per invocation (8x8
 // invocations); K is staged through workgroup memory in steps of 16. The backward
-// (dF = F · D with D = dL/dG + dL/dGᵀ, scaled) is a 1x1 convolution (conv2d.wgsl).
+// (dF = F · D with D = dL/dG + dL/dGᵀ, scaled) is a 1x1 convolution (shaders/conv2d/).
 // On CPU drivers the Gram matrix is instead a split-K product of gemm.wgsl's `rows` kernel
 // (F^T F over chunks of pixels), whose partial matrices `sum_splits` adds up.
 

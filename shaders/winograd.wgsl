@@ -27,7 +27,7 @@ struct Params {
     _p1: u32, _p2: u32,
 }
 
-const MODE_REFLECT_PAD: u32 = 1u; // as conv2d.wgsl; anything else pads with zeros
+const MODE_REFLECT_PAD: u32 = 1u; // as conv2d/common.wgsl; anything else pads with zeros
 const FLAG_BIAS: u32 = 1u;
 const FLAG_RELU: u32 = 2u;
 const FLAG_FLIP: u32 = 4u; // `weights`: the kernel rotated by 180 degrees (tap 8 - t for t)

@@ -6,3 +6,4 @@ pub mod pool;
 pub mod record;
 pub mod tensor;
 pub mod timing;
+pub mod wgsl;

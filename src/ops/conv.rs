@@ -2,9 +2,10 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::context::Context;
-use crate::gpu::kernels::{conv2d_build, Kernel};
+use crate::gpu::kernels::Kernel;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
+use crate::ops::conv_shaders::conv2d_build;
 use crate::ops::conv_shape::{ConvMode, ConvShape};
 use crate::ops::crop::pad;
 use crate::ops::winograd;

@@ -11,10 +11,13 @@
 //! - a transposed convolution's input gradient is a strided convolution of `dy`.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, CONV2D_GRAD};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
 use crate::ops::conv::{conv2d_window, out_len, Padding, Window};
+
+/// `shaders/conv2d_grad.wgsl`.
+pub const CONV2D_GRAD: Shader = shader_file!("conv2d_grad.wgsl");
 
 /// Rows (kernel taps × input channels) and columns (output channels) of a GEMM tile.
 const TILE: usize = 64;

@@ -2,9 +2,12 @@
 //! channels for the convolution's vec4 kernels, and batch items in and out of batches.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, CROP};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
+
+/// `shaders/crop.wgsl`.
+pub const CROP: Shader = shader_file!("crop.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]

@@ -1,9 +1,12 @@
 //! Element-wise kernels (`shaders/elementwise.wgsl`).
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, ELEMENTWISE};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
+
+/// `shaders/elementwise.wgsl`.
+pub const ELEMENTWISE: Shader = shader_file!("elementwise.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]

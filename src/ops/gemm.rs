@@ -4,9 +4,10 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::context::Context;
-use crate::gpu::kernels::{gemm_build, Kernel};
+use crate::gpu::kernels::Kernel;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
+use crate::ops::conv_shaders::gemm_build;
 
 /// Columns of C per invocation of the `rows` kernel and per workgroup of both kernels'
 /// column blocks: `n` must be a multiple of this.
@@ -174,4 +175,29 @@ fn gemm(
         groups,
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GemmKernel;
+    use crate::gpu::kernels::naga_check::{validate, with_constants};
+
+    #[test]
+    fn gemm_variants_validate_with_their_constants() {
+        let kernels = [
+            GemmKernel::Rows { subgroup: false },
+            GemmKernel::Rows { subgroup: true },
+            GemmKernel::Tiled,
+        ];
+        for kernel in kernels {
+            for n in [super::GEMM_COLUMNS, 64] {
+                for trans_a in [false, true] {
+                    let k = kernel.kernel_with(n, trans_a && kernel != GemmKernel::Tiled);
+                    let (module, info) = validate(&k.shader);
+                    with_constants(&module, &info, &k)
+                        .unwrap_or_else(|e| panic!("{kernel:?} n={n} trans_a={trans_a}: {e}"));
+                }
+            }
+        }
+    }
 }

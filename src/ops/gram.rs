@@ -1,7 +1,7 @@
-//! Gram matrices of feature maps and their backward (`shaders/gram.wgsl`, `conv2d.wgsl`).
+//! Gram matrices of feature maps and their backward (`shaders/gram.wgsl`, `shaders/conv2d/`).
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, GRAM};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
 use crate::ops::conv::{conv2d, Conv2d, Padding};
@@ -9,6 +9,9 @@ use crate::ops::conv_grad::{conv2d_weight_grad_with, WeightGradKernel};
 use crate::ops::crop::pad;
 use crate::ops::gemm::{batched_gemm, batched_gemm_at, GemmKernel, GEMM_COLUMNS};
 use crate::ops::vecops::scale;
+
+/// `shaders/gram.wgsl`.
+pub const GRAM: Shader = shader_file!("gram.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]

@@ -2,11 +2,14 @@
 //! Loss values go into slots of a scalar vector on the GPU (see [`crate::ops::reduce`]).
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, LOSS};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
 use crate::ops::gram::{gram, gram_backward};
 use crate::ops::reduce::{finish, parts_for, reduce_into, Reduce};
+
+/// `shaders/loss.wgsl`.
+pub const LOSS: Shader = shader_file!("loss.wgsl");
 
 /// Scalar slots: total, content, style, TV; per-term slots follow from [`FIRST_TERM_SLOT`].
 pub const SLOT_TOTAL: usize = 0;

@@ -4,6 +4,7 @@
 pub mod conv;
 pub mod conv_grad;
 pub(crate) mod conv_measure;
+pub mod conv_shaders;
 pub mod conv_shape;
 pub mod conv_tune;
 pub mod crop;
@@ -23,3 +24,40 @@ pub mod tune_cache;
 pub mod upsample;
 pub mod vecops;
 pub mod winograd;
+
+use crate::gpu::kernels::Shader;
+
+/// The one-file shaders of the op modules (each is its file of `shaders/` as it is).
+const SHADER_FILES: [Shader; 13] = [
+    conv_grad::CONV2D_GRAD,
+    crop::CROP,
+    elementwise::ELEMENTWISE,
+    gram::GRAM,
+    loss::LOSS,
+    norm::INSTANCE_NORM,
+    norm_grad::INSTANCE_NORM_GRAD,
+    optim::OPTIM,
+    pool::POOL,
+    reduce::REDUCE,
+    upsample::UPSAMPLE,
+    vecops::VECOPS,
+    winograd::WINOGRAD,
+];
+
+/// Every shader build of every op module: the one-file shaders and the convolution's
+/// preprocessed builds. The naga test validates each.
+pub fn shaders() -> Vec<Shader> {
+    let mut all = SHADER_FILES.to_vec();
+    all.extend(conv_shaders::builds());
+    all
+}
+
+/// The paths under `shaders/` that the builds of [`shaders`] read.
+pub fn shader_files() -> Vec<&'static str> {
+    let mut files: Vec<&str> = SHADER_FILES.iter().map(|s| s.name).collect();
+    files.extend(conv_shaders::FILES);
+    files
+}
+
+#[cfg(test)]
+mod shader_tests;

@@ -1,9 +1,12 @@
 //! Instance normalisation (`shaders/instance_norm.wgsl`).
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, INSTANCE_NORM};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_1d, grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
+
+/// `shaders/instance_norm.wgsl`.
+pub const INSTANCE_NORM: Shader = shader_file!("instance_norm.wgsl");
 
 /// Pixels per partial-statistics chunk.
 const CHUNK: usize = 1024;

@@ -1,9 +1,12 @@
 //! Backward pass of instance normalisation (`shaders/instance_norm_grad.wgsl`).
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, INSTANCE_NORM_GRAD};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
+
+/// `shaders/instance_norm_grad.wgsl`.
+pub const INSTANCE_NORM_GRAD: Shader = shader_file!("instance_norm_grad.wgsl");
 
 /// Pixels per partial-sum chunk.
 const CHUNK: usize = 1024;

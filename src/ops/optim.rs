@@ -1,9 +1,12 @@
 //! The Adam update (`shaders/optim.wgsl`).
 
 use crate::error::Result;
-use crate::gpu::kernels::{Kernel, OPTIM};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
+
+/// `shaders/optim.wgsl`.
+pub const OPTIM: Shader = shader_file!("optim.wgsl");
 
 /// Adam's constants.
 #[derive(Clone, Copy, Debug)]

@@ -1,9 +1,12 @@
 //! 2×2 stride-2 pooling with floor output size, forward and backward (`shaders/pool.wgsl`).
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, POOL};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
+
+/// `shaders/pool.wgsl`.
+pub const POOL: Shader = shader_file!("pool.wgsl");
 
 /// The pooling of VGG's blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -2,9 +2,12 @@
 //! partial sums then one workgroup, so float32 sums keep ~1e-6 relative accuracy.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, REDUCE};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
+
+/// `shaders/reduce.wgsl`.
+pub const REDUCE: Shader = shader_file!("reduce.wgsl");
 
 /// What [`reduce_into`] sums.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

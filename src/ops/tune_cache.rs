@@ -89,7 +89,7 @@ pub fn adapter_key(info: &wgpu::AdapterInfo) -> String {
         info.driver,
         info.driver_info,
         env!("CARGO_PKG_VERSION"),
-        fnv1a(crate::gpu::kernels::CONV2D.source)
+        fnv1a(crate::ops::conv_shaders::conv2d_build(false, false, 0).source)
     )
 }
 

@@ -1,9 +1,12 @@
 //! Nearest-neighbour upsampling (`shaders/upsample.wgsl`).
 
 use crate::error::Result;
-use crate::gpu::kernels::{Kernel, UPSAMPLE};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
+
+/// `shaders/upsample.wgsl`.
+pub const UPSAMPLE: Shader = shader_file!("upsample.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]

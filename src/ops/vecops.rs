@@ -1,9 +1,12 @@
 //! Vector kernels (`shaders/vecops.wgsl`): axpy, scale and the ReLU backward.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, VECOPS};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
+
+/// `shaders/vecops.wgsl`.
+pub const VECOPS: Shader = shader_file!("vecops.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]

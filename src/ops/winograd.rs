@@ -13,13 +13,16 @@
 
 use crate::error::Result;
 use crate::gpu::context::Context;
-use crate::gpu::kernels::{Kernel, WINOGRAD};
+use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_1d, Recorder};
 use crate::gpu::tensor::Tensor;
 use crate::ops::conv::{Params, Tile, MODE_REFLECT, MODE_TRANSPOSED};
 use crate::ops::conv_shape::{ConvMode, ConvShape};
 use crate::ops::crop::pad;
 use crate::ops::gemm::{batched_gemm, GemmKernel, GEMM_COLUMNS};
+
+/// `shaders/winograd.wgsl`.
+pub const WINOGRAD: Shader = shader_file!("winograd.wgsl");
 
 /// Positions of a transformed tile (6×6): one matrix product each.
 const POSITIONS: usize = 36;

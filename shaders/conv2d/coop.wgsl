@@ -1,7 +1,6 @@
-// The cooperative-matrix build of conv2d.wgsl: src/gpu/kernels.rs appends this file to
-// conv2d.wgsl (whose Params, bindings, `Origin`, `origin` and `gather` it uses) behind
-// `enable f16; enable wgpu_cooperative_matrix;`, as written for 8x8 fragments or with every
-// `8x8` and `S = 8u` below made `16x16` and `16u` (the two sizes wgpu offers). Needs the
+// The cooperative-matrix kernel `coop`, in the cooperative-matrix builds only (ENABLE_F16 and
+// COOP; it uses common.wgsl's Params, bindings, `Origin`, `origin` and `gather`). S is the
+// fragment size, 8 or 16 (the two sizes wgpu offers). Needs the
 // EXPERIMENTAL_COOPERATIVE_MATRIX feature with that size for f16 A and B and f32 C (lavapipe
 // in Mesa 26: 8x8x8; NVIDIA: 16x16x16), SUBGROUP, and one subgroup size (`SG`).
 //
@@ -13,7 +12,7 @@
 // its fragments from there. At the end the fragments go through workgroup memory once more
 // so that bias, ReLU and the bounds of the output are applied per element.
 
-const S: u32 = 8u;          // fragment size
+const S: u32 = {{S}}u;         // fragment size
 const CBM: u32 = 4u * S;    // output pixels per workgroup (2 subgroups x 2 fragments)
 const CBN: u32 = 4u * S;    // output channels per workgroup
 const CBK: u32 = 2u * S;    // K depth of one step
@@ -43,10 +42,10 @@ fn coop(
     // This subgroup's block of the tile: rows rm.., columns cn..
     let rm = (sg / 2u) * 2u * S;
     let cn = (sg % 2u) * 2u * S;
-    var c00 = coop_mat8x8<f32, C>();
-    var c01 = coop_mat8x8<f32, C>();
-    var c10 = coop_mat8x8<f32, C>();
-    var c11 = coop_mat8x8<f32, C>();
+    var c00 = coop_mat{{S}}x{{S}}<f32, C>();
+    var c01 = coop_mat{{S}}x{{S}}<f32, C>();
+    var c10 = coop_mat{{S}}x{{S}}<f32, C>();
+    var c11 = coop_mat{{S}}x{{S}}<f32, C>();
     workgroupBarrier();
 
     for (var k0 = 0u; k0 < k_count; k0 += CBK) {
@@ -68,10 +67,10 @@ fn coop(
         }
         workgroupBarrier();
         for (var kf = 0u; kf < CBK; kf += S) {
-            let a0 = coopLoadT<coop_mat8x8<f16, A>>(&ca[rm * CBK + kf], CBK);
-            let a1 = coopLoadT<coop_mat8x8<f16, A>>(&ca[(rm + S) * CBK + kf], CBK);
-            let b0 = coopLoadT<coop_mat8x8<f16, B>>(&cb[kf * CBN + cn], CBN);
-            let b1 = coopLoadT<coop_mat8x8<f16, B>>(&cb[kf * CBN + cn + S], CBN);
+            let a0 = coopLoadT<coop_mat{{S}}x{{S}}<f16, A>>(&ca[rm * CBK + kf], CBK);
+            let a1 = coopLoadT<coop_mat{{S}}x{{S}}<f16, A>>(&ca[(rm + S) * CBK + kf], CBK);
+            let b0 = coopLoadT<coop_mat{{S}}x{{S}}<f16, B>>(&cb[kf * CBN + cn], CBN);
+            let b1 = coopLoadT<coop_mat{{S}}x{{S}}<f16, B>>(&cb[kf * CBN + cn + S], CBN);
             c00 = coopMultiplyAdd(a0, b0, c00);
             c01 = coopMultiplyAdd(a0, b1, c01);
             c10 = coopMultiplyAdd(a1, b0, c10);
