@@ -154,22 +154,23 @@ struct Case {
     shaders: Vec<(&'static str, &'static str)>,
 }
 
-/// Every uniform struct with its shaders. (Shader paths as of `gpu::kernels`.)
+/// Every uniform struct with the shaders that read it.
 #[rustfmt::skip]
 fn cases() -> Vec<Case> {
-    use crate::gpu::kernels as k;
+    use crate::gpu::kernels::Shader;
+    use crate::ops::conv_shaders::{conv2d_build, gemm_build};
     use crate::ops::*;
-    let one = |s: k::Shader| vec![(s.name, s.source)];
+    let one = |s: Shader| vec![(s.name, s.source)];
     let mut conv_builds = Vec::new();
     for (half, subgroup) in [(false, false), (true, false), (false, true), (true, true)] {
-        let b = k::conv2d_build(half, subgroup, 0);
+        let b = conv2d_build(half, subgroup, 0);
         conv_builds.push((b.name, b.source));
     }
     for coop in [8, 16] {
-        let b = k::conv2d_build(true, false, coop);
+        let b = conv2d_build(true, false, coop);
         conv_builds.push((b.name, b.source));
     }
-    let gemm_builds = [false, true].map(|sg| (k::gemm_build(sg).name, k::gemm_build(sg).source));
+    let gemm_builds = [false, true].map(|sg| (gemm_build(sg).name, gemm_build(sg).source));
     let case = |rust, shaders| Case { rust, shaders };
     vec![
         case(rust_layout!(conv::Params {
@@ -177,29 +178,29 @@ fn cases() -> Vec<Case> {
         }), conv_builds),
         case(rust_layout!(conv_grad::Params {
             n, h, w, cin, ho, wo, cout, kh, kw, stride, pad_t, pad_l, chunk, splits, flags, _p
-        }), one(k::CONV2D_GRAD)),
+        }), one(conv_grad::CONV2D_GRAD)),
         case(rust_layout!(winograd::WinogradParams {
             n, h, w, cin, ho, wo, cout, cinp, coutp, th, tw, tiles, pad_t, pad_l, mode, flags,
             kd, tile0, _p
-        }), one(k::WINOGRAD)),
+        }), one(winograd::WINOGRAD)),
         case(rust_layout!(gemm::Params { m, k4, n4, _p0, a_batch, b_batch, c_batch, _p1 }),
             gemm_builds.to_vec()),
         case(rust_layout!(crop::Params { n, src_h, src_w, c, y0, x0, h, w, total, src_c, _p }),
-            one(k::CROP)),
-        case(rust_layout!(elementwise::Params { len, scale, offset, _p }), one(k::ELEMENTWISE)),
-        case(rust_layout!(gram::Params { k, c, scale, _p }), one(k::GRAM)),
+            one(crop::CROP)),
+        case(rust_layout!(elementwise::Params { len, scale, offset, _p }), one(elementwise::ELEMENTWISE)),
+        case(rust_layout!(gram::Params { k, c, scale, _p }), one(gram::GRAM)),
         case(rust_layout!(loss::Params { len, h, w, c, scale, first, n_content, n_style }),
-            one(k::LOSS)),
+            one(loss::LOSS)),
         case(rust_layout!(norm::Params { n, hw, c, chunks, chunk_len, flags, eps, total }),
-            one(k::INSTANCE_NORM)),
+            one(norm::INSTANCE_NORM)),
         case(rust_layout!(norm_grad::Params { n, hw, c, chunks, chunk_len, flags, total, _p }),
-            one(k::INSTANCE_NORM_GRAD)),
+            one(norm_grad::INSTANCE_NORM_GRAD)),
         case(rust_layout!(optim::Params { len, _p, lr, b1, b2, eps, bc1, bc2, _q }),
-            one(k::OPTIM)),
-        case(rust_layout!(pool::Params { n, h, w, c, ho, wo, total, _p }), one(k::POOL)),
-        case(rust_layout!(reduce::Params { len, mode, count, slot, scale, _p }), one(k::REDUCE)),
-        case(rust_layout!(upsample::Params { n, h, w, c, factor, total, _p }), one(k::UPSAMPLE)),
-        case(rust_layout!(vecops::Params { len, flags, alpha, _p }), one(k::VECOPS)),
+            one(optim::OPTIM)),
+        case(rust_layout!(pool::Params { n, h, w, c, ho, wo, total, _p }), one(pool::POOL)),
+        case(rust_layout!(reduce::Params { len, mode, count, slot, scale, _p }), one(reduce::REDUCE)),
+        case(rust_layout!(upsample::Params { n, h, w, c, factor, total, _p }), one(upsample::UPSAMPLE)),
+        case(rust_layout!(vecops::Params { len, flags, alpha, _p }), one(vecops::VECOPS)),
     ]
 }
 
@@ -309,7 +310,7 @@ fn layout_check_catches_a_wrong_struct() {
         scale: f32,
         offset: f32,
     }
-    let shader = crate::gpu::kernels::ELEMENTWISE;
+    let shader = crate::ops::elementwise::ELEMENTWISE;
     let wgsl = wgsl_uniform_layout(shader.name, shader.source).unwrap();
     let right = rust_layout!(crate::ops::elementwise::Params {
         len,
