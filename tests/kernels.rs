@@ -8,8 +8,9 @@ mod common;
 
 use common::{ctx, rel_err, Rng};
 use wgstyle::gpu::record::Recorder;
-use wgstyle::ops::conv::{conv2d_tiled, conv2d_transpose_tiled, out_len, Conv2d, Padding, Tile};
+use wgstyle::ops::conv::{conv2d_transpose_with, conv2d_with, out_len, Conv2d, ConvAlgo, Padding};
 use wgstyle::ops::elementwise::{add, output_tanh};
+use wgstyle::ops::gemm::GemmKernel;
 use wgstyle::ops::norm::instance_norm;
 use wgstyle::ops::upsample::upsample_nearest;
 use wgstyle::Tensor;
@@ -18,20 +19,17 @@ const TOL: f64 = 1e-4;
 const TOL_F16: f64 = 4e-3;
 
 /// Every convolution variant this adapter runs, with its tolerance.
-fn conv_variants() -> Vec<(Tile, f64)> {
-    let mut v: Vec<(Tile, f64)> = Tile::VARIANTS.iter().map(|t| (*t, TOL)).collect();
+fn conv_variants() -> Vec<(ConvAlgo, f64)> {
+    let mut v: Vec<(ConvAlgo, f64)> = ConvAlgo::F32.iter().map(|t| (*t, TOL)).collect();
     if ctx().supports_f16() {
-        v.extend(Tile::HALF_VARIANTS.iter().map(|t| (*t, TOL_F16)));
+        v.extend(ConvAlgo::F16.iter().map(|t| (*t, TOL_F16)));
     } else {
         eprintln!("adapter without SHADER_F16: half-precision convolutions not tested here");
     }
     v.retain(|(t, _)| {
         let ok = t.usable(ctx());
         if !ok {
-            eprintln!(
-                "{}: not supported by this adapter, not tested here",
-                t.name()
-            );
+            eprintln!("{}: not supported by this adapter, not tested here", t);
         }
         ok
     });
@@ -42,7 +40,10 @@ fn conv_variants() -> Vec<(Tile, f64)> {
 /// an unusable variant is refused with an error rather than a GPU validation failure.
 #[test]
 fn subgroup_variant_runs_where_supported() {
-    let sg = Tile::VARIANTS.into_iter().find(|t| t.subgroup).unwrap();
+    let sg = ConvAlgo::F32
+        .into_iter()
+        .find(|t| t.uses_subgroups())
+        .unwrap();
     let features = ctx().device().features();
     let info = ctx().device().adapter_info();
     let expected = features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8;
@@ -57,7 +58,7 @@ fn subgroup_variant_runs_where_supported() {
 }
 
 /// A convolution on `tile`, which this adapter cannot run, fails with an error naming it.
-fn assert_refused(tile: Tile) {
+fn assert_refused(tile: ConvAlgo) {
     let x = up([1, 4, 4, 4], &[0.5; 64]);
     let k = up([3, 3, 4, 8], &[0.25; 288]);
     let p = Conv2d {
@@ -66,8 +67,8 @@ fn assert_refused(tile: Tile) {
         relu: false,
     };
     let mut rec = Recorder::new(ctx(), "test");
-    let err = conv2d_tiled(&mut rec, &x, &k, None, p, tile).unwrap_err();
-    assert!(err.to_string().contains(&tile.name()), "{err}");
+    let err = conv2d_with(&mut rec, &x, &k, None, p, tile).unwrap_err();
+    assert!(err.to_string().contains(&tile.to_string()), "{err}");
 }
 
 /// The cooperative-matrix variants run exactly where the adapter offers their fragment size
@@ -97,11 +98,14 @@ fn cooperative_matrix_variants_run_where_supported() {
             "lavapipe from Mesa 26 should offer 8x8 f16 fragments"
         );
     }
-    for tile in Tile::HALF_VARIANTS.into_iter().filter(|t| t.coop != 0) {
-        let expected = sizes.contains(&tile.coop)
+    for tile in ConvAlgo::F16
+        .into_iter()
+        .filter(|t| t.coop_size().is_some())
+    {
+        let expected = tile.coop_size().is_some_and(|s| sizes.contains(&s))
             && info.subgroup_min_size == info.subgroup_max_size
             && ctx().supports_f16();
-        assert_eq!(tile.usable(ctx()), expected, "{}", tile.name());
+        assert_eq!(tile.usable(ctx()), expected, "{tile}");
         if !expected {
             assert_refused(tile);
         }
@@ -263,7 +267,7 @@ fn conv2d_same_padding_matches_cpu() {
         for (tile, tol) in conv_variants() {
             let (got, shape) = run(|rec| {
                 let b = up([1, 1, 1, cout], &bias);
-                conv2d_tiled(
+                conv2d_with(
                     rec,
                     &up([n, h, w, cin], &x),
                     &up([k, k, cin, cout], &kern),
@@ -346,7 +350,7 @@ fn conv2d_reflect_and_zero_padding_match_cpu() {
                     padding,
                     relu: false,
                 };
-                conv2d_tiled(
+                conv2d_with(
                     rec,
                     &up([n, h, w, cin], &x),
                     &up([k, k, cin, cout], &kern),
@@ -393,7 +397,7 @@ fn conv2d_transpose_matches_cpu() {
         for (tile, tol) in conv_variants() {
             let (got, shape) = run(|rec| {
                 let (xt, kt) = (up([n, h, w, cin], &x), up([3, 3, cin, cout], &kern));
-                conv2d_transpose_tiled(rec, &xt, &kt, 2, (2 * h, 2 * w), relu, tile).unwrap()
+                conv2d_transpose_with(rec, &xt, &kt, 2, (2 * h, 2 * w), relu, tile).unwrap()
             });
             assert_eq!(shape, [n, 2 * h, 2 * w, cout]);
             let e = rel_err(&got, &want);
@@ -584,9 +588,9 @@ type Case = (
 /// kernels are recorded), within the f32 tolerance.
 #[test]
 fn winograd_matches_cpu() {
-    let variants: Vec<Tile> = Tile::VARIANTS
+    let variants: Vec<ConvAlgo> = ConvAlgo::F32
         .into_iter()
-        .filter(|t| t.winograd && t.usable(ctx()))
+        .filter(|t| t.gemm().is_some() && t.usable(ctx()))
         .collect();
     assert!(
         !variants.is_empty(),
@@ -650,16 +654,16 @@ fn winograd_matches_cpu() {
                         padding,
                         relu,
                     };
-                    conv2d_tiled(&mut rec, &xt, &kt, with_bias.then_some(&b), p, tile).unwrap()
+                    conv2d_with(&mut rec, &xt, &kt, with_bias.then_some(&b), p, tile).unwrap()
                 }
-                None => conv2d_transpose_tiled(&mut rec, &xt, &kt, 1, (h, w), relu, tile).unwrap(),
+                None => conv2d_transpose_with(&mut rec, &xt, &kt, 1, (h, w), relu, tile).unwrap(),
             };
             for entry in ["weights", "input", "output"] {
                 let label = format!("winograd.{entry}");
                 assert!(
                     rec.kernel_labels().contains(&label),
                     "case {case} {}: no {label} in {:?}",
-                    tile.name(),
+                    tile,
                     rec.kernel_labels()
                 );
             }
@@ -671,7 +675,7 @@ fn winograd_matches_cpu() {
             assert!(
                 e <= TOL,
                 "case {case} {} n{n} {h}x{w}x{cin} -> {cout} {padding:?}: rel err {e}",
-                tile.name()
+                tile
             );
         }
     }
@@ -684,9 +688,9 @@ fn winograd_matches_cpu() {
 fn winograd_passes_under_a_budget_match_cpu() {
     let own = common::new_context();
     own.set_pool_limit(Some(14 << 20));
-    let tile = Tile::VARIANTS
+    let tile = ConvAlgo::F32
         .into_iter()
-        .find(|t| t.winograd && t.direct && t.usable(&own))
+        .find(|t| matches!(t.gemm(), Some(GemmKernel::Rows { .. })) && t.usable(&own))
         .unwrap();
     let (h, w, cin, cout) = (80, 80, 3, 32);
     let mut rng = Rng::new(12);
@@ -714,7 +718,7 @@ fn winograd_passes_under_a_budget_match_cpu() {
         padding: Padding::Same,
         relu: true,
     };
-    let y = conv2d_tiled(&mut rec, &xt, &kt, None, p, tile).unwrap();
+    let y = conv2d_with(&mut rec, &xt, &kt, None, p, tile).unwrap();
     let passes = rec
         .kernel_labels()
         .iter()

@@ -433,8 +433,12 @@ mod tests {
             modules.insert(b.name, validate(&b));
         }
         // (The Winograd variants' kernels are checked in `gemm_builds_validate`.)
-        for tile in crate::ops::conv::Tile::all().filter(|t| !t.winograd) {
-            let expected = conv2d_build(tile.half, tile.subgroup, tile.coop);
+        for tile in crate::ops::conv::ConvAlgo::all().filter(|t| t.gemm().is_none()) {
+            let expected = conv2d_build(
+                tile.is_half(),
+                tile.uses_subgroups() && tile.coop_size().is_none(),
+                tile.coop_size().unwrap_or(0),
+            );
             let (module, info) = &modules[expected.name];
             for body in crate::ops::conv::DirectBody::ALL {
                 let kernel = tile.kernel(body, 32);
@@ -481,10 +485,11 @@ mod tests {
                 );
             }
         }
-        for tile in crate::ops::conv::Tile::all().filter(|t| t.winograd) {
+        for tile in crate::ops::conv::ConvAlgo::all().filter(|t| t.gemm().is_some()) {
             let kernel = tile.kernel(crate::ops::conv::DirectBody::ALL[1], 8);
-            assert_eq!(kernel.shader, gemm_build(tile.subgroup), "{}", tile.name());
-            assert_eq!(kernel.entry, if tile.direct { "rows" } else { "tiled" });
+            assert_eq!(kernel.shader, gemm_build(tile.uses_subgroups()), "{tile}");
+            let rows = matches!(tile.gemm(), Some(crate::ops::gemm::GemmKernel::Rows { .. }));
+            assert_eq!(kernel.entry, if rows { "rows" } else { "tiled" });
         }
         let (module, _) = validate(&WINOGRAD);
         for entry in ["weights", "input", "output"] {

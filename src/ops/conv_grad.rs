@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::gpu::kernels::{Kernel, CONV2D_GRAD};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
-use crate::ops::conv::{conv2d_window, out_len, Padding, Window};
+use crate::ops::conv::{conv2d_window, out_len, DriverClass, Padding, Window};
 
 /// Rows (kernel taps × input channels) and columns (output channels) of a GEMM tile.
 const TILE: usize = 64;
@@ -76,13 +76,12 @@ impl WeightGradKernel {
         }
     }
 
-    /// The default on this adapter: direct on CPU drivers, tiled on GPUs (as
-    /// [`Tile::default_for`](crate::ops::conv::Tile::default_for)).
+    /// The default on this adapter: direct on CPU drivers, tiled on GPUs (by
+    /// [`DriverClass`], as [`ConvAlgo::default_for`](crate::ops::conv::ConvAlgo::default_for)).
     pub fn default_for(device_type: wgpu::DeviceType) -> WeightGradKernel {
-        if device_type == wgpu::DeviceType::Cpu {
-            WeightGradKernel::Direct
-        } else {
-            WeightGradKernel::Tiled
+        match DriverClass::of_type(device_type) {
+            DriverClass::Cpu => WeightGradKernel::Direct,
+            DriverClass::Gpu => WeightGradKernel::Tiled,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Batched matrix products (`shaders/gemm.wgsl`): `C[b] = A[b] B[b]`, the middle step of
-//! the Winograd convolution ([`crate::ops::winograd`]), and on CPU drivers the Gram matrices
+//! the Winograd convolution ([`crate::ops::conv::winograd`]), and on CPU drivers the Gram matrices
 //! and their backward ([`crate::ops::gram`]).
 
 use crate::error::{Error, Result};

@@ -3,9 +3,6 @@
 
 pub mod conv;
 pub mod conv_grad;
-pub(crate) mod conv_measure;
-pub mod conv_shape;
-pub mod conv_tune;
 pub mod crop;
 pub mod elementwise;
 pub mod gemm;
@@ -15,9 +12,6 @@ pub mod norm;
 pub mod norm_grad;
 pub mod optim;
 pub mod pool;
-pub mod precision;
 pub mod reduce;
-pub mod tune_cache;
 pub mod upsample;
 pub mod vecops;
-pub mod winograd;

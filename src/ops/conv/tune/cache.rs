@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ops::conv::Tile;
-use crate::ops::conv_measure::Measured;
-use crate::ops::conv_shape::ConvShape;
-use crate::ops::precision::ConvPrecision;
+use crate::ops::conv::algo::ConvAlgo;
+use crate::ops::conv::precision::ConvPrecision;
+use crate::ops::conv::shape::ConvShape;
+use crate::ops::conv::tune::measure::Measured;
 
 /// Version of the file layout; a file of another version is ignored (and replaced on write).
 pub const CACHE_FORMAT: u32 = 1;
@@ -46,7 +46,7 @@ struct Entry {
     /// The effective precision the choice was made for (files before 0.2: f32).
     #[serde(default)]
     precision: ConvPrecision,
-    /// [`Tile::name`] of the choice.
+    /// [`ConvAlgo::name`] of the choice.
     tile: String,
     /// Milliseconds (fastest run) per variant name on the shape's proxy, or on its top-left
     /// `ms_rows` rows (and as many columns) on slow devices; empty when the choice was copied
@@ -150,7 +150,10 @@ fn read(path: &Path) -> CacheFile {
 
 /// The choices the file at `path` holds for this adapter (empty when the file is missing or
 /// corrupt, or names a variant this version does not know).
-pub(crate) fn load(path: &Path, info: &wgpu::AdapterInfo) -> Vec<(ConvShape, ConvPrecision, Tile)> {
+pub(crate) fn load(
+    path: &Path,
+    info: &wgpu::AdapterInfo,
+) -> Vec<(ConvShape, ConvPrecision, ConvAlgo)> {
     let mut file = read(path);
     let Some(section) = file.adapters.remove(&adapter_key(info)) else {
         return Vec::new();
@@ -158,7 +161,7 @@ pub(crate) fn load(path: &Path, info: &wgpu::AdapterInfo) -> Vec<(ConvShape, Con
     section
         .convs
         .into_iter()
-        .filter_map(|e| Some((e.shape, e.precision, Tile::from_name(&e.tile)?)))
+        .filter_map(|e| Some((e.shape, e.precision, e.tile.parse::<ConvAlgo>().ok()?)))
         .collect()
 }
 
@@ -167,7 +170,7 @@ pub(crate) fn load(path: &Path, info: &wgpu::AdapterInfo) -> Vec<(ConvShape, Con
 pub(crate) fn store(
     path: &Path,
     info: &wgpu::AdapterInfo,
-    entries: &[(ConvShape, ConvPrecision, Tile, Measured)],
+    entries: &[(ConvShape, ConvPrecision, ConvAlgo, Measured)],
 ) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -196,13 +199,17 @@ pub(crate) fn store(
         section.convs.push(Entry {
             shape: *shape,
             precision: *precision,
-            tile: tile.name(),
-            ms: times.ms.iter().map(|(t, ms)| (t.name(), *ms)).collect(),
+            tile: tile.to_string(),
+            ms: times
+                .ms
+                .iter()
+                .map(|(t, ms)| (t.to_string(), *ms))
+                .collect(),
             ms_rows: times.rows,
             probe_ms: times
                 .probe_ms
                 .iter()
-                .map(|(t, ms)| (t.name(), *ms))
+                .map(|(t, ms)| (t.to_string(), *ms))
                 .collect(),
         });
     }
@@ -215,7 +222,7 @@ pub(crate) fn store(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::conv_shape::ConvMode;
+    use crate::ops::conv::shape::ConvMode;
 
     fn shape(cin: u32) -> ConvShape {
         ConvShape {
@@ -244,7 +251,7 @@ mod tests {
             driver: "test".into(),
             ..wgpu::AdapterInfo::new(wgpu::DeviceType::Cpu, wgpu::Backend::Vulkan)
         };
-        let tile = Tile::VARIANTS[0];
+        let tile = ConvAlgo::TILED_8X16;
         std::thread::scope(|s| {
             for t in 0..8u32 {
                 let (path, info) = (&path, &info);
