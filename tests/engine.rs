@@ -394,3 +394,26 @@ fn upload_after_drop_inside_a_recording_does_not_clobber_it() {
         t.join().unwrap();
     }
 }
+
+/// An op family's state lives in the context's typed slot: one value per type, created on
+/// first use, shared by every clone of the context and separate between contexts; the
+/// convolution family's settings (autotune, precision) use it.
+#[test]
+fn per_context_state_is_shared_by_clones_and_separate_between_contexts() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    #[derive(Default)]
+    struct Counter(AtomicU32);
+    #[derive(Default)]
+    struct Other(AtomicU32);
+    let a = common::new_context();
+    let clone = a.clone();
+    a.state::<Counter>().0.fetch_add(3, Ordering::SeqCst);
+    clone.state::<Counter>().0.fetch_add(4, Ordering::SeqCst);
+    assert_eq!(a.state::<Counter>().0.load(Ordering::SeqCst), 7);
+    assert_eq!(a.state::<Other>().0.load(Ordering::SeqCst), 0);
+    let b = common::new_context();
+    assert_eq!(b.state::<Counter>().0.load(Ordering::SeqCst), 0);
+    // The convolution settings go through the same slot.
+    clone.set_autotune(true);
+    assert!(a.autotune() && !b.autotune());
+}
