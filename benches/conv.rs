@@ -11,7 +11,7 @@
 mod common;
 
 use wgstyle::gpu::record::Recorder;
-use wgstyle::ops::conv::{conv2d_tiled, Conv2d, Padding, Tile};
+use wgstyle::ops::conv::{conv2d_with, Conv2d, ConvAlgo, Padding};
 use wgstyle::Tensor;
 
 /// Whether `WGSTYLE_BENCH_VARIANTS` (comma-separated words) selects the variant `name`.
@@ -55,8 +55,8 @@ fn main() {
         .unwrap();
         let out = hw.div_ceil(stride);
         let flop = 2.0 * (out * out * k * k * cin * cout) as f64;
-        for tile in Tile::all() {
-            if !tile.usable(&ctx) || !wanted(&tile.name()) {
+        for tile in ConvAlgo::all() {
+            if !tile.usable(&ctx) || !wanted(&tile.to_string()) {
                 continue;
             }
             let p = Conv2d {
@@ -66,7 +66,7 @@ fn main() {
             };
             let run = || {
                 let mut rec = Recorder::new(&ctx, "bench");
-                let y = conv2d_tiled(&mut rec, &x, &w, None, p, tile).unwrap();
+                let y = conv2d_with(&mut rec, &x, &w, None, p, tile).unwrap();
                 rec.submit().unwrap();
                 ctx.wait().unwrap();
                 drop(y);
@@ -75,7 +75,7 @@ fn main() {
             let med = common::median_ms(reps, run);
             println!(
                 "{name:<22} {hw}x{hw} {:<20} {med:8.1} ms  {:6.2} GFLOP/s",
-                tile.name(),
+                tile.to_string(),
                 flop / med / 1e6
             );
         }

@@ -26,7 +26,7 @@ pub enum Error {
     #[error("GPU error: {0}")]
     Gpu(String),
     /// A tensor does not fit in one GPU buffer on this adapter.
-    #[error("{what} needs {bytes} bytes in one GPU buffer, but this adapter allows at most {limit} bytes; use a smaller image (e.g. --max-size)")]
+    #[error("{what} needs {bytes} bytes in one GPU buffer, but this adapter allows at most {limit} bytes; the image is too large for it")]
     TooLarge {
         /// What was being allocated.
         what: String,
@@ -135,7 +135,7 @@ pub enum Error {
         msg: String,
     },
     /// The output exists and overwriting was not allowed.
-    #[error("{} already exists (use --force to overwrite it)", .0.display())]
+    #[error("{} already exists", .0.display())]
     OutputExists(PathBuf),
     /// The operation was cancelled (e.g. by Ctrl-C); nothing was written under the output name.
     #[error("cancelled; no output was written")]
@@ -191,6 +191,45 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Library messages say what is wrong; which command-line flag fixes it is the CLI's
+    /// business (src/cli/log.rs adds it).
+    #[test]
+    fn messages_name_no_command_line_flag() {
+        let mut messages = vec![
+            Error::OutputExists("out.png".into()).to_string(),
+            Error::TooLarge {
+                what: "tensor".into(),
+                bytes: 2,
+                limit: 1,
+            }
+            .to_string(),
+            crate::image_io::check_encodable(image::ImageFormat::Jpeg, 70_000, 8).unwrap_err(),
+        ];
+        let bad = [
+            crate::train::TrainOptions {
+                image_size: 15,
+                ..Default::default()
+            },
+            crate::train::TrainOptions {
+                batch_size: 0,
+                ..Default::default()
+            },
+            crate::train::TrainOptions {
+                learning_rate: -1.0,
+                ..Default::default()
+            },
+        ];
+        messages.extend(bad.iter().map(|o| o.validate().unwrap_err().to_string()));
+        for m in messages {
+            assert!(!m.contains("--"), "{m}");
         }
     }
 }

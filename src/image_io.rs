@@ -145,7 +145,7 @@ pub fn check_encodable(format: ImageFormat, w: u32, h: u32) -> std::result::Resu
     match max_dimension(format) {
         Some(max) if w > max || h > max => Err(format!(
             "{w}x{h} is too large for {format:?} (at most {max} pixels a side); choose another \
-             output format (-o NAME.png) or a smaller size (--max-size)"
+             output format (e.g. PNG) or a smaller size"
         )),
         _ => Ok(()),
     }

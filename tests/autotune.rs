@@ -9,9 +9,9 @@ use std::process::Command;
 
 use wgstyle::bench::cases::synthetic_weights;
 use wgstyle::nets::transformer::Arch;
-use wgstyle::ops::conv::Tile;
-use wgstyle::ops::conv_tune::{ConvMode, ConvShape};
-use wgstyle::ops::tune_cache::adapter_key;
+use wgstyle::ops::conv::tune::cache::adapter_key;
+use wgstyle::ops::conv::ConvAlgo;
+use wgstyle::ops::conv::{ConvMode, ConvShape};
 use wgstyle::{Context, Stylizer};
 
 const H: usize = 12;
@@ -70,7 +70,7 @@ fn cache_file_round_trip_tunes_each_shape_once() {
     assert_eq!(convs.len(), 7, "{json}");
     for c in convs {
         assert!(
-            Tile::from_name(c["tile"].as_str().unwrap()).is_some(),
+            c["tile"].as_str().unwrap().parse::<ConvAlgo>().is_ok(),
             "{c}"
         );
     }
@@ -129,10 +129,10 @@ fn network_output_is_the_same_with_autotune_on_off_and_forced() {
     let on = network(&on_ctx);
     assert!(max_diff(&on, &off) <= 1e-2, "{}", max_diff(&on, &off));
     // Pin every shape to each variant this adapter runs in turn: still the same output.
-    for tile in Tile::VARIANTS {
+    for tile in ConvAlgo::F32 {
         let forced = context(None, true);
         if !tile.usable(&forced) {
-            eprintln!("{}: not supported by this adapter, not pinned", tile.name());
+            eprintln!("{}: not supported by this adapter, not pinned", tile);
             continue;
         }
         for (shape, _) in on_ctx.conv_choices() {
@@ -228,7 +228,7 @@ fn no_autotune_flag_parses_and_is_honoured_by_bench() {
     assert!(!written, "--no-autotune wrote a cache file");
     // The variant column names the kernel the case ran.
     assert!(
-        Tile::VARIANTS.iter().any(|t| table.contains(&t.name())),
+        ConvAlgo::F32.iter().any(|t| table.contains(&t.to_string())),
         "{table}"
     );
     // One shape, tuned once per precision: f32, and f16 where the adapter has it (the
@@ -302,7 +302,7 @@ fn autotune_flags_and_cpu_default_are_honoured_by_the_default_command() {
 #[test]
 fn a_shape_large_enough_for_the_probe_is_tuned_and_computed_right() {
     use wgstyle::gpu::record::Recorder;
-    use wgstyle::ops::conv::{conv2d, conv2d_tiled, Conv2d, Padding};
+    use wgstyle::ops::conv::{conv2d, conv2d_with, Conv2d, Padding};
     let ctx = context(None, true);
     let mut rng = common::Rng::new(3);
     let (n, h, w, cin, cout) = (1, 66, 70, 4, 8);
@@ -330,7 +330,7 @@ fn a_shape_large_enough_for_the_probe_is_tuned_and_computed_right() {
         let y = if tuned {
             conv2d(&mut rec, &x, &k, None, p).unwrap()
         } else {
-            conv2d_tiled(&mut rec, &x, &k, None, p, Tile::VARIANTS[0]).unwrap()
+            conv2d_with(&mut rec, &x, &k, None, p, ConvAlgo::F32[0]).unwrap()
         };
         let rb = rec.readback(&y);
         rec.submit().unwrap();

@@ -314,8 +314,8 @@ fn tensors_beyond_the_adapter_limit_are_a_clear_error() {
 #[test]
 fn concurrent_recorders_on_one_context_agree() {
     use wgstyle::gpu::record::Recorder;
-    use wgstyle::ops::conv::{conv2d_tiled, Conv2d, Padding, Tile};
-    fn conv(tile: Tile, seed: u64) -> Vec<f32> {
+    use wgstyle::ops::conv::{conv2d_with, Conv2d, ConvAlgo, Padding};
+    fn conv(tile: ConvAlgo, seed: u64) -> Vec<f32> {
         let ctx = common::ctx();
         let mut rng = common::Rng::new(seed);
         let (n, h, w, cin, cout) = (2, 14, 13, 15, 34);
@@ -329,19 +329,19 @@ fn concurrent_recorders_on_one_context_agree() {
             padding: Padding::Same,
             relu: false,
         };
-        let y = conv2d_tiled(&mut rec, &xt, &kt, None, p, tile).unwrap();
+        let y = conv2d_with(&mut rec, &xt, &kt, None, p, tile).unwrap();
         let rb = rec.readback(&y);
         rec.submit().unwrap();
         rb.read(ctx).unwrap()
     }
     let want: Vec<Vec<f32>> = (0..8)
-        .map(|i| conv(Tile::VARIANTS[i % 4], i as u64))
+        .map(|i| conv(ConvAlgo::F32[i % 4], i as u64))
         .collect();
     let threads: Vec<_> = (0..4)
         .map(|t| {
             std::thread::spawn(move || {
                 (0..8)
-                    .map(|i| (i, conv(Tile::VARIANTS[(i + t) % 4], i as u64)))
+                    .map(|i| (i, conv(ConvAlgo::F32[(i + t) % 4], i as u64)))
                     .collect::<Vec<_>>()
             })
         })
@@ -393,4 +393,27 @@ fn upload_after_drop_inside_a_recording_does_not_clobber_it() {
     for t in threads {
         t.join().unwrap();
     }
+}
+
+/// An op family's state lives in the context's typed slot: one value per type, created on
+/// first use, shared by every clone of the context and separate between contexts; the
+/// convolution family's settings (autotune, precision) use it.
+#[test]
+fn per_context_state_is_shared_by_clones_and_separate_between_contexts() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    #[derive(Default)]
+    struct Counter(AtomicU32);
+    #[derive(Default)]
+    struct Other(AtomicU32);
+    let a = common::new_context();
+    let clone = a.clone();
+    a.state::<Counter>().0.fetch_add(3, Ordering::SeqCst);
+    clone.state::<Counter>().0.fetch_add(4, Ordering::SeqCst);
+    assert_eq!(a.state::<Counter>().0.load(Ordering::SeqCst), 7);
+    assert_eq!(a.state::<Other>().0.load(Ordering::SeqCst), 0);
+    let b = common::new_context();
+    assert_eq!(b.state::<Counter>().0.load(Ordering::SeqCst), 0);
+    // The convolution settings go through the same slot.
+    clone.set_autotune(true);
+    assert!(a.autotune() && !b.autotune());
 }

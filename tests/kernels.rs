@@ -1,5 +1,5 @@
-//! Every kernel against a plain CPU implementation (float64), on random shapes
-//! including odd sizes and both strides. Tolerance: max |gpu - cpu| / max |cpu| ≤ 1e-4
+//! Every convolution kernel variant against a plain CPU implementation (float64), on random
+//! shapes including odd sizes and both strides (the other layers: tests/layer_kernels.rs). Tolerance: max |gpu - cpu| / max |cpu| ≤ 1e-4
 //! (f32 kernels); ≤ 4e-3 for the half-precision convolution variants, which run where the
 //! adapter has SHADER_F16 (f16 has a unit roundoff of 4.9e-4; inputs, weights, products and
 //! 16-term partial sums are rounded to it).
@@ -7,32 +7,27 @@
 mod common;
 
 use common::reference::{self, f64s};
-use common::{ctx, rel_err, up, Rng};
+use common::{ctx, rel_err, run, up, Rng};
 use wgstyle::gpu::record::Recorder;
-use wgstyle::ops::conv::{conv2d_tiled, conv2d_transpose_tiled, out_len, Conv2d, Padding, Tile};
-use wgstyle::ops::elementwise::{add, output_tanh};
-use wgstyle::ops::norm::instance_norm;
-use wgstyle::ops::upsample::upsample_nearest;
+use wgstyle::ops::conv::{conv2d_transpose_with, conv2d_with, out_len, Conv2d, ConvAlgo, Padding};
+use wgstyle::ops::gemm::GemmKernel;
 use wgstyle::Tensor;
 
 const TOL: f64 = 1e-4;
 const TOL_F16: f64 = 4e-3;
 
 /// Every convolution variant this adapter runs, with its tolerance.
-fn conv_variants() -> Vec<(Tile, f64)> {
-    let mut v: Vec<(Tile, f64)> = Tile::VARIANTS.iter().map(|t| (*t, TOL)).collect();
+fn conv_variants() -> Vec<(ConvAlgo, f64)> {
+    let mut v: Vec<(ConvAlgo, f64)> = ConvAlgo::F32.iter().map(|t| (*t, TOL)).collect();
     if ctx().supports_f16() {
-        v.extend(Tile::HALF_VARIANTS.iter().map(|t| (*t, TOL_F16)));
+        v.extend(ConvAlgo::F16.iter().map(|t| (*t, TOL_F16)));
     } else {
         eprintln!("adapter without SHADER_F16: half-precision convolutions not tested here");
     }
     v.retain(|(t, _)| {
         let ok = t.usable(ctx());
         if !ok {
-            eprintln!(
-                "{}: not supported by this adapter, not tested here",
-                t.name()
-            );
+            eprintln!("{}: not supported by this adapter, not tested here", t);
         }
         ok
     });
@@ -43,7 +38,10 @@ fn conv_variants() -> Vec<(Tile, f64)> {
 /// an unusable variant is refused with an error rather than a GPU validation failure.
 #[test]
 fn subgroup_variant_runs_where_supported() {
-    let sg = Tile::VARIANTS.into_iter().find(|t| t.subgroup).unwrap();
+    let sg = ConvAlgo::F32
+        .into_iter()
+        .find(|t| t.uses_subgroups())
+        .unwrap();
     let features = ctx().device().features();
     let info = ctx().device().adapter_info();
     let expected = features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8;
@@ -58,7 +56,7 @@ fn subgroup_variant_runs_where_supported() {
 }
 
 /// A convolution on `tile`, which this adapter cannot run, fails with an error naming it.
-fn assert_refused(tile: Tile) {
+fn assert_refused(tile: ConvAlgo) {
     let x = up([1, 4, 4, 4], &[0.5; 64]);
     let k = up([3, 3, 4, 8], &[0.25; 288]);
     let p = Conv2d {
@@ -67,8 +65,8 @@ fn assert_refused(tile: Tile) {
         relu: false,
     };
     let mut rec = Recorder::new(ctx(), "test");
-    let err = conv2d_tiled(&mut rec, &x, &k, None, p, tile).unwrap_err();
-    assert!(err.to_string().contains(&tile.name()), "{err}");
+    let err = conv2d_with(&mut rec, &x, &k, None, p, tile).unwrap_err();
+    assert!(err.to_string().contains(&tile.to_string()), "{err}");
 }
 
 /// The cooperative-matrix variants run exactly where the adapter offers their fragment size
@@ -98,24 +96,18 @@ fn cooperative_matrix_variants_run_where_supported() {
             "lavapipe from Mesa 26 should offer 8x8 f16 fragments"
         );
     }
-    for tile in Tile::HALF_VARIANTS.into_iter().filter(|t| t.coop != 0) {
-        let expected = sizes.contains(&tile.coop)
+    for tile in ConvAlgo::F16
+        .into_iter()
+        .filter(|t| t.coop_size().is_some())
+    {
+        let expected = tile.coop_size().is_some_and(|s| sizes.contains(&s))
             && info.subgroup_min_size == info.subgroup_max_size
             && ctx().supports_f16();
-        assert_eq!(tile.usable(ctx()), expected, "{}", tile.name());
+        assert_eq!(tile.usable(ctx()), expected, "{tile}");
         if !expected {
             assert_refused(tile);
         }
     }
-}
-
-fn run(f: impl FnOnce(&mut Recorder) -> Tensor) -> (Vec<f32>, [usize; 4]) {
-    let mut rec = Recorder::new(ctx(), "test");
-    let y = f(&mut rec);
-    let rb = rec.readback(&y);
-    rec.submit().unwrap();
-    let shape = rb.shape();
-    (rb.read(ctx()).unwrap(), shape)
 }
 
 /// CPU convolution, f64 ([`reference::ConvGeometry`]). `pad` = (top, left); zero or
@@ -207,7 +199,7 @@ fn conv2d_same_padding_matches_cpu() {
         for (tile, tol) in conv_variants() {
             let (got, shape) = run(|rec| {
                 let b = up([1, 1, 1, cout], &bias);
-                conv2d_tiled(
+                conv2d_with(
                     rec,
                     &up([n, h, w, cin], &x),
                     &up([k, k, cin, cout], &kern),
@@ -290,7 +282,7 @@ fn conv2d_reflect_and_zero_padding_match_cpu() {
                     padding,
                     relu: false,
                 };
-                conv2d_tiled(
+                conv2d_with(
                     rec,
                     &up([n, h, w, cin], &x),
                     &up([k, k, cin, cout], &kern),
@@ -337,7 +329,7 @@ fn conv2d_transpose_matches_cpu() {
         for (tile, tol) in conv_variants() {
             let (got, shape) = run(|rec| {
                 let (xt, kt) = (up([n, h, w, cin], &x), up([3, 3, cin, cout], &kern));
-                conv2d_transpose_tiled(rec, &xt, &kt, 2, (2 * h, 2 * w), relu, tile).unwrap()
+                conv2d_transpose_with(rec, &xt, &kt, 2, (2 * h, 2 * w), relu, tile).unwrap()
             });
             assert_eq!(shape, [n, 2 * h, 2 * w, cout]);
             let e = rel_err(&got, &want);
@@ -347,136 +339,6 @@ fn conv2d_transpose_matches_cpu() {
             );
         }
     }
-}
-
-fn cpu_instance_norm(
-    x: &[f32],
-    shape: [usize; 4],
-    shift: &[f32],
-    scale: &[f32],
-    residual: Option<&[f32]>,
-    eps: f64,
-    relu: bool,
-) -> Vec<f64> {
-    let (x, shift, scale) = (f64s(x), f64s(shift), f64s(scale));
-    let residual = residual.map(f64s);
-    reference::instance_norm(&x, shape, &scale, &shift, residual.as_deref(), eps, relu)
-}
-
-#[test]
-fn instance_norm_matches_cpu() {
-    let mut rng = Rng::new(4);
-    for case in 0..10 {
-        // Sizes up to 47x47 cover several 1024-pixel chunks.
-        let (n, h, w, mut c) = (
-            rng.range(1, 3),
-            rng.range(1, 47),
-            rng.range(1, 47),
-            rng.range(1, 70),
-        );
-        if case >= 6 {
-            // Multiples of 4: `apply4` (4 channels per invocation); the others run `apply`.
-            c = c.next_multiple_of(4);
-        }
-        let relu = case % 2 == 0;
-        let res = case % 3 == 0;
-        let x = rng.vec(n * h * w * c, -3.0, 5.0);
-        let r = rng.vec(x.len(), -1.0, 1.0);
-        let shift = rng.vec(c, -1.0, 1.0);
-        let scale = rng.vec(c, 0.5, 2.0);
-        let want = cpu_instance_norm(
-            &x,
-            [n, h, w, c],
-            &shift,
-            &scale,
-            res.then_some(&r[..]),
-            1e-3,
-            relu,
-        );
-        let (got, _) = run(|rec| {
-            let rt = up([n, h, w, c], &r);
-            instance_norm(
-                rec,
-                &up([n, h, w, c], &x),
-                &up([1, 1, 1, c], &shift),
-                &up([1, 1, 1, c], &scale),
-                res.then_some(&rt),
-                1e-3,
-                relu,
-            )
-            .unwrap()
-        });
-        let e = rel_err(&got, &want);
-        assert!(e <= TOL, "case {case} n{n} {h}x{w}x{c}: rel err {e}");
-    }
-}
-
-#[test]
-fn instance_norm_is_stable_at_large_activations() {
-    // Mean 1e4, spread 1: E[x²] - E[x]² would lose every significant digit in float32.
-    let mut rng = Rng::new(5);
-    let (n, h, w, c) = (1, 40, 37, 5);
-    let x: Vec<f32> = (0..n * h * w * c)
-        .map(|_| 1.0e4 + rng.uniform(-1.0, 1.0))
-        .collect();
-    let shift = vec![0.0; c];
-    let scale = vec![1.0; c];
-    let want = cpu_instance_norm(&x, [n, h, w, c], &shift, &scale, None, 1e-3, false);
-    let (got, _) = run(|rec| {
-        instance_norm(
-            rec,
-            &up([n, h, w, c], &x),
-            &up([1, 1, 1, c], &shift),
-            &up([1, 1, 1, c], &scale),
-            None,
-            1e-3,
-            false,
-        )
-        .unwrap()
-    });
-    // The inputs themselves are only exact to ~1e-3 at 1e4 in float32; normalised values are O(1).
-    let e = rel_err(&got, &want);
-    assert!(e <= 1e-3, "rel err {e}");
-}
-
-#[test]
-fn upsample_nearest_matches_cpu() {
-    let mut rng = Rng::new(6);
-    let (n, h, w, c) = (2, 5, 7, 3);
-    let x = rng.vec(n * h * w * c, -1.0, 1.0);
-    let want = reference::upsample_nearest(&f64s(&x), [n, h, w, c], 2);
-    let (got, shape) = run(|rec| upsample_nearest(rec, &up([n, h, w, c], &x), 2).unwrap());
-    assert_eq!(shape, [n, 2 * h, 2 * w, c]);
-    assert_eq!(rel_err(&got, &want), 0.0);
-}
-
-#[test]
-fn add_and_output_tanh_match_cpu() {
-    let mut rng = Rng::new(7);
-    let len = 1000;
-    let a = rng.vec(len, -30.0, 30.0);
-    let b = rng.vec(len, -1.0, 1.0);
-    let want_add: Vec<f64> = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| *x as f64 + *y as f64)
-        .collect();
-    let (got, _) = run(|rec| add(rec, &up([1, 1, 1, len], &a), &up([1, 1, 1, len], &b)).unwrap());
-    assert!(rel_err(&got, &want_add) <= 1e-6);
-    // Includes |x| up to 30 (and 1e4 below): tanh must saturate, not overflow to NaN.
-    let mut big = a.clone();
-    big[0] = 1.0e4;
-    big[1] = -1.0e4;
-    let want: Vec<f64> = big
-        .iter()
-        .map(|x| (*x as f64).tanh() * 150.0 + 127.5)
-        .collect();
-    let (got, _) = run(|rec| output_tanh(rec, &up([1, 1, 1, len], &big), 150.0, 127.5).unwrap());
-    assert!(
-        rel_err(&got, &want) <= TOL,
-        "rel err {}",
-        rel_err(&got, &want)
-    );
 }
 
 /// (n, h, w, cin, cout, kernel size, padding (None: a stride-1 transposed convolution), bias,
@@ -501,9 +363,9 @@ type Case = (
 /// kernels are recorded), within the f32 tolerance.
 #[test]
 fn winograd_matches_cpu() {
-    let variants: Vec<Tile> = Tile::VARIANTS
+    let variants: Vec<ConvAlgo> = ConvAlgo::F32
         .into_iter()
-        .filter(|t| t.winograd && t.usable(ctx()))
+        .filter(|t| t.gemm().is_some() && t.usable(ctx()))
         .collect();
     assert!(
         !variants.is_empty(),
@@ -567,16 +429,16 @@ fn winograd_matches_cpu() {
                         padding,
                         relu,
                     };
-                    conv2d_tiled(&mut rec, &xt, &kt, with_bias.then_some(&b), p, tile).unwrap()
+                    conv2d_with(&mut rec, &xt, &kt, with_bias.then_some(&b), p, tile).unwrap()
                 }
-                None => conv2d_transpose_tiled(&mut rec, &xt, &kt, 1, (h, w), relu, tile).unwrap(),
+                None => conv2d_transpose_with(&mut rec, &xt, &kt, 1, (h, w), relu, tile).unwrap(),
             };
             for entry in ["weights", "input", "output"] {
                 let label = format!("winograd.{entry}");
                 assert!(
                     rec.kernel_labels().contains(&label),
                     "case {case} {}: no {label} in {:?}",
-                    tile.name(),
+                    tile,
                     rec.kernel_labels()
                 );
             }
@@ -588,7 +450,7 @@ fn winograd_matches_cpu() {
             assert!(
                 e <= TOL,
                 "case {case} {} n{n} {h}x{w}x{cin} -> {cout} {padding:?}: rel err {e}",
-                tile.name()
+                tile
             );
         }
     }
@@ -601,9 +463,9 @@ fn winograd_matches_cpu() {
 fn winograd_passes_under_a_budget_match_cpu() {
     let own = common::new_context();
     own.set_pool_limit(Some(14 << 20));
-    let tile = Tile::VARIANTS
+    let tile = ConvAlgo::F32
         .into_iter()
-        .find(|t| t.winograd && t.direct && t.usable(&own))
+        .find(|t| matches!(t.gemm(), Some(GemmKernel::Rows { .. })) && t.usable(&own))
         .unwrap();
     let (h, w, cin, cout) = (80, 80, 3, 32);
     let mut rng = Rng::new(12);
@@ -631,7 +493,7 @@ fn winograd_passes_under_a_budget_match_cpu() {
         padding: Padding::Same,
         relu: true,
     };
-    let y = conv2d_tiled(&mut rec, &xt, &kt, None, p, tile).unwrap();
+    let y = conv2d_with(&mut rec, &xt, &kt, None, p, tile).unwrap();
     let passes = rec
         .kernel_labels()
         .iter()

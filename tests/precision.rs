@@ -10,9 +10,9 @@ mod common;
 
 use common::cli::{photo, run, stderr, wgstyle};
 use wgstyle::gpu::record::Recorder;
-use wgstyle::ops::conv::{conv2d, Conv2d, Padding, Tile};
-use wgstyle::ops::conv_tune::AUTO_DECIDER;
-use wgstyle::ops::precision::ConvPrecision;
+use wgstyle::ops::conv::ConvPrecision;
+use wgstyle::ops::conv::AUTO_DECIDER;
+use wgstyle::ops::conv::{conv2d, Conv2d, ConvAlgo, Padding};
 use wgstyle::{weights, Context, Error, Stylizer, Tensor};
 
 /// A private context (precision is a per-context setting).
@@ -91,9 +91,9 @@ fn f16_stays_within_2_of_255_of_f32_on_every_shipped_style() {
 fn cooperative_matrix_kernels_stay_within_2_of_255_of_f32_on_every_shipped_style() {
     let shared = shared_or_skip!();
     let ctx = common::new_context();
-    let coop: Vec<Tile> = Tile::HALF_VARIANTS
+    let coop: Vec<ConvAlgo> = ConvAlgo::F16
         .into_iter()
-        .filter(|t| t.coop != 0 && t.usable(&ctx))
+        .filter(|t| t.coop_size().is_some() && t.usable(&ctx))
         .collect();
     if coop.is_empty() {
         eprintln!(
@@ -106,7 +106,7 @@ fn cooperative_matrix_kernels_stay_within_2_of_255_of_f32_on_every_shipped_style
     }
     for tile in coop {
         // Every convolution of the network (transposed ones too) on the coop kernel.
-        within_2_of_255_on_every_style(&shared, &ctx, &tile.name(), |ctx| {
+        within_2_of_255_on_every_style(&shared, &ctx, &tile.to_string(), |ctx| {
             ctx.set_conv_variant(Some(tile)).unwrap()
         });
     }
@@ -143,10 +143,10 @@ fn autotune_keeps_f32_f16_and_auto_choices_apart_and_auto_decides_once() {
         assert!(!choices.is_empty(), "{precision}: nothing tuned");
         for (shape, tile) in &choices {
             assert_eq!(
-                tile.half,
+                tile.is_half(),
                 precision == ConvPrecision::F16,
                 "{precision}: {shape:?} got {}",
-                tile.name()
+                tile
             );
         }
         let half_label = labels.iter().any(|l| is_half_conv(l));
@@ -163,7 +163,7 @@ fn autotune_keeps_f32_f16_and_auto_choices_apart_and_auto_decides_once() {
     let choices = ctx.conv_choices();
     assert!(choices
         .iter()
-        .all(|(_, t)| t.half == (decided == ConvPrecision::F16)));
+        .all(|(_, t)| t.is_half() == (decided == ConvPrecision::F16)));
     assert!(
         !choices.iter().any(|(s, _)| *s == AUTO_DECIDER),
         "decider kept apart"

@@ -201,7 +201,11 @@ fn optimize_and_train_never_clobber() {
         "overwrite the input",
     );
     fails_with(&opt(&["-o", "style.png", "--force"]), "overwrite the input");
-    fails_with(&opt(&["-o", "taken.png"]), "already exists");
+    // The library says what is wrong, the command line adds the flag that fixes it.
+    fails_with(
+        &opt(&["-o", "taken.png"]),
+        "already exists (use --force to overwrite it)",
+    );
     fails_with(
         &opt(&["-o", "out.png", "--save-every", "1"]),
         "already exists",
@@ -244,7 +248,7 @@ fn optimize_and_train_never_clobber() {
     );
     fails_with(
         &train(&["-o", "m.safetensors", "--log-json", "log.json"]),
-        "already exists",
+        "already exists (use --force to overwrite it)",
     );
     for f in ["taken.png", "out_1.png", "log.json"] {
         assert_eq!(std::fs::read(root.join(f)).unwrap(), b"precious", "{f}");

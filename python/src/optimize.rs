@@ -6,9 +6,9 @@ use numpy::PyArray3;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use wgstyle::nets::vgg::Vgg;
+use wgstyle::ops::conv::ConvPrecision;
 use wgstyle::ops::optim::AdamParams;
 use wgstyle::ops::pool::Pooling;
-use wgstyle::ops::precision::ConvPrecision;
 use wgstyle::optimize::image::{
     deprocess_f32, original_colors, preprocess, resize_longest, to_rgb8, upload_preprocessed,
 };

@@ -9,7 +9,7 @@ use numpy::{PyArray3, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use wgstyle::gpu::context::AdapterChoice;
-use wgstyle::ops::precision::ConvPrecision;
+use wgstyle::ops::conv::ConvPrecision;
 use wgstyle::weights::catalog::Catalog;
 use wgstyle::weights::search::{resolve, SearchPath};
 use wgstyle::{Context, Error};

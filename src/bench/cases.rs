@@ -7,7 +7,7 @@ use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
 use crate::nets::transformer::{Arch, TransformNet, TransformWeights};
 use crate::nets::vgg::Vgg;
-use crate::ops::conv::{conv2d, conv2d_transpose, Conv2d, Padding, Tile};
+use crate::ops::conv::{conv2d, conv2d_transpose, Conv2d, ConvAlgo, Padding};
 use crate::ops::norm::instance_norm;
 
 /// Records one run of a case; returns whatever must outlive the submission.
@@ -113,12 +113,14 @@ pub fn has_coop_copy(case: &Case) -> bool {
 }
 
 /// Whether the suite also times `case` with the direct convolution kernel pinned (as
-/// `NAME direct`, [`Tile::default_on`]), on adapters whose default for 3×3 convolutions is
-/// another variant ([`Tile::default_for_shape`]: Winograd, the `wide` block): the 3×3
+/// `NAME direct`, [`ConvAlgo::default_on`]), on adapters whose default for 3×3 convolutions is
+/// another variant ([`ConvAlgo::default_for_shape`]: Winograd, the `wide` block): the 3×3
 /// convolutions and transposed convolutions, and the networks, so that reports show what
 /// those variants gained.
 pub fn has_direct_copy(ctx: &Context, case: &Case) -> bool {
-    Tile::default_for_shape(ctx, &crate::ops::conv_tune::AUTO_DECIDER).winograd
+    ConvAlgo::default_for_shape(ctx, &crate::ops::conv::AUTO_DECIDER)
+        .gemm()
+        .is_some()
         && (case.kind == "network"
             || (case.kind == "kernel"
                 && (case.name.starts_with("conv/") || case.name.starts_with("conv_transpose/"))

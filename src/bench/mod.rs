@@ -15,8 +15,7 @@ use std::time::Instant;
 use crate::error::Result;
 use crate::gpu::context::Context;
 use crate::gpu::record::Recorder;
-use crate::ops::conv::Tile;
-use crate::ops::precision::ConvPrecision;
+use crate::ops::conv::{ConvAlgo, ConvPrecision};
 use cases::Case;
 use report::{CaseResult, Report};
 
@@ -69,10 +68,12 @@ pub fn run(ctx: &Context, opts: &BenchOptions, mut progress: impl FnMut(&str)) -
     let context_precision = ctx.precision();
     let context_variant = ctx.conv_variant();
     // The cooperative-matrix variant with the largest fragments the device runs.
-    let coop = Tile::HALF_VARIANTS
+    let coop = ConvAlgo::F16
         .into_iter()
-        .filter(|t| t.coop != 0 && t.usable(ctx))
-        .max_by_key(|t| t.coop);
+        .filter(|a| a.usable(ctx))
+        .filter_map(|a| Some((a.coop_size()?, a)))
+        .max_by_key(|(size, _)| *size)
+        .map(|(_, a)| a);
     for case in cases::suite(ctx, opts.quick, vgg.as_ref(), wanted)? {
         let mut runs = vec![(case.name.clone(), context_precision, context_variant)];
         if ctx.supports_f16() && cases::has_f16_copy(&case) {
@@ -82,7 +83,7 @@ pub fn run(ctx: &Context, opts: &BenchOptions, mut progress: impl FnMut(&str)) -
             runs.push((format!("{} coop", case.name), ConvPrecision::F16, Some(t)));
         }
         if cases::has_direct_copy(ctx, &case) {
-            let direct = Tile::default_on(ctx, 128);
+            let direct = ConvAlgo::default_on(ctx, 128);
             runs.push((
                 format!("{} direct", case.name),
                 context_precision,
@@ -128,14 +129,14 @@ fn time_case(
         for (i, tile) in labels
             .iter()
             .enumerate()
-            .filter_map(|(i, l)| Some((i, Tile::from_kernel_label(l)?)))
+            .filter_map(|(i, l)| Some((i, ConvAlgo::from_kernel_label(l)?)))
         {
             // The matrix-product kernels also compute Gram matrices: a Winograd convolution's
             // products follow its input transform.
-            if tile.winograd && (i == 0 || !labels[i - 1].starts_with("winograd.input")) {
+            if tile.gemm().is_some() && (i == 0 || !labels[i - 1].starts_with("winograd.input")) {
                 continue;
             }
-            *variants.entry(tile.name()).or_insert(0) += 1;
+            *variants.entry(tile.to_string()).or_insert(0) += 1;
         }
         let t0 = Instant::now();
         rec.submit()?;

@@ -35,7 +35,7 @@ pub struct CaseResult {
     pub peak_fraction: Option<f64>,
     /// Repetitions timed.
     pub reps: usize,
-    /// Convolution kernel variants the case ran ([`Tile::name`](crate::ops::conv::Tile::name)
+    /// Convolution kernel variants the case ran ([`ConvAlgo`](crate::ops::conv::ConvAlgo)'s name
     /// -> dispatches per run): the autotune's choice, or the default with autotune off.
     #[serde(default)]
     pub conv_variants: std::collections::BTreeMap<String, usize>,

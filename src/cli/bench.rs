@@ -66,7 +66,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
     // The suite sets the precision of each case itself (f32, and f16 cases where supported).
     let ctx = gpu.setup(
         wgstyle::Context::with_choice(&choice)?,
-        wgstyle::ops::precision::ConvPrecision::F32,
+        wgstyle::ops::conv::ConvPrecision::F32,
     )?;
     let opts = BenchOptions {
         quick: a.quick,

@@ -130,7 +130,7 @@ pub fn run(a: Args) -> Result<()> {
             }
             Err(e) => {
                 bar.abandon();
-                eprintln!("error: fetching {name}: {e}");
+                eprintln!("error: fetching {name}: {}", super::log::describe(&e));
                 failed += 1;
             }
         }

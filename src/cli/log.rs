@@ -51,6 +51,17 @@ pub fn install() {
 /// An error and its causes in one line, leaving out a cause whose text the line already
 /// holds (a library error that prints its source would otherwise repeat it).
 pub fn chain(e: &anyhow::Error) -> String {
+    let mut line = chain_only(e);
+    if let Some(h) = hint(e) {
+        line.push_str(" (");
+        line.push_str(h);
+        line.push(')');
+    }
+    line
+}
+
+/// The causes of `e` joined by `: `, repeats left out.
+fn chain_only(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
@@ -63,4 +74,42 @@ pub fn chain(e: &anyhow::Error) -> String {
         line.push_str(&text);
     }
     line
+}
+
+/// `e` with the command-line hint of [`hint_for`], if any.
+pub fn describe(e: &wgstyle::Error) -> String {
+    match hint_for(e) {
+        Some(h) => format!("{e} ({h})"),
+        None => e.to_string(),
+    }
+}
+
+/// [`hint_for`] of the first library error in `e`'s chain.
+pub fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<wgstyle::Error>())
+        .and_then(hint_for)
+}
+
+/// The command-line flag that fixes a library error, where there is one: the library's
+/// messages say what is wrong, the command line says what to type.
+pub fn hint_for(e: &wgstyle::Error) -> Option<&'static str> {
+    use wgstyle::Error;
+    match e {
+        Error::OutputExists(_) => Some("use --force to overwrite it"),
+        Error::TooLarge { .. } => Some("use a smaller image, e.g. --max-size"),
+        Error::Unsupported { what, .. } if what.contains("SHADER_F16") => {
+            Some("use --precision f32")
+        }
+        // `TrainOptions` fields, as the library names them.
+        Error::InvalidInput(msg) => [
+            ("image_size", "see --image-size"),
+            ("batch_size", "see --batch-size"),
+            ("learning_rate", "see --learning-rate"),
+        ]
+        .into_iter()
+        .find(|(field, _)| msg.starts_with(field))
+        .map(|(_, h)| h),
+        _ => None,
+    }
 }

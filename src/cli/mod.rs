@@ -16,7 +16,7 @@ mod video;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use wgstyle::ops::precision::ConvPrecision;
+use wgstyle::ops::conv::ConvPrecision;
 
 /// Neural style transfer on any GPU.
 ///

@@ -267,7 +267,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         style_layer_weights: None,
         tv_weight: a.tv_weight,
     };
-    let ctx = gpu.context(wgstyle::ops::precision::ConvPrecision::F32)?;
+    let ctx = gpu.context(wgstyle::ops::conv::ConvPrecision::F32)?;
     let vgg = Vgg::new(&ctx, &weights, spec.deepest()? + 1, pooling)?;
     let shape = [1, h as usize, w as usize, 3];
     let ct = upload_preprocessed(&ctx, "content", &content)?;

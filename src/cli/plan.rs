@@ -122,7 +122,7 @@ pub fn plan(
                 reservation,
             }),
             Err(wgstyle::Error::OutputExists(_)) => plan.skipped.push((input, out)),
-            Err(e) => plan.failures.push((input, e.to_string())),
+            Err(e) => plan.failures.push((input, super::log::describe(&e))),
         }
     }
     Ok(plan)

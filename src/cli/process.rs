@@ -66,7 +66,7 @@ pub fn run(stylizer: &Stylizer, jobs: Vec<Job>, opts: &Options) -> Outcome {
         let pic = match image_io::read(&job.input) {
             Ok(p) => p,
             Err(e) => {
-                st.fail(&job, &e.to_string());
+                st.fail(&job, &super::log::describe(&e));
                 continue;
             }
         };
@@ -76,7 +76,10 @@ pub fn run(stylizer: &Stylizer, jobs: Vec<Job>, opts: &Options) -> Outcome {
         let fits = image_io::check_encodable(job.format, tw, th)
             .and_then(|_| image_io::check_resize(w, h, tw, th));
         if let Err(why) = fits {
-            st.fail(&job, &format!("{}: {why}", job.output.display()));
+            st.fail(
+                &job,
+                &format!("{}: {why} (-o NAME.png, --max-size)", job.output.display()),
+            );
             continue;
         }
         let pic = pic.resized(tw, th);
@@ -159,7 +162,7 @@ impl State<'_> {
             Ok(o) => o,
             Err(e) => {
                 for l in &batch {
-                    self.fail(&l.job, &e.to_string());
+                    self.fail(&l.job, &super::log::describe(&e));
                 }
                 return;
             }

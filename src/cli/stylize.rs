@@ -92,7 +92,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         process::Outcome::default()
     } else {
         let weights = wgstyle::weights::load_transform(&style.path)?;
-        let ctx = gpu.context(wgstyle::ops::precision::ConvPrecision::Auto)?;
+        let ctx = gpu.context(wgstyle::ops::conv::ConvPrecision::Auto)?;
         let mut stylizer = wgstyle::Stylizer::new(&ctx, &weights)?;
         stylizer.set_memory_budget(a.max_memory);
         let opts = process::Options {

@@ -287,7 +287,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         ),
         None => None,
     };
-    let ctx = gpu.context(wgstyle::ops::precision::ConvPrecision::F32)?;
+    let ctx = gpu.context(wgstyle::ops::conv::ConvPrecision::F32)?;
     // The style image as large as this adapter's buffers allow (checked before any GPU work).
     let (sw, sh) = style_img.dimensions();
     let style_img = match wgstyle::nets::vgg::fitting_longest_side(&ctx, sw, sh) {

@@ -82,7 +82,7 @@ pub fn run(a: Args, gpu: super::Gpu) -> Result<()> {
         check(&output)?;
     }
     let weights = wgstyle::weights::load_transform(&style.path)?;
-    let ctx = gpu.context(wgstyle::ops::precision::ConvPrecision::Auto)?;
+    let ctx = gpu.context(wgstyle::ops::conv::ConvPrecision::Auto)?;
     let stylizer = wgstyle::Stylizer::new(&ctx, &weights)?;
     let opts = VideoOptions {
         batch_size: a.batch_size as usize,

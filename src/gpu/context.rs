@@ -1,5 +1,7 @@
 //! GPU context: instance, adapter choice, device and queue, shared by everything else.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
@@ -185,7 +187,8 @@ pub(crate) struct Inner {
     pub pool: Arc<BufferPool>,
     pub kernels: KernelCache,
     pub errors: Arc<Mutex<Vec<String>>>,
-    pub autotune: crate::ops::conv_tune::Autotuner,
+    /// Per-type state of the op families (see [`Context::state`]).
+    pub states: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// Fragment sizes of the cooperative-matrix kernels the device runs (see
     /// [`Context::coop_fragment_sizes`]).
     pub coop: Vec<u32>,
@@ -394,10 +397,24 @@ impl Context {
                 limits,
                 pool,
                 errors,
-                autotune: crate::ops::conv_tune::Autotuner::new(),
+                states: Mutex::new(HashMap::new()),
                 coop,
             }),
         }
+    }
+
+    /// The context's one value of type `T`, created with `T::default()` on first use and
+    /// shared by every clone of the context: where an op family keeps its own state (e.g.
+    /// the convolution's autotune choices and precision), so that the engine knows no op.
+    pub fn state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut states = self.inner.states.lock().unwrap();
+        let any = states
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()))
+            .clone();
+        // The map is keyed by the value's own type id, so the downcast cannot fail.
+        any.downcast::<T>()
+            .unwrap_or_else(|_| unreachable!("state keyed by its type id"))
     }
 
     /// The wgpu device.

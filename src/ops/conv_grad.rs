@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
-use crate::ops::conv::{conv2d_window, out_len, Padding, Window};
+use crate::ops::conv::{conv2d_window, out_len, DriverClass, Padding, Window};
 
 /// `shaders/conv2d_grad.wgsl`.
 pub const CONV2D_GRAD: Shader = shader_file!("conv2d_grad.wgsl");
@@ -79,13 +79,12 @@ impl WeightGradKernel {
         }
     }
 
-    /// The default on this adapter: direct on CPU drivers, tiled on GPUs (as
-    /// [`Tile::default_for`](crate::ops::conv::Tile::default_for)).
+    /// The default on this adapter: direct on CPU drivers, tiled on GPUs (by
+    /// [`DriverClass`], as [`ConvAlgo::default_for`](crate::ops::conv::ConvAlgo::default_for)).
     pub fn default_for(device_type: wgpu::DeviceType) -> WeightGradKernel {
-        if device_type == wgpu::DeviceType::Cpu {
-            WeightGradKernel::Direct
-        } else {
-            WeightGradKernel::Tiled
+        match DriverClass::of_type(device_type) {
+            DriverClass::Cpu => WeightGradKernel::Direct,
+            DriverClass::Gpu => WeightGradKernel::Tiled,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Batched matrix products (`shaders/gemm.wgsl`): `C[b] = A[b] B[b]`, the middle step of
-//! the Winograd convolution ([`crate::ops::winograd`]), and on CPU drivers the Gram matrices
+//! the Winograd convolution ([`crate::ops::conv::winograd`]), and on CPU drivers the Gram matrices
 //! and their backward ([`crate::ops::gram`]).
 
 use crate::error::{Error, Result};
@@ -7,7 +7,7 @@ use crate::gpu::context::Context;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
-use crate::ops::conv_shaders::gemm_build;
+use crate::ops::conv::shaders::gemm_build;
 
 /// Columns of C per invocation of the `rows` kernel and per workgroup of both kernels'
 /// column blocks: `n` must be a multiple of this.

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_elems, Recorder};
 use crate::gpu::tensor::Tensor;
-use crate::ops::conv::{conv2d, Conv2d, Padding};
+use crate::ops::conv::{conv2d, Conv2d, DriverClass, Padding};
 use crate::ops::conv_grad::{conv2d_weight_grad_with, WeightGradKernel};
 use crate::ops::crop::pad;
 use crate::ops::gemm::{batched_gemm, batched_gemm_at, GemmKernel, GEMM_COLUMNS};
@@ -26,10 +26,10 @@ pub(crate) struct Params {
 /// [`gram_tiled`] on GPUs; on CPU adapters (where the tiled kernel's workgroup barriers are
 /// slow) with [`gram_gemm`] where `c` is a multiple of 32, else [`gram_direct`].
 pub fn gram(rec: &mut Recorder, f: &Tensor) -> Result<Tensor> {
-    match WeightGradKernel::default_on(rec) {
-        WeightGradKernel::Direct if gemm_applies(f) => gram_gemm(rec, f),
-        WeightGradKernel::Direct => gram_direct(rec, f),
-        WeightGradKernel::Tiled => gram_tiled(rec, f),
+    match DriverClass::of(rec.context()) {
+        DriverClass::Cpu if gemm_applies(f) => gram_gemm(rec, f),
+        DriverClass::Cpu => gram_direct(rec, f),
+        DriverClass::Gpu => gram_tiled(rec, f),
     }
 }
 
@@ -133,7 +133,7 @@ pub fn gram_tiled(rec: &mut Recorder, f: &Tensor) -> Result<Tensor> {
 /// `c` is a multiple of 32, as a product of the `rows` GEMM kernel). `dg` must already
 /// include the factor `2 / (H·W·C)`; see [`crate::ops::loss::style_layer`].
 pub fn gram_backward(rec: &mut Recorder, f: &Tensor, dg_scaled: &Tensor) -> Result<Tensor> {
-    let cpu = WeightGradKernel::default_on(rec) == WeightGradKernel::Direct;
+    let cpu = DriverClass::of(rec.context()) == DriverClass::Cpu;
     let [n, h, w, c] = f.shape();
     // (The product's rows kernel takes up to 65,535 workgroups of 512 rows.)
     if cpu && gemm_applies(f) && dg_scaled.len() == c * c && n * h * w <= 65535 * 512 {

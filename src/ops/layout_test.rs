@@ -158,7 +158,7 @@ struct Case {
 #[rustfmt::skip]
 fn cases() -> Vec<Case> {
     use crate::gpu::kernels::Shader;
-    use crate::ops::conv_shaders::{conv2d_build, gemm_build};
+    use crate::ops::conv::shaders::{conv2d_build, gemm_build};
     use crate::ops::*;
     let one = |s: Shader| vec![(s.name, s.source)];
     let mut conv_builds = Vec::new();
@@ -173,16 +173,16 @@ fn cases() -> Vec<Case> {
     let gemm_builds = [false, true].map(|sg| (gemm_build(sg).name, gemm_build(sg).source));
     let case = |rust, shaders| Case { rust, shaders };
     vec![
-        case(rust_layout!(conv::Params {
+        case(rust_layout!(conv::params::Params {
             n, h, w, cin, ho, wo, cout, kh, kw, stride, pad_t, pad_l, mode, flags, wcout, _p
         }), conv_builds),
         case(rust_layout!(conv_grad::Params {
             n, h, w, cin, ho, wo, cout, kh, kw, stride, pad_t, pad_l, chunk, splits, flags, _p
         }), one(conv_grad::CONV2D_GRAD)),
-        case(rust_layout!(winograd::WinogradParams {
+        case(rust_layout!(conv::winograd::WinogradParams {
             n, h, w, cin, ho, wo, cout, cinp, coutp, th, tw, tiles, pad_t, pad_l, mode, flags,
             kd, tile0, _p
-        }), one(winograd::WINOGRAD)),
+        }), one(conv::winograd::WINOGRAD)),
         case(rust_layout!(gemm::Params { m, k4, n4, _p0, a_batch, b_batch, c_batch, _p1 }),
             gemm_builds.to_vec()),
         case(rust_layout!(crop::Params { n, src_h, src_w, c, y0, x0, h, w, total, src_c, _p }),

@@ -3,10 +3,6 @@
 
 pub mod conv;
 pub mod conv_grad;
-pub(crate) mod conv_measure;
-pub mod conv_shaders;
-pub mod conv_shape;
-pub mod conv_tune;
 pub mod crop;
 pub mod elementwise;
 pub mod gemm;
@@ -18,12 +14,9 @@ pub mod norm;
 pub mod norm_grad;
 pub mod optim;
 pub mod pool;
-pub mod precision;
 pub mod reduce;
-pub mod tune_cache;
 pub mod upsample;
 pub mod vecops;
-pub mod winograd;
 
 use crate::gpu::kernels::Shader;
 
@@ -41,21 +34,21 @@ const SHADER_FILES: [Shader; 13] = [
     reduce::REDUCE,
     upsample::UPSAMPLE,
     vecops::VECOPS,
-    winograd::WINOGRAD,
+    conv::winograd::WINOGRAD,
 ];
 
 /// Every shader build of every op module: the one-file shaders and the convolution's
 /// preprocessed builds. The naga test validates each.
 pub fn shaders() -> Vec<Shader> {
     let mut all = SHADER_FILES.to_vec();
-    all.extend(conv_shaders::builds());
+    all.extend(conv::shaders::builds());
     all
 }
 
 /// The paths under `shaders/` that the builds of [`shaders`] read.
 pub fn shader_files() -> Vec<&'static str> {
     let mut files: Vec<&str> = SHADER_FILES.iter().map(|s| s.name).collect();
-    files.extend(conv_shaders::FILES);
+    files.extend(conv::shaders::FILES);
     files
 }
 

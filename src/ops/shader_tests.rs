@@ -69,7 +69,7 @@ fn weight_grad_variants_validate() {
 
 #[test]
 fn winograd_entry_points_exist() {
-    let (module, _) = validate(&crate::ops::winograd::WINOGRAD);
+    let (module, _) = validate(&crate::ops::conv::winograd::WINOGRAD);
     for entry in ["weights", "input", "output"] {
         assert!(
             module.entry_points.iter().any(|e| e.name == entry),

@@ -92,21 +92,19 @@ impl TrainOptions {
         })
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.image_size < 16 || !self.image_size.is_multiple_of(4) {
             return Err(Error::InvalidInput(format!(
-                "--image-size {}: a multiple of 4, at least 16",
+                "image_size {}: must be a multiple of 4, at least 16",
                 self.image_size
             )));
         }
         if self.batch_size == 0 {
-            return Err(Error::InvalidInput(
-                "--batch-size must be at least 1".into(),
-            ));
+            return Err(Error::InvalidInput("batch_size must be at least 1".into()));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return Err(Error::InvalidInput(format!(
-                "--learning-rate {}: must be positive",
+                "learning_rate {}: must be positive",
                 self.learning_rate
             )));
         }

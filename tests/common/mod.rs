@@ -74,6 +74,17 @@ pub fn run_all(f: impl FnOnce(&mut Recorder) -> Vec<Tensor>) -> Vec<Vec<f32>> {
     rbs.into_iter().map(|r| r.read(ctx()).unwrap()).collect()
 }
 
+/// Records `f` on [`ctx`], submits, and reads back the tensor it returns, with its shape.
+#[allow(dead_code)]
+pub fn run(f: impl FnOnce(&mut Recorder) -> Tensor) -> (Vec<f32>, [usize; 4]) {
+    let mut rec = Recorder::new(ctx(), "test");
+    let y = f(&mut rec);
+    let rb = rec.readback(&y);
+    rec.submit().unwrap();
+    let shape = rb.shape();
+    (rb.read(ctx()).unwrap(), shape)
+}
+
 /// `../shared` (or `$WGSTYLE_SHARED`). `None` (after saying so) when absent, except under
 /// `CI=true`, where a missing `../shared` fails the test.
 pub fn shared() -> Option<PathBuf> {

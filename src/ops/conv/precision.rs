@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::gpu::context::Context;
+use crate::ops::conv::algo::ConvAlgo;
+use crate::ops::conv::tune::{self, Autotuner};
 
-/// ConvPrecision of the convolution kernels ([`crate::ops::conv::Tile::half`]).
+/// Precision of the convolution kernels ([`crate::ops::conv::ConvAlgo::is_half`]).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
@@ -42,10 +44,10 @@ impl ConvPrecision {
 
 impl ConvPrecision {
     /// Whether a convolution in this precision may use `tile` (`Auto`: while deciding).
-    pub(crate) fn allows(self, tile: crate::ops::conv::Tile) -> bool {
+    pub(crate) fn allows(self, algo: ConvAlgo) -> bool {
         match self {
-            ConvPrecision::F32 => !tile.half,
-            ConvPrecision::F16 => tile.half,
+            ConvPrecision::F32 => !algo.is_half(),
+            ConvPrecision::F16 => algo.is_half(),
             ConvPrecision::Auto => true,
         }
     }
@@ -86,26 +88,26 @@ impl Context {
         if precision == ConvPrecision::F16 && !self.supports_f16() {
             return Err(Error::Unsupported {
                 adapter: self.adapter_info().name.clone(),
-                what: "f16 shaders (wgpu feature SHADER_F16); use --precision f32".into(),
+                what: "f16 shaders (wgpu feature SHADER_F16)".into(),
             });
         }
-        *self.inner.autotune.precision.lock().unwrap() = precision;
+        *self.state::<Autotuner>().precision.lock().unwrap() = precision;
         Ok(())
     }
 
     /// The precision asked for with [`Context::set_precision`].
     pub fn precision(&self) -> ConvPrecision {
-        *self.inner.autotune.precision.lock().unwrap()
+        *self.state::<Autotuner>().precision.lock().unwrap()
     }
 
     /// The precision convolutions actually use (`F32` or `F16`): [`Context::precision`], with
     /// `Auto` read as `F32` where there is no f16 support or no autotune to choose, else as the
-    /// winner of one timing on [`crate::ops::conv_tune::AUTO_DECIDER`] (run by the first call,
+    /// winner of one timing on [`crate::ops::conv::AUTO_DECIDER`] (run by the first call,
     /// then remembered).
     pub fn effective_precision(&self) -> ConvPrecision {
         match self.precision() {
             ConvPrecision::Auto if !self.supports_f16() || !self.autotune() => ConvPrecision::F32,
-            ConvPrecision::Auto => crate::ops::conv_tune::resolve_auto(self),
+            ConvPrecision::Auto => tune::resolve_auto(self),
             p => p,
         }
     }

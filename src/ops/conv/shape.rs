@@ -1,9 +1,9 @@
-//! The shape of a convolution as the autotune keys it ([`crate::ops::conv_tune`]), and the
+//! The shape of a convolution as the autotune keys it ([`crate::ops::conv::tune`]), and the
 //! crops it times: the proxy (at most [`MAX_PROXY_PIXELS`] output pixels) and the probe.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ops::conv::{Params, MODE_REFLECT, MODE_TRANSPOSED};
+use crate::ops::conv::params::{Params, MODE_REFLECT, MODE_TRANSPOSED};
 
 /// The largest number of output pixels (`n · ho · wo`) a tuning run computes.
 pub const MAX_PROXY_PIXELS: u32 = 128 * 128;
@@ -127,27 +127,14 @@ impl ConvShape {
             };
             (total / 2) as i32
         };
-        Params {
-            n: self.n,
-            h: self.h,
-            w: self.w,
-            cin: self.cin,
-            ho: self.ho,
-            wo: self.wo,
-            cout: self.cout,
-            kh: self.kh,
-            kw: self.kw,
+        let shape = ConvShape {
             stride: self.stride.max(1),
-            pad_t: pad(self.h, self.kh, self.ho),
-            pad_l: pad(self.w, self.kw, self.wo),
-            mode: match self.mode {
-                ConvMode::Zero => crate::ops::conv::MODE_ZERO,
-                ConvMode::Reflect => MODE_REFLECT,
-                ConvMode::Transposed => MODE_TRANSPOSED,
-            },
-            flags: 0,
-            wcout: self.cout,
-            _p: 0,
-        }
+            ..self
+        };
+        Params::new(
+            shape,
+            (pad(self.h, self.kh, self.ho), pad(self.w, self.kw, self.wo)),
+            0,
+        )
     }
 }

@@ -1,20 +1,24 @@
 //! Convolution autotune: the first time a convolution shape is met on a [`Context`] with
-//! autotune on, every kernel variant of [`Tile::VARIANTS`] that fits the device is timed on
+//! autotune on, every kernel variant of [`ConvAlgo::all`] that the precision allows and that fits the device is timed on
 //! scratch tensors of that shape, each run in its own recording and submission (GPU
 //! timestamps when the device has `TIMESTAMP_QUERY`, else the wall clock around submit and
 //! wait), and the fastest is used for that shape from then on. Large outputs are timed on a
 //! cropped proxy of at most [`MAX_PROXY_PIXELS`] output pixels, and variants that are far
 //! behind on a quarter-size probe are not timed further, so that tuning stays short (see
-//! `conv_measure.rs` for the procedure).
+//! `measure.rs` for the procedure).
 //!
 //! Choices live in the context and, unless [`Context::set_autotune_cache`] says otherwise, in
-//! a JSON cache file ([`crate::ops::tune_cache`]), so that a later process on the same adapter,
+//! a JSON cache file ([`cache`]), so that a later process on the same adapter,
 //! driver and wgstyle version tunes nothing. Autotune is **off** by default in the library
 //! (results and timings stay deterministic and nothing is written to disk unless asked): turn
 //! it on with [`Context::set_autotune`]. The `wgstyle` command line turns it on except on CPU
 //! drivers ([`Context::is_cpu_driver`], where the built-in choice is what tuning picks anyway);
 //! `--autotune` / `--no-autotune` force it on / off. With autotune off every convolution uses
-//! [`Tile::default_for_shape`].
+//! [`ConvAlgo::default_for_shape`].
+//!
+//! The state lives in the context's slot for the convolution family
+//! ([`Context::state`]`::<Autotuner>()`), shared by its clones; the `impl Context` blocks
+//! here and in [`crate::ops::conv::precision`] are the convolution family's settings.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,10 +26,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::gpu::context::Context;
-use crate::ops::conv::{Params, Tile};
-pub use crate::ops::conv_shape::{ConvMode, ConvShape, MAX_PROXY_PIXELS};
-use crate::ops::precision::ConvPrecision;
-use crate::ops::tune_cache;
+use crate::ops::conv::algo::ConvAlgo;
+use crate::ops::conv::params::Params;
+use crate::ops::conv::precision::ConvPrecision;
+use crate::ops::conv::shape::{ConvMode, ConvShape};
+
+pub mod cache;
+pub(crate) mod measure;
 
 /// Counters of a context's autotune.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,7 +45,8 @@ pub struct AutotuneStats {
     pub shapes: usize,
 }
 
-/// The autotune state of one context (shared by its clones).
+/// The convolution family's state in one context (shared by its clones; see
+/// [`Context::state`]): autotune choices, precision and pinned variant.
 pub(crate) struct Autotuner {
     enabled: AtomicBool,
     cache_file: Mutex<Option<PathBuf>>,
@@ -46,13 +54,13 @@ pub(crate) struct Autotuner {
     loaded: AtomicBool,
     /// Chosen variant per shape, for each precision separately (F32, F16, and Auto for
     /// [`AUTO_DECIDER`] only).
-    choices: Mutex<HashMap<(ConvShape, ConvPrecision), Tile>>,
+    choices: Mutex<HashMap<(ConvShape, ConvPrecision), ConvAlgo>>,
     /// See [`Context::set_precision`].
     pub(crate) precision: Mutex<ConvPrecision>,
     /// What `Auto` was resolved to ([`resolve_auto`]).
     auto: Mutex<Option<ConvPrecision>>,
     /// See [`Context::set_conv_variant`].
-    forced: Mutex<Option<Tile>>,
+    forced: Mutex<Option<ConvAlgo>>,
     /// Held while loading or tuning, so that one thread tunes a shape once.
     tuning: Mutex<()>,
     tuned: AtomicU64,
@@ -76,11 +84,11 @@ pub struct TuningStart {
     pub cache_file: Option<PathBuf>,
 }
 
-impl Autotuner {
-    pub(crate) fn new() -> Self {
+impl Default for Autotuner {
+    fn default() -> Self {
         Autotuner {
             enabled: AtomicBool::new(false),
-            cache_file: Mutex::new(tune_cache::default_cache_file()),
+            cache_file: Mutex::new(cache::default_cache_file()),
             loaded: AtomicBool::new(false),
             choices: Mutex::new(HashMap::new()),
             precision: Mutex::new(ConvPrecision::F32),
@@ -92,12 +100,14 @@ impl Autotuner {
             on_start: Mutex::new(None),
         }
     }
+}
 
-    fn get(&self, s: ConvShape, p: ConvPrecision) -> Option<Tile> {
+impl Autotuner {
+    fn get(&self, s: ConvShape, p: ConvPrecision) -> Option<ConvAlgo> {
         self.choices.lock().unwrap().get(&(s, p)).copied()
     }
 
-    fn insert(&self, s: ConvShape, p: ConvPrecision, t: Tile) {
+    fn insert(&self, s: ConvShape, p: ConvPrecision, t: ConvAlgo) {
         self.choices.lock().unwrap().insert((s, p), t);
     }
 
@@ -108,7 +118,7 @@ impl Autotuner {
         let Some(path) = self.cache_file.lock().unwrap().clone() else {
             return;
         };
-        let found = tune_cache::load(&path, ctx.adapter_info());
+        let found = cache::load(&path, ctx.adapter_info());
         let mut choices = self.choices.lock().unwrap();
         for (shape, precision, tile) in found {
             if tile.usable(ctx)
@@ -123,11 +133,11 @@ impl Autotuner {
 
 /// The kernel variant for the convolution `p` on `ctx`, chosen for one image of its shape
 /// (whatever `p.n`, so that a batch computes each image exactly as a single run): the one set with
-/// [`Context::set_conv_variant`], else [`Tile::default_for_shape`] (in f16:
-/// [`Tile::default_on`] in half precision) with autotune off, else the remembered or cached choice,
+/// [`Context::set_conv_variant`], else [`ConvAlgo::default_for_shape`] (in f16:
+/// [`ConvAlgo::default_on`] in half precision) with autotune off, else the remembered or cached choice,
 /// else the winner of a tuning run among the variants that precision allows.
-pub(crate) fn tile_for(ctx: &Context, p: &Params) -> Tile {
-    if let Some(t) = *ctx.inner.autotune.forced.lock().unwrap() {
+pub(crate) fn algo_for(ctx: &Context, p: &Params) -> ConvAlgo {
+    if let Some(t) = *ctx.state::<Autotuner>().forced.lock().unwrap() {
         return t;
     }
     let precision = ctx.effective_precision();
@@ -138,11 +148,11 @@ pub(crate) fn tile_for(ctx: &Context, p: &Params) -> Tile {
         ..ConvShape::of(p)
     };
     let default = if precision == ConvPrecision::F16 {
-        Tile::default_on(ctx, p.cout as usize).with_half()
+        ConvAlgo::default_on(ctx, p.cout as usize).half_of()
     } else {
-        Tile::default_for_shape(ctx, &shape)
+        ConvAlgo::default_for_shape(ctx, &shape)
     };
-    if !ctx.inner.autotune.enabled.load(Ordering::Relaxed) {
+    if !ctx.state::<Autotuner>().enabled.load(Ordering::Relaxed) {
         return default;
     }
     choice(ctx, shape, precision, default)
@@ -165,17 +175,17 @@ pub const AUTO_DECIDER: ConvShape = ConvShape {
 };
 
 /// What [`ConvPrecision::Auto`] means on `ctx` (with autotune on and `SHADER_F16`): f16 when
-/// the f16 variants win on [`AUTO_DECIDER`] by [`crate::ops::conv_measure::F16_MARGIN`], else
+/// the f16 variants win on [`AUTO_DECIDER`] by [`measure::F16_MARGIN`], else
 /// f32. Decided once per context (and cached on disk like any choice), so that every
 /// convolution, whatever its shape or batch, runs in the same precision.
 pub(crate) fn resolve_auto(ctx: &Context) -> ConvPrecision {
-    let at = &ctx.inner.autotune;
+    let at = ctx.state::<Autotuner>();
     if let Some(p) = *at.auto.lock().unwrap() {
         return p;
     }
-    let default = Tile::default_for_shape(ctx, &AUTO_DECIDER);
+    let default = ConvAlgo::default_for_shape(ctx, &AUTO_DECIDER);
     let tile = choice(ctx, AUTO_DECIDER, ConvPrecision::Auto, default);
-    let p = if tile.half {
+    let p = if tile.is_half() {
         ConvPrecision::F16
     } else {
         ConvPrecision::F32
@@ -185,8 +195,13 @@ pub(crate) fn resolve_auto(ctx: &Context) -> ConvPrecision {
 }
 
 /// The remembered, cached or newly tuned variant for `shape` in `precision`.
-fn choice(ctx: &Context, shape: ConvShape, precision: ConvPrecision, default: Tile) -> Tile {
-    let at = &ctx.inner.autotune;
+fn choice(
+    ctx: &Context,
+    shape: ConvShape,
+    precision: ConvPrecision,
+    default: ConvAlgo,
+) -> ConvAlgo {
+    let at = ctx.state::<Autotuner>();
     if let Some(t) = at.get(shape, precision) {
         return t;
     }
@@ -200,7 +215,7 @@ fn choice(ctx: &Context, shape: ConvShape, precision: ConvPrecision, default: Ti
         Some(t) => (t, Default::default()),
         None => {
             announce(ctx);
-            match crate::ops::conv_measure::measure(ctx, proxy, default, precision) {
+            match measure::measure(ctx, proxy, default, precision) {
                 Some((t, times)) => {
                     at.tuned.fetch_add(1, Ordering::Relaxed);
                     at.insert(proxy, precision, t);
@@ -220,7 +235,7 @@ fn choice(ctx: &Context, shape: ConvShape, precision: ConvPrecision, default: Ti
         if proxy != shape {
             entries.push((proxy, precision, tile, times));
         }
-        if let Err(e) = tune_cache::store(&path, ctx.adapter_info(), &entries) {
+        if let Err(e) = cache::store(&path, ctx.adapter_info(), &entries) {
             log::warn!("autotune cache not written: {e}");
         }
     }
@@ -229,7 +244,7 @@ fn choice(ctx: &Context, shape: ConvShape, precision: ConvPrecision, default: Ti
 
 /// Calls the [`Context::on_tuning_start`] callback, if any (once: it is taken out).
 fn announce(ctx: &Context) {
-    let at = &ctx.inner.autotune;
+    let at = ctx.state::<Autotuner>();
     let Some(f) = at.on_start.lock().unwrap().take() else {
         return;
     };
@@ -244,24 +259,26 @@ impl Context {
     /// Registers `f` to be called once, just before this context's first tuning run (not when
     /// every choice comes from the cache file, nor with autotune off). Replaces an earlier one.
     pub fn on_tuning_start(&self, f: impl FnOnce(&TuningStart) + Send + 'static) {
-        *self.inner.autotune.on_start.lock().unwrap() = Some(Box::new(f));
+        *self.state::<Autotuner>().on_start.lock().unwrap() = Some(Box::new(f));
     }
 
-    /// Turns convolution autotuning on or off (default: off; see [`crate::ops::conv_tune`]).
-    /// Off, every convolution uses [`Tile::default_for_shape`], whatever was tuned before.
+    /// Turns convolution autotuning on or off (default: off; see [`crate::ops::conv::tune`]).
+    /// Off, every convolution uses [`ConvAlgo::default_for_shape`], whatever was tuned before.
     pub fn set_autotune(&self, on: bool) {
-        self.inner.autotune.enabled.store(on, Ordering::Relaxed);
+        self.state::<Autotuner>()
+            .enabled
+            .store(on, Ordering::Relaxed);
     }
 
     /// Whether convolution autotuning is on.
     pub fn autotune(&self) -> bool {
-        self.inner.autotune.enabled.load(Ordering::Relaxed)
+        self.state::<Autotuner>().enabled.load(Ordering::Relaxed)
     }
 
     /// The autotune cache file, or `None` to keep choices in memory only. Default:
-    /// [`tune_cache::default_cache_file`] (read when the context is created).
+    /// [`cache::default_cache_file`] (read when the context first uses its convolution state).
     pub fn set_autotune_cache(&self, file: Option<PathBuf>) {
-        let at = &self.inner.autotune;
+        let at = self.state::<Autotuner>();
         let _tuning = at.tuning.lock().unwrap();
         *at.cache_file.lock().unwrap() = file;
         at.loaded.store(false, Ordering::SeqCst);
@@ -269,26 +286,26 @@ impl Context {
 
     /// The autotune cache file in use, if any.
     pub fn autotune_cache(&self) -> Option<PathBuf> {
-        self.inner.autotune.cache_file.lock().unwrap().clone()
+        self.state::<Autotuner>().cache_file.lock().unwrap().clone()
     }
 
     /// Counters of the autotune (tuning runs, choices read from the cache file).
     pub fn autotune_stats(&self) -> AutotuneStats {
-        let at = &self.inner.autotune;
-        AutotuneStats {
+        let at = self.state::<Autotuner>();
+        let stats = AutotuneStats {
             tuned: at.tuned.load(Ordering::Relaxed),
             from_cache: at.from_cache.load(Ordering::Relaxed),
             shapes: at.choices.lock().unwrap().len(),
-        }
+        };
+        stats
     }
 
     /// Every convolution shape with a known variant (tuned, cached or pinned) in the current
     /// [`Context::effective_precision`], sorted.
-    pub fn conv_choices(&self) -> Vec<(ConvShape, Tile)> {
+    pub fn conv_choices(&self) -> Vec<(ConvShape, ConvAlgo)> {
         let precision = self.effective_precision();
         let mut v: Vec<_> = self
-            .inner
-            .autotune
+            .state::<Autotuner>()
             .choices
             .lock()
             .unwrap()
@@ -303,24 +320,23 @@ impl Context {
     /// Makes every convolution recorded from now on use `tile`, whatever the precision and the
     /// autotune say (for benchmarks, tests and comparisons); `None` goes back to the normal
     /// choice. A variant the device cannot run is refused with [`Error::Unsupported`].
-    pub fn set_conv_variant(&self, tile: Option<Tile>) -> crate::error::Result<()> {
+    pub fn set_conv_variant(&self, tile: Option<ConvAlgo>) -> crate::error::Result<()> {
         if let Some(t) = tile {
             t.check_usable(self)?;
         }
-        *self.inner.autotune.forced.lock().unwrap() = tile;
+        *self.state::<Autotuner>().forced.lock().unwrap() = tile;
         Ok(())
     }
 
     /// The variant set with [`Context::set_conv_variant`], if any.
-    pub fn conv_variant(&self) -> Option<Tile> {
-        *self.inner.autotune.forced.lock().unwrap()
+    pub fn conv_variant(&self) -> Option<ConvAlgo> {
+        *self.state::<Autotuner>().forced.lock().unwrap()
     }
 
     /// Pins the variant used for convolutions of `shape` while autotune is on, in the current
     /// [`Context::effective_precision`] (in memory only; the cache file is not changed).
-    pub fn set_conv_choice(&self, shape: ConvShape, tile: Tile) {
-        self.inner
-            .autotune
-            .insert(shape, self.effective_precision(), tile);
+    pub fn set_conv_choice(&self, shape: ConvShape, tile: ConvAlgo) {
+        let precision = self.effective_precision();
+        self.state::<Autotuner>().insert(shape, precision, tile);
     }
 }

@@ -1,4 +1,4 @@
-//! Timing the convolution variants on one shape, for the autotune ([`crate::ops::conv_tune`]).
+//! Timing the convolution variants on one shape, for the autotune ([`crate::ops::conv::tune`]).
 //!
 //! First every variant runs once on a probe (a quarter of the rows and columns; skipped for
 //! small shapes), after an untimed warm-up run: variants more than [`GIVE_UP`] times slower
@@ -22,9 +22,11 @@ use std::time::Instant;
 use crate::gpu::context::Context;
 use crate::gpu::record::Recorder;
 use crate::gpu::tensor::Tensor;
-use crate::ops::conv::{run_into, Params, Tile};
-use crate::ops::conv_shape::ConvShape;
-use crate::ops::precision::ConvPrecision;
+use crate::ops::conv::algo::ConvAlgo;
+use crate::ops::conv::dispatch::run_into;
+use crate::ops::conv::params::Params;
+use crate::ops::conv::precision::ConvPrecision;
+use crate::ops::conv::shape::ConvShape;
 
 /// Timed runs per variant on the whole shape.
 pub const REPS: usize = 3;
@@ -41,7 +43,7 @@ pub const GIVE_UP: f64 = 1.5;
 pub const COOP_AGREEMENT: f64 = 2e-2;
 
 /// Per-variant milliseconds (fastest run), fastest first.
-pub type Times = Vec<(Tile, f64)>;
+pub type Times = Vec<(ConvAlgo, f64)>;
 
 /// The outcome of one tuning run.
 #[derive(Clone, Debug, Default)]
@@ -76,7 +78,7 @@ struct Scratch {
 
 /// One run of `tile` on the problem `p` (within the scratch tensors' shape): milliseconds, or
 /// `None` if the GPU reported an error.
-fn time_once(ctx: &Context, s: &Scratch, p: Params, tile: Tile) -> Option<f64> {
+fn time_once(ctx: &Context, s: &Scratch, p: Params, tile: ConvAlgo) -> Option<f64> {
     let device = ctx.device();
     let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -98,11 +100,11 @@ fn time_once(ctx: &Context, s: &Scratch, p: Params, tile: Tile) -> Option<f64> {
         pollster::block_on(validation.pop()),
     ];
     if let Some(e) = errors.into_iter().flatten().next() {
-        log::warn!("autotune: {} failed: {e}", tile.name());
+        log::warn!("autotune: {} failed: {e}", tile);
         return None;
     }
     if let Err(e) = recorded {
-        log::warn!("autotune: {} failed: {e}", tile.name());
+        log::warn!("autotune: {} failed: {e}", tile);
         return None;
     }
     waited.ok()?;
@@ -117,10 +119,10 @@ pub const F16_MARGIN: f64 = 1.1;
 
 /// The fastest of `times` (sorted), or under `auto` the fastest f32 variant unless a half one
 /// beats it by [`F16_MARGIN`].
-fn choose(times: &Times, precision: ConvPrecision) -> Option<Tile> {
+fn choose(times: &Times, precision: ConvPrecision) -> Option<ConvAlgo> {
     let (first, ms) = *times.first()?;
-    if precision == ConvPrecision::Auto && first.half {
-        if let Some((t, f32_ms)) = times.iter().find(|(t, _)| !t.half) {
+    if precision == ConvPrecision::Auto && first.is_half() {
+        if let Some((t, f32_ms)) = times.iter().find(|(t, _)| !t.is_half()) {
             if ms * F16_MARGIN > *f32_ms {
                 return Some(*t);
             }
@@ -129,15 +131,15 @@ fn choose(times: &Times, precision: ConvPrecision) -> Option<Tile> {
     Some(first)
 }
 
-/// Times every variant of [`Tile::all`] that `precision` allows and the device can run on
+/// Times every variant of [`ConvAlgo::all`] that `precision` allows and the device can run on
 /// `shape` (the default first) and returns the fastest with all the times; `None` if nothing
 /// could be timed.
 pub(crate) fn measure(
     ctx: &Context,
     shape: ConvShape,
-    default: Tile,
+    default: ConvAlgo,
     precision: ConvPrecision,
-) -> Option<(Tile, Measured)> {
+) -> Option<(ConvAlgo, Measured)> {
     let p = shape.params();
     let (n, h, w, cin) = (p.n as usize, p.h as usize, p.w as usize, p.cin as usize);
     let (ho, wo, cout) = (p.ho as usize, p.wo as usize, p.cout as usize);
@@ -147,23 +149,19 @@ pub(crate) fn measure(
         y: scratch(ctx, "autotune.y", [n, ho, wo, cout])?,
     };
     let mut candidates = vec![default];
-    candidates.extend(Tile::all().filter(|t| *t != default && precision.allows(*t)));
+    candidates.extend(ConvAlgo::all().filter(|t| *t != default && precision.allows(*t)));
     candidates.retain(|t| t.usable(ctx) && t.applies(ctx, &shape));
     // The probe reads and writes the top-left part of the same scratch tensors.
     let probe = shape.probe().map(ConvShape::params);
     let first = probe.unwrap_or(p);
-    if candidates.iter().any(|t| t.coop != 0) {
+    if candidates.iter().any(|t| t.coop_size().is_some()) {
         let reference = output_of(ctx, &s, first, *candidates.first()?)?;
         candidates.retain(|&t| {
-            t.coop == 0
+            t.coop_size().is_none()
                 || output_of(ctx, &s, first, t).is_some_and(|y| {
                     let ok = agrees(&reference, &y);
                     if !ok {
-                        log::warn!(
-                            "autotune: {} disagrees with {}: not used",
-                            t.name(),
-                            default.name()
-                        );
+                        log::warn!("autotune: {} disagrees with {}: not used", t, default);
                     }
                     ok
                 })
@@ -221,7 +219,7 @@ pub(crate) fn measure(
 }
 
 /// Runs `tile` once on `p` and reads the whole scratch output back.
-fn output_of(ctx: &Context, s: &Scratch, p: Params, tile: Tile) -> Option<Vec<f32>> {
+fn output_of(ctx: &Context, s: &Scratch, p: Params, tile: ConvAlgo) -> Option<Vec<f32>> {
     time_once(ctx, s, p, tile)?;
     let mut rec = Recorder::new(ctx, "autotune.check");
     let rb = rec.readback(&s.y);
@@ -263,8 +261,8 @@ mod tests {
 
     #[test]
     fn auto_takes_f16_only_when_it_wins_by_the_margin() {
-        let f32_tile = Tile::VARIANTS[2];
-        let f16_tile = f32_tile.with_half();
+        let f32_tile = ConvAlgo::DIRECT_64X1;
+        let f16_tile = f32_tile.half_of();
         let close: Times = vec![(f16_tile, 1.0), (f32_tile, 1.05)];
         let clear: Times = vec![(f16_tile, 1.0), (f32_tile, 1.2)];
         assert_eq!(choose(&close, ConvPrecision::Auto), Some(f32_tile));

@@ -3,7 +3,7 @@
 //! matrix products take the place of the direct convolution's sums (36 multiplies per 4×4
 //! output tile and channel pair instead of 144), and the products are transformed back.
 //!
-//! It is a variant of the convolution like any other ([`Tile::winograd`]): chosen by the
+//! It is a variant of the convolution like any other ([`ConvAlgo::Winograd`]): chosen by the
 //! autotune, or by default on CPU drivers, where it runs the fast network's residual layers
 //! several times faster than the direct kernel (BENCHMARKS.md). Transposed convolutions of
 //! stride 1 (the input gradients of 3×3 convolutions) run as convolutions with the kernel
@@ -16,8 +16,9 @@ use crate::gpu::context::Context;
 use crate::gpu::kernels::{shader_file, Kernel, Shader};
 use crate::gpu::record::{grid_1d, Recorder};
 use crate::gpu::tensor::Tensor;
-use crate::ops::conv::{Params, Tile, MODE_REFLECT, MODE_TRANSPOSED};
-use crate::ops::conv_shape::{ConvMode, ConvShape};
+use crate::ops::conv::algo::ConvAlgo;
+use crate::ops::conv::params::{Params, MODE_REFLECT, MODE_TRANSPOSED};
+use crate::ops::conv::shape::{ConvMode, ConvShape};
 use crate::ops::crop::pad;
 use crate::ops::gemm::{batched_gemm, GemmKernel, GEMM_COLUMNS};
 
@@ -138,31 +139,25 @@ pub fn applies(ctx: &Context, s: &ConvShape) -> bool {
         && plan.max_pass_tiles(ctx) >= (plan.th * plan.tw).min(256)
 }
 
-/// The matrix-product kernel of a Winograd variant.
-fn gemm_kernel(tile: Tile) -> GemmKernel {
-    if tile.direct {
-        GemmKernel::Rows {
-            subgroup: tile.subgroup,
-        }
-    } else {
-        GemmKernel::Tiled
-    }
+/// The matrix-product kernel of a Winograd variant (the `rows` kernel for any other).
+fn gemm_kernel(algo: ConvAlgo) -> GemmKernel {
+    algo.gemm().unwrap_or(GemmKernel::Rows { subgroup: false })
 }
 
 /// The pipeline of a Winograd variant's matrix products (the step that takes its time), in
 /// its build for 32 columns (the label without constants names the variant).
-pub(crate) fn kernel(tile: Tile) -> Kernel {
-    gemm_kernel(tile).kernel(GEMM_COLUMNS)
+pub(crate) fn kernel(algo: ConvAlgo) -> Kernel {
+    gemm_kernel(algo).kernel(GEMM_COLUMNS)
 }
 
-/// Records the convolution `p` (see [`applies`]) as Winograd variant `tile` into `y`.
+/// Records the convolution `p` (see [`applies`]) as Winograd variant `algo` into `y`.
 pub(crate) fn run_into(
     rec: &mut Recorder,
     x: &Tensor,
     w: &Tensor,
     bias: Option<&Tensor>,
     p: Params,
-    tile: Tile,
+    algo: ConvAlgo,
     y: &Tensor,
 ) -> Result<()> {
     let shape = ConvShape::of(&p);
@@ -235,7 +230,7 @@ pub(crate) fn run_into(
         let m = Tensor::uninit(&ctx, "winograd.m", [POSITIONS, 1, len, plan.coutp])?;
         batched_gemm(
             rec,
-            gemm_kernel(tile),
+            gemm_kernel(algo),
             &v,
             &u,
             &m,

@@ -141,7 +141,8 @@ fn build(name: &'static str, parts: &[Part], defines: &Defines) -> Shader {
 mod tests {
     use super::*;
     use crate::gpu::kernels::naga_check::{validate, with_constants};
-    use crate::ops::conv::{DirectBody, Tile};
+    use crate::ops::conv::{ConvAlgo, DirectBody};
+    use crate::ops::gemm::GemmKernel;
 
     #[test]
     fn conv_tile_variants_validate_with_their_constants() {
@@ -192,14 +193,15 @@ mod tests {
             modules.insert(b.name, validate(&b));
         }
         // (The Winograd variants' kernels are checked in `gemm_builds_validate`.)
-        for tile in Tile::all().filter(|t| !t.winograd) {
-            let expected = conv2d_build(tile.half, tile.subgroup, tile.coop);
+        for algo in ConvAlgo::all().filter(|a| a.gemm().is_none()) {
+            let coop = algo.coop_size().unwrap_or(0);
+            let expected = conv2d_build(algo.is_half(), algo.uses_subgroups(), coop);
             let (module, info) = &modules[expected.name];
             for body in DirectBody::ALL {
-                let kernel = tile.kernel(body, 32);
+                let kernel = algo.kernel(body, 32);
                 assert_eq!(kernel.shader, expected);
                 with_constants(module, info, &kernel)
-                    .unwrap_or_else(|e| panic!("{tile:?} {body:?}: {e}"));
+                    .unwrap_or_else(|e| panic!("{algo} {body:?}: {e}"));
             }
         }
     }
@@ -221,10 +223,12 @@ mod tests {
                 );
             }
         }
-        for tile in Tile::all().filter(|t| t.winograd) {
-            let kernel = tile.kernel(DirectBody::ALL[1], 8);
-            assert_eq!(kernel.shader, gemm_build(tile.subgroup), "{}", tile.name());
-            assert_eq!(kernel.entry, if tile.direct { "rows" } else { "tiled" });
+        for algo in ConvAlgo::all() {
+            let Some(gemm) = algo.gemm() else { continue };
+            let kernel = algo.kernel(DirectBody::ALL[1], 8);
+            assert_eq!(kernel.shader, gemm_build(algo.uses_subgroups()), "{algo}");
+            let rows = matches!(gemm, GemmKernel::Rows { .. });
+            assert_eq!(kernel.entry, if rows { "rows" } else { "tiled" });
         }
     }
 

@@ -1,5 +1,6 @@
 //! The autotune cache file: JSON, one section per adapter key ([`adapter_key`]: adapter name,
-//! backend, driver, driver info, wgstyle version and a hash of the convolution shader), each
+//! backend, driver, driver info, wgstyle version and a hash of every shader a tuned variant
+//! runs and of the variants' names), each
 //! with the chosen variant and the measured times per convolution shape.
 //!
 //! Written atomically (temporary file in the same directory, then rename), merged with what
@@ -13,10 +14,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ops::conv::Tile;
-use crate::ops::conv_measure::Measured;
-use crate::ops::conv_shape::ConvShape;
-use crate::ops::precision::ConvPrecision;
+use crate::ops::conv::algo::ConvAlgo;
+use crate::ops::conv::precision::ConvPrecision;
+use crate::ops::conv::shape::ConvShape;
+use crate::ops::conv::tune::measure::Measured;
 
 /// Version of the file layout; a file of another version is ignored (and replaced on write).
 pub const CACHE_FORMAT: u32 = 1;
@@ -46,7 +47,7 @@ struct Entry {
     /// The effective precision the choice was made for (files before 0.2: f32).
     #[serde(default)]
     precision: ConvPrecision,
-    /// [`Tile::name`] of the choice.
+    /// [`ConvAlgo::name`] of the choice.
     tile: String,
     /// Milliseconds (fastest run) per variant name on the shape's proxy, or on its top-left
     /// `ms_rows` rows (and as many columns) on slow devices; empty when the choice was copied
@@ -79,17 +80,47 @@ fn fnv1a(text: &str) -> u64 {
     })
 }
 
+/// Every shader source that a variant of [`ConvAlgo::all`] can run (as built for it), by
+/// name, without repeats: what the timings in the cache depend on besides the adapter.
+pub fn tuned_sources() -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<(&'static str, &'static str)> = Vec::new();
+    for shader in ConvAlgo::all().flat_map(ConvAlgo::shaders) {
+        if !v.iter().any(|(name, _)| *name == shader.name) {
+            v.push((shader.name, shader.source));
+        }
+    }
+    v
+}
+
+/// The names of every variant of [`ConvAlgo::all`].
+pub fn tuned_variants() -> Vec<String> {
+    ConvAlgo::all().map(|a| a.to_string()).collect()
+}
+
 /// The key of an adapter's section: choices are only reused on the same adapter, backend,
-/// driver and driver version, by the same wgstyle version with the same convolution shader.
+/// driver and driver version, by the same wgstyle version with the same shaders
+/// ([`tuned_sources`]) and variants ([`tuned_variants`]).
 pub fn adapter_key(info: &wgpu::AdapterInfo) -> String {
+    key_with(info, &tuned_sources(), &tuned_variants())
+}
+
+/// [`adapter_key`] for the given shader sources (name, text) and variant names.
+pub fn key_with(info: &wgpu::AdapterInfo, sources: &[(&str, &str)], variants: &[String]) -> String {
+    let mut text = String::new();
+    for (name, source) in sources {
+        text += &format!("{name}\n{}\n{source}\n", source.len());
+    }
+    for name in variants {
+        text += &format!("{name}\n");
+    }
     format!(
-        "{} | {:?} | {} | {} | wgstyle {} | conv2d.wgsl {:016x}",
+        "{} | {:?} | {} | {} | wgstyle {} | kernels {:016x}",
         info.name,
         info.backend,
         info.driver,
         info.driver_info,
         env!("CARGO_PKG_VERSION"),
-        fnv1a(crate::ops::conv_shaders::conv2d_build(false, false, 0).source)
+        fnv1a(&text)
     )
 }
 
@@ -150,15 +181,23 @@ fn read(path: &Path) -> CacheFile {
 
 /// The choices the file at `path` holds for this adapter (empty when the file is missing or
 /// corrupt, or names a variant this version does not know).
-pub(crate) fn load(path: &Path, info: &wgpu::AdapterInfo) -> Vec<(ConvShape, ConvPrecision, Tile)> {
+pub(crate) fn load(
+    path: &Path,
+    info: &wgpu::AdapterInfo,
+) -> Vec<(ConvShape, ConvPrecision, ConvAlgo)> {
+    load_key(path, &adapter_key(info))
+}
+
+/// [`load`] from the section with this key.
+fn load_key(path: &Path, key: &str) -> Vec<(ConvShape, ConvPrecision, ConvAlgo)> {
     let mut file = read(path);
-    let Some(section) = file.adapters.remove(&adapter_key(info)) else {
+    let Some(section) = file.adapters.remove(key) else {
         return Vec::new();
     };
     section
         .convs
         .into_iter()
-        .filter_map(|e| Some((e.shape, e.precision, Tile::from_name(&e.tile)?)))
+        .filter_map(|e| Some((e.shape, e.precision, e.tile.parse::<ConvAlgo>().ok()?)))
         .collect()
 }
 
@@ -167,7 +206,17 @@ pub(crate) fn load(path: &Path, info: &wgpu::AdapterInfo) -> Vec<(ConvShape, Con
 pub(crate) fn store(
     path: &Path,
     info: &wgpu::AdapterInfo,
-    entries: &[(ConvShape, ConvPrecision, Tile, Measured)],
+    entries: &[(ConvShape, ConvPrecision, ConvAlgo, Measured)],
+) -> Result<()> {
+    store_key(path, info, &adapter_key(info), entries)
+}
+
+/// [`store`] into the section with this key.
+fn store_key(
+    path: &Path,
+    info: &wgpu::AdapterInfo,
+    key: &str,
+    entries: &[(ConvShape, ConvPrecision, ConvAlgo, Measured)],
 ) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -180,7 +229,7 @@ pub(crate) fn store(
     file.format = CACHE_FORMAT;
     let section = file
         .adapters
-        .entry(adapter_key(info))
+        .entry(key.to_string())
         .or_insert_with(|| AdapterSection {
             adapter: info.name.clone(),
             backend: format!("{:?}", info.backend),
@@ -196,13 +245,17 @@ pub(crate) fn store(
         section.convs.push(Entry {
             shape: *shape,
             precision: *precision,
-            tile: tile.name(),
-            ms: times.ms.iter().map(|(t, ms)| (t.name(), *ms)).collect(),
+            tile: tile.to_string(),
+            ms: times
+                .ms
+                .iter()
+                .map(|(t, ms)| (t.to_string(), *ms))
+                .collect(),
             ms_rows: times.rows,
             probe_ms: times
                 .probe_ms
                 .iter()
-                .map(|(t, ms)| (t.name(), *ms))
+                .map(|(t, ms)| (t.to_string(), *ms))
                 .collect(),
         });
     }
@@ -215,7 +268,7 @@ pub(crate) fn store(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::conv_shape::ConvMode;
+    use crate::ops::conv::shape::ConvMode;
 
     fn shape(cin: u32) -> ConvShape {
         ConvShape {
@@ -244,7 +297,7 @@ mod tests {
             driver: "test".into(),
             ..wgpu::AdapterInfo::new(wgpu::DeviceType::Cpu, wgpu::Backend::Vulkan)
         };
-        let tile = Tile::VARIANTS[0];
+        let tile = ConvAlgo::TILED_8X16;
         std::thread::scope(|s| {
             for t in 0..8u32 {
                 let (path, info) = (&path, &info);
@@ -281,5 +334,76 @@ mod tests {
         let info = wgpu::AdapterInfo::new(wgpu::DeviceType::Cpu, wgpu::Backend::Vulkan);
         assert!(load(&fifo, &info).is_empty());
         assert!(load(Path::new("/dev/zero"), &info).is_empty());
+    }
+
+    /// The key covers every shader a tuned variant runs, not only `conv2d.wgsl`: a changed
+    /// GEMM or Winograd source, or a new variant, moves choices to a new section (the old
+    /// entry is not found), and unchanged sources keep finding it.
+    #[test]
+    fn changed_gemm_or_winograd_source_invalidates_entries() {
+        let sources = tuned_sources();
+        use crate::ops::conv::shaders::{conv2d_build, gemm_build};
+        use crate::ops::conv::winograd::WINOGRAD;
+        let (gemm, gemm_sg) = (gemm_build(false), gemm_build(true));
+        for shader in [
+            conv2d_build(false, false, 0),
+            conv2d_build(true, true, 0),
+            conv2d_build(true, false, 16),
+            gemm,
+            gemm_sg,
+            WINOGRAD,
+        ] {
+            assert!(
+                sources.contains(&(shader.name, shader.source)),
+                "{} not in the key",
+                shader.name
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("autotune.json");
+        let info = wgpu::AdapterInfo::new(wgpu::DeviceType::Cpu, wgpu::Backend::Vulkan);
+        let variants = tuned_variants();
+        let key = key_with(&info, &sources, &variants);
+        assert_eq!(key, adapter_key(&info));
+        let entry = (
+            shape(4),
+            ConvPrecision::F32,
+            ConvAlgo::WINOGRAD_ROWS,
+            Measured::default(),
+        );
+        store_key(&path, &info, &key, &[entry]).unwrap();
+        assert_eq!(
+            load(&path, &info).len(),
+            1,
+            "unchanged sources keep the entry"
+        );
+        for edited in [gemm.name, gemm_sg.name, WINOGRAD.name] {
+            let changed: Vec<(&str, String)> = sources
+                .iter()
+                .map(|(n, s)| {
+                    let s = if *n == edited {
+                        format!("{s}\n// edited\n")
+                    } else {
+                        s.to_string()
+                    };
+                    (*n, s)
+                })
+                .collect();
+            let changed: Vec<(&str, &str)> =
+                changed.iter().map(|(n, s)| (*n, s.as_str())).collect();
+            let other = key_with(&info, &changed, &variants);
+            assert!(
+                load_key(&path, &other).is_empty(),
+                "{edited} changed, entry kept"
+            );
+        }
+        assert_eq!(load_key(&path, &key).len(), 1);
+        let mut more = variants.clone();
+        more.push("direct 128x1".into());
+        let other = key_with(&info, &sources, &more);
+        assert!(
+            load_key(&path, &other).is_empty(),
+            "new variant, entry kept"
+        );
     }
 }

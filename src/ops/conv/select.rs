@@ -1,0 +1,119 @@
+//! The built-in choice of convolution variant (with autotune off, and the first variant the
+//! autotune times): one table per driver class. Figures behind the choices are in
+//! BENCHMARKS.md and docs/perf-log.md.
+
+use crate::gpu::context::Context;
+use crate::ops::conv::algo::ConvAlgo;
+use crate::ops::conv::shape::{ConvMode, ConvShape};
+
+/// The kind of adapter the built-in kernel choices are made for: every op family that picks
+/// kernels by driver (convolutions, their weight gradients, Gram matrices) asks here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverClass {
+    /// A CPU driver (wgpu reports [`wgpu::DeviceType::Cpu`]: lavapipe, llvmpipe, WARP):
+    /// loads cost per instruction and SIMD lane, barriers are expensive.
+    Cpu,
+    /// Anything else.
+    Gpu,
+}
+
+impl DriverClass {
+    /// The class of an adapter of this type.
+    pub fn of_type(device_type: wgpu::DeviceType) -> DriverClass {
+        if device_type == wgpu::DeviceType::Cpu {
+            DriverClass::Cpu
+        } else {
+            DriverClass::Gpu
+        }
+    }
+
+    /// The class of `ctx`'s adapter.
+    pub fn of(ctx: &Context) -> DriverClass {
+        Self::of_type(ctx.adapter_info().device_type)
+    }
+}
+
+impl ConvAlgo {
+    /// The default variant for `cout` output channels on an adapter of this type, by shape
+    /// alone:
+    ///
+    /// | driver | output channels | variant |
+    /// |---|---|---|
+    /// | CPU | any | [`ConvAlgo::DIRECT_64X1`] |
+    /// | GPU | ≤ 32 | [`ConvAlgo::TILED_8X16`] |
+    /// | GPU | > 32 | [`ConvAlgo::TILED_16X16`] |
+    ///
+    /// (See [`ConvAlgo::default_on`] for the choice that also knows the device's features.)
+    pub fn default_for(device_type: wgpu::DeviceType, cout: usize) -> ConvAlgo {
+        match (DriverClass::of_type(device_type), cout) {
+            (DriverClass::Cpu, _) => ConvAlgo::DIRECT_64X1,
+            (DriverClass::Gpu, 0..=32) => ConvAlgo::TILED_8X16,
+            (DriverClass::Gpu, _) => ConvAlgo::TILED_16X16,
+        }
+    }
+
+    /// [`ConvAlgo::default_for`] on `ctx`'s device: a direct default shares its weight loads
+    /// across subgroups where the device allows it ([`ConvAlgo::DIRECT_64X1_SG`]).
+    pub fn default_on(ctx: &Context, cout: usize) -> ConvAlgo {
+        let a = Self::default_for(ctx.adapter_info().device_type, cout);
+        match a {
+            ConvAlgo::Direct {
+                wg_x, wg_y, half, ..
+            } => {
+                let shared = ConvAlgo::Direct {
+                    wg_x,
+                    wg_y,
+                    subgroup: true,
+                    half,
+                };
+                if shared.usable(ctx) {
+                    shared
+                } else {
+                    a
+                }
+            }
+            _ => a,
+        }
+    }
+
+    /// The default variant for convolutions of `shape` on `ctx` (with autotune off, and the
+    /// first the autotune times). GPUs: [`ConvAlgo::default_on`]. CPU drivers, in this order
+    /// (the first usable variant of each row, subgroup build first):
+    ///
+    /// | when | variant |
+    /// |---|---|
+    /// | output channels a multiple of 32, and small: ≤ 16² output pixels per image with subgroups, ≤ 8² without (VGG19's conv4/conv5 at 64²–128²) | [`ConvAlgo::WIDE_SG`], [`ConvAlgo::WIDE`] |
+    /// | Winograd applies (3×3 stride 1, also transposed) and ≥ 16 output tiles of 4×4 per image | [`ConvAlgo::WINOGRAD_ROWS_SG`], [`ConvAlgo::WINOGRAD_ROWS`] |
+    /// | output channels a multiple of 32, strided or transposed | the `wide` block of row 1 |
+    /// | anything else | [`ConvAlgo::default_on`] |
+    ///
+    /// The choice depends on one image of the shape only, never on the batch.
+    pub fn default_for_shape(ctx: &Context, shape: &ConvShape) -> ConvAlgo {
+        let fallback = Self::default_on(ctx, shape.cout as usize);
+        if DriverClass::of(ctx) != DriverClass::Cpu {
+            return fallback;
+        }
+        let pixels = (shape.ho as u64) * (shape.wo as u64);
+        let tiles = (shape.ho as u64).div_ceil(4) * (shape.wo as u64).div_ceil(4);
+        let wide = [ConvAlgo::WIDE_SG, ConvAlgo::WIDE]
+            .into_iter()
+            .find(|a| a.usable(ctx))
+            .filter(|_| shape.cout.is_multiple_of(32));
+        // Without subgroups the `wide` block loses to Winograd already at 16².
+        let small = |w: &ConvAlgo| pixels <= if w.uses_subgroups() { 256 } else { 64 };
+        if let Some(w) = wide.filter(small) {
+            return w;
+        }
+        let winograd = [ConvAlgo::WINOGRAD_ROWS_SG, ConvAlgo::WINOGRAD_ROWS]
+            .into_iter()
+            .find(|a| a.usable(ctx));
+        if let Some(w) = winograd.filter(|w| tiles >= 16 && w.applies(ctx, shape)) {
+            return w;
+        }
+        let strided = shape.stride > 1 || shape.mode == ConvMode::Transposed;
+        match wide {
+            Some(w) if strided => w,
+            _ => fallback,
+        }
+    }
+}
