@@ -37,7 +37,7 @@ impl CoopSize {
 
 /// A variant of the convolution kernel.
 ///
-/// The variants of `shaders/conv2d.wgsl` take the same problem; Winograd applies to 3×3
+/// The variants of `shaders/conv2d/` take the same problem; Winograd applies to 3×3
 /// (and 9×9) stride-1 convolutions only ([`ConvAlgo::applies`]). `half`: f16 tiles and
 /// products, f16 partial sums over 16 terms added into f32 accumulators (global memory stays
 /// f32); needs `SHADER_F16`. `subgroup`: the invocations of a subgroup share each tap's
@@ -241,7 +241,7 @@ impl ConvAlgo {
         }
     }
 
-    /// Output pixels per workgroup of the `conv2d.wgsl` variants (tiled: `4 * wg_y`; direct:
+    /// Output pixels per workgroup of the `shaders/conv2d/` variants (tiled: `4 * wg_y`; direct:
     /// `16 * wg_x`; `wide`: `8 * 64`; cooperative matrix: 4 fragments; Winograd: 0).
     pub fn pixels(self) -> u32 {
         match self {
@@ -253,7 +253,7 @@ impl ConvAlgo {
         }
     }
 
-    /// Output channels per workgroup of the `conv2d.wgsl` variants (tiled: `4 * wg_x`;
+    /// Output channels per workgroup of the `shaders/conv2d/` variants (tiled: `4 * wg_x`;
     /// direct: `8 * wg_y`; `wide`: 32; cooperative matrix: 4 fragments; Winograd: 0).
     pub fn channels(self) -> u32 {
         match self {

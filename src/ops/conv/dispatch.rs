@@ -106,7 +106,7 @@ pub(crate) fn run_into(
     Ok(())
 }
 
-/// Which specialisation of the direct kernel (`direct` in `shaders/conv2d.wgsl`) a shape uses,
+/// Which specialisation of the direct kernel (`direct` in `shaders/conv2d/direct.wgsl`) a shape uses,
 /// through its pipeline constants `ROWS` and `NARROW`. Every one takes channel counts that are
 /// multiples of 4 ([`run_into`] pads the others).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,7 +155,7 @@ impl DirectBody {
 /// convolutions, which it visits by parity class (`stride²` sub-grids of `⌈ho/s⌉ × ⌈wo/s⌉`
 /// pixels, each padded to a multiple of 16 slots, or with subgroups of a workgroup's
 /// `16 * wg_x`), and for the `rows` body, which pads every output row to a multiple of 16
-/// slots; as `direct_slots`, `class_unit` and `row_len` in `shaders/conv2d.wgsl`.
+/// slots; as `direct_slots`, `class_unit` and `row_len` in `shaders/conv2d/direct.wgsl`.
 fn direct_slots(p: &Params, body: DirectBody, algo: ConvAlgo) -> u64 {
     let (n, ho, wo, s) = (p.n as u64, p.ho as u64, p.wo as u64, p.stride as u64);
     let px = DIRECT_PIXELS as u64;
