@@ -25,6 +25,7 @@ pub mod optimize;
 pub mod output;
 pub mod rng;
 pub mod stylize;
+mod stylize_async;
 pub mod tiled;
 pub mod train;
 pub mod video;

@@ -388,7 +388,7 @@ impl<'a> Tiler<'a> {
 
     /// Computes block `b`'s output (`usize::MAX`: conv3's) over the whole quarter grid in
     /// tiles, from the current checkpoint, and makes it the new checkpoint.
-    fn checkpoint(&mut self, b: usize, tile: usize) -> Result<()> {
+    async fn checkpoint(&mut self, b: usize, tile: usize) -> Result<()> {
         let ctx = self.net_ctx().clone();
         let grid = self.grids[2];
         let mut ck = Checkpoint::new(b, grid, self.net.layer_weights(2).0.cout)?;
@@ -397,7 +397,7 @@ impl<'a> Tiler<'a> {
             let y = self.block_out(&mut rec, b, r)?;
             let rb = rec.readback(&y);
             rec.submit()?;
-            ck.put(r, &rb.read(&ctx)?);
+            ck.put(r, &rb.read_async(&ctx).await?);
         }
         self.ckpt = Some(ck);
         Ok(())
@@ -421,7 +421,12 @@ impl<'a> Tiler<'a> {
     /// Runs every pass with output tiles of at most `tile × tile` pixels (full resolution;
     /// lower-resolution layers use proportionally smaller tiles) and returns the stylized
     /// image (clipped and truncated to 8 bits), of the input's size.
-    pub fn run(mut self, tile: usize) -> Result<RgbImage> {
+    pub fn run(self, tile: usize) -> Result<RgbImage> {
+        pollster::block_on(self.run_async(tile))
+    }
+
+    /// [`Tiler::run`] without blocking waits (the web's path: readbacks are awaited).
+    pub async fn run_async(mut self, tile: usize) -> Result<RgbImage> {
         let ctx = self.net_ctx().clone();
         let arch = self.net.arch();
         let eps = arch.eps;
@@ -436,13 +441,13 @@ impl<'a> Tiler<'a> {
                 drop(raw);
                 let rb = rec.readback(&partials);
                 rec.submit()?;
-                Moments::accumulate(&mut acc, &rb.read(&ctx)?);
+                Moments::accumulate(&mut acc, &rb.read_async(&ctx).await?);
             }
             self.stats[l] = Some(stats_tensor(&ctx, &acc, eps)?);
             // conv3's output needs stats 0..=2; block b's output needs stats up to 4 + 2b.
             match l {
-                2 => self.checkpoint(usize::MAX, tile)?,
-                4 | 6 | 8 | 10 | 12 => self.checkpoint((l - 4) / 2, tile)?,
+                2 => self.checkpoint(usize::MAX, tile).await?,
+                4 | 6 | 8 | 10 | 12 => self.checkpoint((l - 4) / 2, tile).await?,
                 _ => {}
             }
         }
@@ -460,7 +465,7 @@ impl<'a> Tiler<'a> {
             };
             let rb = rec.readback(&y);
             rec.submit()?;
-            let v = rb.read(&ctx)?;
+            let v = rb.read_async(&ctx).await?;
             for (i, px) in v.chunks_exact(3).enumerate() {
                 let (yy, xx) = (r.y0 + i / r.w(), r.x0 + i % r.w());
                 let p = [px[0], px[1], px[2]].map(|c| c.clamp(0.0, 255.0) as u8);
