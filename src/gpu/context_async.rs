@@ -37,7 +37,13 @@ impl Context {
                 filter: format!(" on backends {backends:?}"),
                 found: format!("none ({e})"),
             })?;
-        Self::from_adapter_async(&adapter).await
+        let ctx = Self::from_adapter_async(&adapter).await;
+        // Chromium rejects pending buffer mappings once the page's last reference to the
+        // WebGPU instance is gone ("A valid external Instance reference no longer exists"):
+        // keep it for the page's lifetime (one per context created, a few bytes).
+        #[cfg(target_arch = "wasm32")]
+        std::mem::forget(instance);
+        ctx
     }
 
     /// Creates a device on `adapter` with the adapter's own limits (large images need its

@@ -267,7 +267,11 @@ impl Readback {
     /// where the browser maps buffers asynchronously).
     pub async fn read_async(self, ctx: &Context) -> Result<Vec<f32>> {
         let slice = self.staging.buffer().slice(0..self.bytes);
-        crate::gpu::map_async::map_read(ctx.device(), &slice).await?;
+        if let Err(e) = crate::gpu::map_async::map_read(ctx.device(), &slice).await {
+            // The reason is usually an earlier error (e.g. a shader the browser refused).
+            ctx.take_error()?;
+            return Err(e);
+        }
         let out: Vec<f32> = {
             let view = slice
                 .get_mapped_range()
