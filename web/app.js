@@ -171,6 +171,9 @@ async function main() {
     await init();
     ctx = await WebContext.create();
     adapter = await adapterLabel(ctx.adapter);
+    // ?variant=tiled%2016x16 pins the convolution kernel (for comparisons).
+    const variant = new URLSearchParams(location.search).get('variant');
+    if (variant) ctx.setConvVariant(variant);
   } catch (e) {
     fail(`WebGPU could not start: ${message(e)}`);
     return;

@@ -8,6 +8,7 @@ use wasm_bindgen_futures::future_to_promise;
 use wgstyle::{Context, Stylizer};
 
 use crate::pixels::{picture_from, rgba_of};
+use crate::WEB_CPU_VARIANT;
 
 /// Panics (bugs) reach the browser console with their message instead of "unreachable".
 #[wasm_bindgen(start)]
@@ -50,6 +51,14 @@ impl WebContext {
         let ctx = Context::new_async(wgpu::Backends::BROWSER_WEBGPU)
             .await
             .map_err(|e| js_error(format!("no WebGPU adapter: {e}")))?;
+        // A browser's CPU fallback adapter (Chromium's SwiftShader) would get the CPU drivers'
+        // kernels (Winograd, `wide`, direct), tuned for lavapipe; SwiftShader's GPU process
+        // spends minutes and gigabytes on them and is then killed. The tiled kernel, as GPUs
+        // run it, takes seconds there.
+        if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
+            ctx.set_conv_variant(Some(WEB_CPU_VARIANT))
+                .map_err(js_error)?;
+        }
         Ok(WebContext { ctx })
     }
 
@@ -73,6 +82,19 @@ impl WebContext {
     #[wasm_bindgen(getter, js_name = maxBindingBytes)]
     pub fn max_binding_bytes(&self) -> f64 {
         self.ctx.max_binding_bytes() as f64
+    }
+
+    /// Makes every convolution use the kernel variant `name` (as `wgstyle bench` names them,
+    /// e.g. `tiled 16x16`); an empty name goes back to the library's choice.
+    #[wasm_bindgen(js_name = setConvVariant)]
+    pub fn set_conv_variant(&self, name: &str) -> Result<(), JsValue> {
+        let tile = if name.is_empty() {
+            None
+        } else {
+            let t = wgstyle::ops::conv::Tile::all().find(|t| t.name() == name);
+            Some(t.ok_or_else(|| js_error(format!("unknown kernel variant '{name}'")))?)
+        };
+        self.ctx.set_conv_variant(tile).map_err(js_error)
     }
 
     /// A style network from the bytes of a `.safetensors` file written by `wgstyle convert`
