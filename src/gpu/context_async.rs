@@ -37,13 +37,7 @@ impl Context {
                 filter: format!(" on backends {backends:?}"),
                 found: format!("none ({e})"),
             })?;
-        let ctx = Self::from_adapter_async(&adapter).await;
-        // Chromium rejects pending buffer mappings once the page's last reference to the
-        // WebGPU instance is gone ("A valid external Instance reference no longer exists"):
-        // keep it for the page's lifetime (one per context created, a few bytes).
-        #[cfg(target_arch = "wasm32")]
-        std::mem::forget(instance);
-        ctx
+        Self::from_adapter_async(&adapter).await
     }
 
     /// Creates a device on `adapter` with the adapter's own limits (large images need its
