@@ -389,7 +389,7 @@ impl<'a> Patches<'a> {
 
     /// Computes block `b`'s output (`usize::MAX`: conv3's) over the whole quarter grid in
     /// patches, from the current checkpoint, and makes it the new checkpoint.
-    fn checkpoint(&mut self, b: usize, patch: usize) -> Result<()> {
+    async fn checkpoint(&mut self, b: usize, patch: usize) -> Result<()> {
         let ctx = self.net_ctx().clone();
         let grid = self.grids[2];
         let mut ck = Checkpoint::new(b, grid, self.net.layer_weights(2).0.cout)?;
@@ -398,7 +398,7 @@ impl<'a> Patches<'a> {
             let y = self.block_out(&mut rec, b, r)?;
             let rb = rec.readback(&y);
             rec.submit()?;
-            ck.put(r, &rb.read(&ctx)?);
+            ck.put(r, &rb.read_async(&ctx).await?);
         }
         self.ckpt = Some(ck);
         Ok(())
@@ -422,7 +422,12 @@ impl<'a> Patches<'a> {
     /// Runs every pass with output patches of at most `patch × patch` pixels (full resolution;
     /// lower-resolution layers use proportionally smaller patches) and returns the stylized
     /// image (clipped and truncated to 8 bits), of the input's size.
-    pub fn run(mut self, patch: usize) -> Result<RgbImage> {
+    pub fn run(self, patch: usize) -> Result<RgbImage> {
+        pollster::block_on(self.run_async(patch))
+    }
+
+    /// [`Patches::run`] without blocking waits (the web's path: readbacks are awaited).
+    pub async fn run_async(mut self, patch: usize) -> Result<RgbImage> {
         let ctx = self.net_ctx().clone();
         let arch = self.net.arch();
         let eps = arch.eps;
@@ -437,13 +442,13 @@ impl<'a> Patches<'a> {
                 drop(raw);
                 let rb = rec.readback(&partials);
                 rec.submit()?;
-                Moments::accumulate(&mut acc, &rb.read(&ctx)?);
+                Moments::accumulate(&mut acc, &rb.read_async(&ctx).await?);
             }
             self.stats[l] = Some(stats_tensor(&ctx, &acc, eps)?);
             // conv3's output needs stats 0..=2; block b's output needs stats up to 4 + 2b.
             match l {
-                2 => self.checkpoint(usize::MAX, patch)?,
-                4 | 6 | 8 | 10 | 12 => self.checkpoint((l - 4) / 2, patch)?,
+                2 => self.checkpoint(usize::MAX, patch).await?,
+                4 | 6 | 8 | 10 | 12 => self.checkpoint((l - 4) / 2, patch).await?,
                 _ => {}
             }
         }
@@ -461,7 +466,7 @@ impl<'a> Patches<'a> {
             };
             let rb = rec.readback(&y);
             rec.submit()?;
-            let v = rb.read(&ctx)?;
+            let v = rb.read_async(&ctx).await?;
             for (i, px) in v.chunks_exact(3).enumerate() {
                 let (yy, xx) = (r.y0 + i / r.w(), r.x0 + i % r.w());
                 let p = [px[0], px[1], px[2]].map(|c| c.clamp(0.0, 255.0) as u8);

@@ -26,6 +26,7 @@ pub mod optimize;
 pub mod output;
 pub mod rng;
 pub mod stylize;
+mod stylize_async;
 pub mod train;
 pub mod video;
 pub mod weights;

@@ -189,7 +189,7 @@ pub fn to_u8(v: &[f32]) -> Vec<u8> {
 }
 
 /// The top-left `h × w` of each `[ho, wo, 3]` image.
-fn crop(full: &[f32], n: usize, ho: usize, wo: usize, h: usize, w: usize) -> Vec<f32> {
+pub(crate) fn crop(full: &[f32], n: usize, ho: usize, wo: usize, h: usize, w: usize) -> Vec<f32> {
     if ho == h && wo == w {
         return full.to_vec();
     }

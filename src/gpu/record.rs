@@ -260,17 +260,18 @@ impl Readback {
 
     /// Waits for the GPU and returns the values (maps only the bytes of the tensor).
     pub fn read(self, ctx: &Context) -> Result<Vec<f32>> {
+        pollster::block_on(self.read_async(ctx))
+    }
+
+    /// [`Readback::read`] without blocking: awaits the mapping (the only way on the web,
+    /// where the browser maps buffers asynchronously).
+    pub async fn read_async(self, ctx: &Context) -> Result<Vec<f32>> {
         let slice = self.staging.buffer().slice(0..self.bytes);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        ctx.device()
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for readback: {e}")))?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("readback callback dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
+        if let Err(e) = crate::gpu::map_async::map_read(ctx.device(), &slice).await {
+            // The reason is usually an earlier error (e.g. a shader the browser refused).
+            ctx.take_error()?;
+            return Err(e);
+        }
         let out: Vec<f32> = {
             let view = slice
                 .get_mapped_range()

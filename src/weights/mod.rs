@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod deeplearnjs;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod fetch;
 pub mod onnx;
 pub mod onnx_proto;

@@ -22,7 +22,11 @@ pub const DATA_DIR_ENV: &str = "WGSTYLE_DATA_DIR";
 pub fn data_dir() -> Option<PathBuf> {
     match std::env::var_os(DATA_DIR_ENV) {
         Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
+        #[cfg(not(target_arch = "wasm32"))]
         _ => dirs::data_dir().map(|d| d.join("wgstyle")),
+        // The web has no file system.
+        #[cfg(target_arch = "wasm32")]
+        _ => None,
     }
 }
 

@@ -69,7 +69,11 @@ struct Entry {
 pub fn default_cache_file() -> Option<PathBuf> {
     let dir = match std::env::var_os("WGSTYLE_CACHE_DIR").filter(|v| !v.is_empty()) {
         Some(d) => PathBuf::from(d),
+        #[cfg(not(target_arch = "wasm32"))]
         None => dirs::cache_dir()?.join("wgstyle"),
+        // The web has no file system (and autotune stays off there).
+        #[cfg(target_arch = "wasm32")]
+        None => return None,
     };
     Some(dir.join(CACHE_FILE_NAME))
 }
