@@ -62,6 +62,17 @@ pub enum Error {
     /// An input was rejected before it reached the GPU.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A setting of a library options struct is out of its range (`setting` is the field's
+    /// name, e.g. `image_size` of `TrainOptions`).
+    #[error("invalid {setting} {value}: {expected}")]
+    InvalidSetting {
+        /// The field's name.
+        setting: &'static str,
+        /// Its value, as given.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
+    },
     /// An image could not be decoded or encoded.
     #[error("{}: {msg}", path.display())]
     Image {

@@ -40,9 +40,10 @@ create_exception!(
 pub fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
     match e {
-        Error::InvalidInput(_) | Error::Image { .. } | Error::OutputExists(_) => {
-            InputError::new_err(msg)
-        }
+        Error::InvalidInput(_)
+        | Error::InvalidSetting { .. }
+        | Error::Image { .. }
+        | Error::OutputExists(_) => InputError::new_err(msg),
         Error::Weights { .. }
         | Error::StyleNotFound { .. }
         | Error::Catalog(_)

@@ -102,14 +102,52 @@ pub fn hint_for(e: &wgstyle::Error) -> Option<&'static str> {
             Some("use --precision f32")
         }
         // `TrainOptions` fields, as the library names them.
-        Error::InvalidInput(msg) => [
-            ("image_size", "see --image-size"),
-            ("batch_size", "see --batch-size"),
-            ("learning_rate", "see --learning-rate"),
-        ]
-        .into_iter()
-        .find(|(field, _)| msg.starts_with(field))
-        .map(|(_, h)| h),
+        Error::InvalidSetting { setting, .. } => match *setting {
+            "image_size" => Some("see --image-size"),
+            "batch_size" => Some("see --batch-size"),
+            "learning_rate" => Some("see --learning-rate"),
+            _ => None,
+        },
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hint_for;
+
+    /// Each training setting the library refuses is mapped to the flag that sets it.
+    #[test]
+    fn invalid_training_settings_get_their_flag() {
+        let cases = [
+            (
+                wgstyle::train::TrainOptions {
+                    image_size: 15,
+                    ..Default::default()
+                },
+                "--image-size",
+            ),
+            (
+                wgstyle::train::TrainOptions {
+                    batch_size: 0,
+                    ..Default::default()
+                },
+                "--batch-size",
+            ),
+            (
+                wgstyle::train::TrainOptions {
+                    learning_rate: f32::NAN,
+                    ..Default::default()
+                },
+                "--learning-rate",
+            ),
+        ];
+        for (options, flag) in cases {
+            let e = options.validate().unwrap_err();
+            assert!(
+                hint_for(&e).is_some_and(|h| h.contains(flag)),
+                "{e}: {flag}"
+            );
+        }
     }
 }

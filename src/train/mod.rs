@@ -92,21 +92,28 @@ impl TrainOptions {
         })
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks every setting (image size, batch size, learning rate); [`Trainer::new`] does too.
+    pub fn validate(&self) -> Result<()> {
         if self.image_size < 16 || !self.image_size.is_multiple_of(4) {
-            return Err(Error::InvalidInput(format!(
-                "image_size {}: must be a multiple of 4, at least 16",
-                self.image_size
-            )));
+            return Err(Error::InvalidSetting {
+                setting: "image_size",
+                value: self.image_size.to_string(),
+                expected: "a multiple of 4, at least 16",
+            });
         }
         if self.batch_size == 0 {
-            return Err(Error::InvalidInput("batch_size must be at least 1".into()));
+            return Err(Error::InvalidSetting {
+                setting: "batch_size",
+                value: self.batch_size.to_string(),
+                expected: "at least 1",
+            });
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(Error::InvalidInput(format!(
-                "learning_rate {}: must be positive",
-                self.learning_rate
-            )));
+            return Err(Error::InvalidSetting {
+                setting: "learning_rate",
+                value: self.learning_rate.to_string(),
+                expected: "positive and finite",
+            });
         }
         Ok(())
     }
