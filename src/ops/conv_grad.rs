@@ -79,17 +79,17 @@ impl WeightGradKernel {
         }
     }
 
-    /// The default on this adapter: direct on CPU drivers, tiled on GPUs (by
-    /// [`DriverClass`], as [`ConvAlgo::default_for`](crate::ops::conv::ConvAlgo::default_for)).
-    pub fn default_for(device_type: wgpu::DeviceType) -> WeightGradKernel {
-        match DriverClass::of_type(device_type) {
+    /// The default for an adapter of this class: direct on CPU drivers, tiled on GPUs (as
+    /// [`ConvAlgo::default_for`](crate::ops::conv::ConvAlgo::default_for)).
+    pub fn default_for(class: DriverClass) -> WeightGradKernel {
+        match class {
             DriverClass::Cpu => WeightGradKernel::Direct,
             DriverClass::Gpu => WeightGradKernel::Tiled,
         }
     }
 
     pub(crate) fn default_on(rec: &Recorder) -> WeightGradKernel {
-        Self::default_for(rec.context().adapter_info().device_type)
+        Self::default_for(DriverClass::of(rec.context()))
     }
 
     /// Workgroups of the partial-sum kernel for `rows × cols` with `splits` splits.

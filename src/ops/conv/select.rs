@@ -10,7 +10,7 @@ use crate::ops::conv::shape::{ConvMode, ConvShape};
 /// kernels by driver (convolutions, their weight gradients, Gram matrices) asks here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriverClass {
-    /// A CPU driver (wgpu reports [`wgpu::DeviceType::Cpu`]: lavapipe, llvmpipe, WARP):
+    /// A CPU driver (lavapipe, llvmpipe, SwiftShader, WARP; see [`Context::is_cpu_driver`]):
     /// loads cost per instruction and SIMD lane, barriers are expensive.
     Cpu,
     /// Anything else.
@@ -18,23 +18,20 @@ pub enum DriverClass {
 }
 
 impl DriverClass {
-    /// The class of an adapter of this type.
-    pub fn of_type(device_type: wgpu::DeviceType) -> DriverClass {
-        if device_type == wgpu::DeviceType::Cpu {
+    /// The class of `ctx`'s adapter: [`DriverClass::Cpu`] where [`Context::is_cpu_driver`]
+    /// (the one test of "is this a CPU driver?": the device type, or the driver's name), else
+    /// [`DriverClass::Gpu`].
+    pub fn of(ctx: &Context) -> DriverClass {
+        if ctx.is_cpu_driver() {
             DriverClass::Cpu
         } else {
             DriverClass::Gpu
         }
     }
-
-    /// The class of `ctx`'s adapter.
-    pub fn of(ctx: &Context) -> DriverClass {
-        Self::of_type(ctx.adapter_info().device_type)
-    }
 }
 
 impl ConvAlgo {
-    /// The default variant for `cout` output channels on an adapter of this type, by shape
+    /// The default variant for `cout` output channels on an adapter of this class, by shape
     /// alone:
     ///
     /// | driver | output channels | variant |
@@ -44,8 +41,8 @@ impl ConvAlgo {
     /// | GPU | > 32 | [`ConvAlgo::TILED_16X16`] |
     ///
     /// (See [`ConvAlgo::default_on`] for the choice that also knows the device's features.)
-    pub fn default_for(device_type: wgpu::DeviceType, cout: usize) -> ConvAlgo {
-        match (DriverClass::of_type(device_type), cout) {
+    pub fn default_for(class: DriverClass, cout: usize) -> ConvAlgo {
+        match (class, cout) {
             (DriverClass::Cpu, _) => ConvAlgo::DIRECT_64X1,
             (DriverClass::Gpu, 0..=32) => ConvAlgo::TILED_8X16,
             (DriverClass::Gpu, _) => ConvAlgo::TILED_16X16,
@@ -55,7 +52,7 @@ impl ConvAlgo {
     /// [`ConvAlgo::default_for`] on `ctx`'s device: a direct default shares its weight loads
     /// across subgroups where the device allows it ([`ConvAlgo::DIRECT_64X1_SG`]).
     pub fn default_on(ctx: &Context, cout: usize) -> ConvAlgo {
-        let a = Self::default_for(ctx.adapter_info().device_type, cout);
+        let a = Self::default_for(DriverClass::of(ctx), cout);
         match a {
             ConvAlgo::Direct {
                 wg_x, wg_y, half, ..
