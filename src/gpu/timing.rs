@@ -110,16 +110,7 @@ impl TimingReadback {
         }
         let n = 2 * self.labels.len() as u64;
         let slice = self.readback.slice(0..8 * n);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        ctx.device()
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(e.to_string()))?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("timestamp callback dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("mapping timestamps: {e}")))?;
+        pollster::block_on(crate::gpu::map_async::map_read(ctx.device(), &slice))?;
         let ticks: Vec<u64> = {
             let view = slice
                 .get_mapped_range()

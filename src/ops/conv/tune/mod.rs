@@ -137,7 +137,8 @@ impl Autotuner {
 /// [`ConvAlgo::default_on`] in half precision) with autotune off, else the remembered or cached choice,
 /// else the winner of a tuning run among the variants that precision allows.
 pub(crate) fn algo_for(ctx: &Context, p: &Params) -> ConvAlgo {
-    if let Some(t) = *ctx.state::<Autotuner>().forced.lock().unwrap() {
+    let at = ctx.state::<Autotuner>();
+    if let Some(t) = *at.forced.lock().unwrap() {
         return t;
     }
     let precision = ctx.effective_precision();
@@ -152,7 +153,7 @@ pub(crate) fn algo_for(ctx: &Context, p: &Params) -> ConvAlgo {
     } else {
         ConvAlgo::default_for_shape(ctx, &shape)
     };
-    if !ctx.state::<Autotuner>().enabled.load(Ordering::Relaxed) {
+    if !at.enabled.load(Ordering::Relaxed) {
         return default;
     }
     choice(ctx, shape, precision, default)
