@@ -18,7 +18,7 @@ if [ ! -d "$shared/weights/styles" ]; then
 fi
 
 "$web/build.sh"
-# The crate's native unit tests (pixel conversions, the fallback adapter's kernel).
+# The crate's native unit tests (pixel conversions).
 cargo test -p wgstyle-web --quiet
 cargo build --bin wgstyle
 bin="$root/target/debug/wgstyle"

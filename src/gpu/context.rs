@@ -352,22 +352,11 @@ impl Context {
             && self.adapter_info().subgroup_min_size >= 8
     }
 
-    /// Whether the adapter is a CPU driver (lavapipe, llvmpipe, SwiftShader, WARP): wgpu reports
-    /// it as [`wgpu::DeviceType::Cpu`], or its name says so. There the built-in kernel choice is
-    /// what the autotune picks anyway (BENCHMARKS.md), so tuning only costs time.
+    /// Whether the adapter is a CPU driver (lavapipe, llvmpipe, SwiftShader, WARP): see
+    /// [`is_cpu_adapter`]. There the built-in kernel choice is what the autotune picks anyway
+    /// (BENCHMARKS.md), so tuning only costs time.
     pub fn is_cpu_driver(&self) -> bool {
-        let info = self.adapter_info();
-        let name = info.name.to_lowercase();
-        info.device_type == wgpu::DeviceType::Cpu
-            || [
-                "llvmpipe",
-                "lavapipe",
-                "swiftshader",
-                "softpipe",
-                "microsoft basic render",
-            ]
-            .iter()
-            .any(|n| name.contains(n))
+        is_cpu_adapter(self.adapter_info())
     }
 
     /// Fragment sizes (8, 16) of the cooperative-matrix convolution kernels this context can
@@ -494,4 +483,20 @@ impl Context {
             .map_err(|e| Error::Gpu(e.to_string()))?;
         self.take_error()
     }
+}
+
+/// Whether `info` describes a CPU driver (lavapipe, llvmpipe, SwiftShader, WARP): wgpu reports
+/// it as [`wgpu::DeviceType::Cpu`], or its name says so.
+pub fn is_cpu_adapter(info: &wgpu::AdapterInfo) -> bool {
+    let name = info.name.to_lowercase();
+    info.device_type == wgpu::DeviceType::Cpu
+        || [
+            "llvmpipe",
+            "lavapipe",
+            "swiftshader",
+            "softpipe",
+            "microsoft basic render",
+        ]
+        .iter()
+        .any(|n| name.contains(n))
 }

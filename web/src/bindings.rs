@@ -8,7 +8,6 @@ use wasm_bindgen_futures::future_to_promise;
 use wgstyle::{Context, Stylizer};
 
 use crate::pixels::{picture_from, rgba_of};
-use crate::WEB_CPU_VARIANT;
 
 /// Panics (bugs) reach the browser console with their message instead of "unreachable".
 #[wasm_bindgen(start)]
@@ -51,14 +50,6 @@ impl WebContext {
         let ctx = Context::new_async(wgpu::Backends::BROWSER_WEBGPU)
             .await
             .map_err(|e| js_error(format!("no WebGPU adapter: {e}")))?;
-        // A browser's CPU fallback adapter (Chromium's SwiftShader) would get the CPU drivers'
-        // kernels (Winograd, `wide`, direct), tuned for lavapipe; SwiftShader's GPU process
-        // spends minutes and gigabytes on them and is then killed. The tiled kernel, as GPUs
-        // run it, takes seconds there.
-        if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
-            ctx.set_conv_variant(Some(WEB_CPU_VARIANT))
-                .map_err(js_error)?;
-        }
         Ok(WebContext { ctx })
     }
 

@@ -15,15 +15,3 @@ pub mod pixels;
 
 #[cfg(target_arch = "wasm32")]
 pub use bindings::*;
-
-/// The convolution kernel on a browser's CPU fallback adapter (Chromium's SwiftShader): the
-/// GPUs' tiled kernel, f32, no subgroups (the CPU drivers' choice overwhelms SwiftShader).
-pub const WEB_CPU_VARIANT: wgstyle::ops::conv::ConvAlgo = wgstyle::ops::conv::ConvAlgo::TILED_16X16;
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_cpu_fallback_runs_the_gpus_tiled_f32_kernel() {
-        assert_eq!(super::WEB_CPU_VARIANT.to_string(), "tiled 16x16");
-    }
-}

@@ -2,7 +2,7 @@
 //! autotune times): one table per driver class. Figures behind the choices are in
 //! BENCHMARKS.md and docs/perf-log.md.
 
-use crate::gpu::context::Context;
+use crate::gpu::context::{is_cpu_adapter, Context};
 use crate::ops::conv::algo::ConvAlgo;
 use crate::ops::conv::shape::{ConvMode, ConvShape};
 
@@ -10,19 +10,26 @@ use crate::ops::conv::shape::{ConvMode, ConvShape};
 /// kernels by driver (convolutions, their weight gradients, Gram matrices) asks here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriverClass {
-    /// A CPU driver (lavapipe, llvmpipe, SwiftShader, WARP; see [`Context::is_cpu_driver`]):
-    /// loads cost per instruction and SIMD lane, barriers are expensive.
+    /// A native CPU driver (lavapipe, llvmpipe, WARP; see [`is_cpu_adapter`]): loads cost per
+    /// instruction and SIMD lane, barriers are expensive.
     Cpu,
-    /// Anything else.
+    /// Anything else, a browser's CPU fallback adapter included.
     Gpu,
 }
 
 impl DriverClass {
-    /// The class of `ctx`'s adapter: [`DriverClass::Cpu`] where [`Context::is_cpu_driver`]
-    /// (the one test of "is this a CPU driver?": the device type, or the driver's name), else
-    /// [`DriverClass::Gpu`].
+    /// The class of `ctx`'s adapter ([`DriverClass::of_adapter`]).
     pub fn of(ctx: &Context) -> DriverClass {
-        if ctx.is_cpu_driver() {
+        Self::of_adapter(ctx.adapter_info())
+    }
+
+    /// The class of an adapter: [`DriverClass::Cpu`] for a CPU driver ([`is_cpu_adapter`], the
+    /// one test of "is this a CPU driver?"), except behind a browser's WebGPU. There (Chromium's
+    /// SwiftShader) the CPU classes' kernels (Winograd, `wide`, direct), chosen on lavapipe,
+    /// take SwiftShader's GPU process minutes and gigabytes, and the browser then kills it;
+    /// the GPUs' tiled kernels take seconds (docs/perf-log.md, twelfth session).
+    pub fn of_adapter(info: &wgpu::AdapterInfo) -> DriverClass {
+        if is_cpu_adapter(info) && info.backend != wgpu::Backend::BrowserWebGpu {
             DriverClass::Cpu
         } else {
             DriverClass::Gpu
@@ -111,6 +118,77 @@ impl ConvAlgo {
         match wide {
             Some(w) if strided => w,
             _ => fallback,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DriverClass;
+    use wgpu::{AdapterInfo, Backend, DeviceType};
+
+    fn adapter(name: &str, device_type: DeviceType, backend: Backend) -> AdapterInfo {
+        AdapterInfo {
+            name: name.into(),
+            ..AdapterInfo::new(device_type, backend)
+        }
+    }
+
+    #[test]
+    fn native_cpu_drivers_are_the_cpu_class_and_browsers_fallback_is_not() {
+        let cases = [
+            (
+                "llvmpipe (LLVM 15.0.6, 256 bits)",
+                DeviceType::Cpu,
+                Backend::Vulkan,
+                DriverClass::Cpu,
+            ),
+            // Named only: the class does not rest on the device type alone.
+            (
+                "llvmpipe (LLVM 15.0.6, 256 bits)",
+                DeviceType::Other,
+                Backend::Gl,
+                DriverClass::Cpu,
+            ),
+            (
+                "Microsoft Basic Render Driver",
+                DeviceType::Other,
+                Backend::Dx12,
+                DriverClass::Cpu,
+            ),
+            ("", DeviceType::Cpu, Backend::Vulkan, DriverClass::Cpu),
+            (
+                "NVIDIA H100 80GB HBM3",
+                DeviceType::DiscreteGpu,
+                Backend::Vulkan,
+                DriverClass::Gpu,
+            ),
+            (
+                "Apple M2",
+                DeviceType::IntegratedGpu,
+                Backend::Metal,
+                DriverClass::Gpu,
+            ),
+            (
+                "SwiftShader",
+                DeviceType::Cpu,
+                Backend::BrowserWebGpu,
+                DriverClass::Gpu,
+            ),
+            (
+                "",
+                DeviceType::Cpu,
+                Backend::BrowserWebGpu,
+                DriverClass::Gpu,
+            ),
+        ];
+        for (name, device_type, backend, class) in cases {
+            let info = adapter(name, device_type, backend);
+            assert_eq!(
+                DriverClass::of_adapter(&info),
+                class,
+                "{name:?} {device_type:?} {backend:?}"
+            );
         }
     }
 }
