@@ -154,12 +154,14 @@ async function main() {
     const photo = path.join(out, 'photo-96x64.png');
     await makePhoto(page, photoSrc, 96, 64, photo);
     let loaded = null; // the page keeps its photo: choosing the same file again fires no change
+    let chosen = null; // and its style
     for (const style of styles) {
       const name = path.basename(style, '.safetensors');
       const nativePng = path.join(out, `native-${name}.png`);
       native(['--style', style, '-o', nativePng, '--force', '--quiet', photo]);
       const { ms, adapter } = await stylizeIn(page, loaded === photo ? null : photo, style);
       loaded = photo;
+      chosen = style;
       const d = await maxDiff(page, `out/${path.basename(nativePng)}`);
       if (d.error) throw new Error(`${name}: ${d.error}`);
       console.log(`browser: max diff ${d.max}/255 on ${adapter} (${ms} ms) [${name}]`);
@@ -182,8 +184,10 @@ async function main() {
         const p = path.join(out, `photo-${side}.png`);
         await makePhoto(page, photoSrc, side, side, p);
         await page.fill('#max-size', '2048');
-        // The style's pipelines were compiled by its 96x64 run above.
-        const { ms, adapter } = await stylizeIn(page, p, styles[0]);
+        // The style's pipelines were compiled by its 96x64 run above. Choosing the style that
+        // is already chosen fires no change: choose it only when another one is.
+        const { ms, adapter } = await stylizeIn(page, p, chosen === styles[0] ? null : styles[0]);
+        chosen = styles[0];
         console.log(`bench: ${side}x${side} ${path.basename(styles[0])} page ${ms} ms on ${adapter}`);
         process.stdout.write(native(['--style', styles[0], '-o', path.join(out, `native-${side}.png`), '--force', '--quiet', '--timing', p]));
       }
