@@ -25,7 +25,7 @@ impl DriverClass {
 
     /// The class of an adapter: [`DriverClass::Cpu`] for a CPU driver ([`is_cpu_adapter`], the
     /// one test of "is this a CPU driver?"), except behind a browser's WebGPU. There (Chromium's
-    /// SwiftShader) the CPU classes' kernels (Winograd, `wide`, direct), chosen on lavapipe,
+    /// SwiftShader) the CPU class's kernels (Winograd, `wide`, direct), chosen on lavapipe,
     /// take SwiftShader's GPU process minutes and gigabytes, and the browser then kills it;
     /// the GPUs' tiled kernels take seconds (docs/perf-log.md, twelfth session).
     pub fn of_adapter(info: &wgpu::AdapterInfo) -> DriverClass {
